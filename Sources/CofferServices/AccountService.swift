@@ -1,0 +1,214 @@
+import CofferCore
+import Foundation
+import HummingbirdBcrypt
+
+public struct NewAccount: Sendable {
+    public var type: AccountType
+    public var entityName: String
+    public var taxId: String?
+    public var contactEmail: String
+    public var owner: NewUser
+    public init(type: AccountType, entityName: String, taxId: String?, contactEmail: String, owner: NewUser) {
+        self.type = type
+        self.entityName = entityName
+        self.taxId = taxId
+        self.contactEmail = contactEmail
+        self.owner = owner
+    }
+}
+
+public struct NewUser: Sendable {
+    public var email: String
+    public var name: String
+    public var role: UserRole
+    public var password: String
+    public init(email: String, name: String, role: UserRole, password: String) {
+        self.email = email
+        self.name = name
+        self.role = role
+        self.password = password
+    }
+}
+
+/// Public view of a user: never the password hash.
+public struct UserView: Codable, Sendable, Equatable {
+    public var id: String
+    public var accountId: String
+    public var email: String
+    public var name: String
+    public var role: UserRole
+    public var createdAtMicros: Int64
+    init(_ u: UserRecord) {
+        id = u.id; accountId = u.accountId; email = u.email; name = u.name; role = u.role; createdAtMicros = u.createdAtMicros
+    }
+}
+
+public struct CreatedAccount: Codable, Sendable, Equatable {
+    public var account: AccountRecord
+    public var owner: UserView
+}
+
+/// An API key as returned once at creation: the secret is in `secret` and nowhere else, ever.
+public struct CreatedApiKey: Codable, Sendable, Equatable {
+    public var id: String
+    public var kind: ApiKeyKind
+    public var accountId: String?
+    public var userId: String?
+    public var name: String
+    public var secret: String
+    public var createdAtMicros: Int64
+}
+
+public struct AccountService: Sendable {
+    let store: any CofferStore
+    let clock: any Clock
+    let ids: IdGenerator
+    /// bcrypt cost; tests lower it to keep suites fast, production keeps the default.
+    let bcryptCost: UInt8
+
+    public init(store: any CofferStore, clock: any Clock, ids: IdGenerator, bcryptCost: UInt8 = 12) {
+        self.store = store
+        self.clock = clock
+        self.ids = ids
+        self.bcryptCost = bcryptCost
+    }
+
+    static func validate(_ user: NewUser) throws(CofferError) -> NewUser {
+        var u = user
+        u.email = u.email.trimmingCharacters(in: .whitespaces).lowercased()
+        u.name = u.name.trimmingCharacters(in: .whitespaces)
+        let parts = u.email.split(separator: "@")
+        guard parts.count == 2, parts[1].contains("."), u.email.count <= 254, !u.email.contains(" ") else {
+            throw .invalidField("email", "must be an email address like name@example.com")
+        }
+        guard !u.name.isEmpty, u.name.count <= 100 else { throw .invalidField("name", "must be 1–100 characters") }
+        guard u.password.count >= 10, u.password.count <= 72 else {
+            throw .invalidField("password", "must be 10–72 characters")
+        }
+        return u
+    }
+
+    public func createAccount(_ input: NewAccount, idempotencyKey: String, actor: String) async throws -> (CreatedAccount, replayed: Bool) {
+        let entity = input.entityName.trimmingCharacters(in: .whitespaces)
+        guard !entity.isEmpty, entity.count <= 200 else { throw CofferError.invalidField("entityName", "must be 1–200 characters") }
+        if input.type == .enterprise {
+            guard let tax = input.taxId, (15...20).contains(tax.count), tax.allSatisfy({ $0.isLetter || $0.isNumber }) else {
+                throw CofferError.invalidField("taxId", "an enterprise needs its 15–20 character tax id (统一社会信用代码)")
+            }
+        }
+        let contact = try Self.validate(NewUser(email: input.contactEmail, name: "contact", role: .owner, password: "xxxxxxxxxx")).email
+        let owner = try Self.validate(input.owner)
+        if try await store.user(email: owner.email) != nil {
+            throw CofferError("email_taken", .conflict, "A user with email \(owner.email) already exists.")
+        }
+        let now = clock.nowMicros()
+        let account = AccountRecord(id: ids.make("acc"), type: input.type, entityName: entity, taxId: input.taxId,
+                                    contactEmail: contact, currency: "CNY", timeZone: "Asia/Shanghai", createdAtMicros: now)
+        let user = UserRecord(id: ids.make("usr"), accountId: account.id, email: owner.email, name: owner.name, role: .owner,
+                              passwordHash: Bcrypt.hash(owner.password, cost: bcryptCost), createdAtMicros: now)
+        let created = CreatedAccount(account: account, owner: UserView(user))
+        // The fingerprint leaves the password out: it is stored, and must not become a fast-hashed copy of the password.
+        let idempotency = try IdempotencyContext(
+            scope: "platform", key: idempotencyKey,
+            fingerprint: "account|\(input.type)|\(entity)|\(input.taxId ?? "")|\(contact)|\(owner.email)|\(owner.name)")
+        return try await Idempotent.write(store, idempotency, created) { tx in
+            try await tx.insertAccount(account)
+            try await tx.insertUser(user)
+            try await tx.insertAudit(AuditRecord(id: ids.make("aud"), accountId: account.id, actor: actor,
+                                                 action: "account.create", detail: "owner \(user.email)", createdAtMicros: now))
+        }
+    }
+
+    public func createUser(accountId: String, _ input: NewUser, idempotencyKey: String, actor: String) async throws -> (UserView, replayed: Bool) {
+        guard try await store.account(id: accountId) != nil else { throw CofferError.notFound("account", accountId) }
+        let u = try Self.validate(input)
+        guard u.role != .owner else { throw CofferError.invalidField("role", "an account has one owner; use finance or member") }
+        if try await store.user(email: u.email) != nil {
+            throw CofferError("email_taken", .conflict, "A user with email \(u.email) already exists.")
+        }
+        let now = clock.nowMicros()
+        let user = UserRecord(id: ids.make("usr"), accountId: accountId, email: u.email, name: u.name, role: u.role,
+                              passwordHash: Bcrypt.hash(u.password, cost: bcryptCost), createdAtMicros: now)
+        let idempotency = try IdempotencyContext(scope: accountId, key: idempotencyKey,
+                                                 fingerprint: "user|\(u.email)|\(u.name)|\(u.role)")
+        return try await Idempotent.write(store, idempotency, UserView(user)) { tx in
+            try await tx.insertUser(user)
+            try await tx.insertAudit(AuditRecord(id: ids.make("aud"), accountId: accountId, actor: actor, action: "user.create",
+                                                 detail: "\(user.email) as \(user.role.rawValue)", createdAtMicros: now))
+        }
+    }
+
+    public func createAccountKey(accountId: String, userId: String, name: String, idempotencyKey: String,
+                                 actor: String) async throws -> (CreatedApiKey, replayed: Bool) {
+        guard let user = try await store.user(id: userId), user.accountId == accountId else {
+            throw CofferError.notFound("user", userId)
+        }
+        let idempotency = try IdempotencyContext(scope: accountId, key: idempotencyKey, fingerprint: "key|\(userId)|\(name)")
+        return try await createKey(kind: .account, accountId: accountId, userId: user.id, name: name,
+                                   idempotency: idempotency, actor: actor)
+    }
+
+    public func createPlatformKey(name: String, actor: String) async throws -> CreatedApiKey {
+        let ctx = try IdempotencyContext(scope: "platform", key: "platform-key-" + ids.make("k"), fingerprint: name)
+        return try await createKey(kind: .platform, accountId: nil, userId: nil, name: name, idempotency: ctx, actor: actor).0
+    }
+
+    private func createKey(kind: ApiKeyKind, accountId: String?, userId: String?, name: String,
+                           idempotency: IdempotencyContext, actor: String) async throws -> (CreatedApiKey, replayed: Bool) {
+        let label = name.trimmingCharacters(in: .whitespaces)
+        guard !label.isEmpty, label.count <= 100 else { throw CofferError.invalidField("name", "must be 1–100 characters") }
+        let secret = Secrets.token(prefix: kind == .platform ? "cpk_" : "cak_")
+        let now = clock.nowMicros()
+        let record = ApiKeyRecord(id: ids.make("key"), kind: kind, accountId: accountId, userId: userId, name: label,
+                                  digest: Secrets.sha256Hex(secret), createdAtMicros: now)
+        let created = CreatedApiKey(id: record.id, kind: kind, accountId: accountId, userId: userId, name: label,
+                                    secret: secret, createdAtMicros: now)
+        // A replay must not hand out the secret again: the stored response omits it.
+        var stored = created
+        stored.secret = ""
+        let (result, replayed) = try await Idempotent.write(store, idempotency, stored) { tx in
+            try await tx.insertApiKey(record)
+            try await tx.insertAudit(AuditRecord(id: ids.make("aud"), accountId: accountId, actor: actor,
+                                                 action: "api_key.create", detail: "\(kind.rawValue) key \(record.id)",
+                                                 createdAtMicros: now))
+        }
+        return (replayed ? result : created, replayed)
+    }
+
+    /// Resolves a bearer token. Keys are looked up by SHA-256 digest: a slow hash here would cap throughput, and 192 random
+    /// bits need no stretching.
+    public func authenticate(bearer: String) async throws -> Principal? {
+        guard bearer.count <= 200 else { return nil }
+        guard let key = try await store.apiKey(digest: Secrets.sha256Hex(bearer)) else { return nil }
+        switch key.kind {
+        case .platform:
+            return .operatorKey(keyId: key.id)
+        case .account:
+            guard let userId = key.userId, let user = try await store.user(id: userId) else { return nil }
+            return .user(accountId: user.accountId, userId: user.id, role: user.role, keyId: key.id)
+        }
+    }
+
+    public func verifyPassword(email: String, password: String) async throws -> UserRecord? {
+        guard let user = try await store.user(email: email.lowercased()) else { return nil }
+        return Bcrypt.verify(password, hash: user.passwordHash) ? user : nil
+    }
+}
+
+/// W10 for writes outside the ledger: the record and its response are stored in the same transaction.
+enum Idempotent {
+    static func write<R: Codable & Sendable>(_ store: any CofferStore, _ ctx: IdempotencyContext, _ response: R,
+                                             _ body: @escaping @Sendable (any StoreTransaction) async throws -> Void) async throws -> (R, replayed: Bool) {
+        let json = String(decoding: try LedgerBatchApplier.encoder.encode(response), as: UTF8.self)
+        let stored: StoredIdempotency? = try await store.transaction { tx in
+            if let earlier = try await tx.idempotency(scope: ctx.scope, key: ctx.key) { return earlier }
+            try await body(tx)
+            try await tx.putIdempotency(scope: ctx.scope, key: ctx.key,
+                                        StoredIdempotency(requestHash: ctx.requestHash, responseJSON: json))
+            return nil
+        }
+        guard let stored else { return (response, false) }
+        guard stored.requestHash == ctx.requestHash else { throw CofferError.idempotencyConflict }
+        return (try JSONDecoder().decode(R.self, from: Data(stored.responseJSON.utf8)), true)
+    }
+}

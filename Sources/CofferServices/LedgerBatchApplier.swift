@@ -1,0 +1,247 @@
+import CofferCore
+import Foundation
+
+/// Applies a batch of ledger requests inside one store transaction: every request gets its own outcome; a refused request
+/// leaves no trace and does not disturb its neighbours (TigerBeetle's model).
+struct LedgerBatchApplier {
+    let tx: any StoreTransaction
+    let clock: any Clock
+    let ids: IdGenerator
+    let reserveMinor: Int64
+
+    private var wallets: [String: WalletBalances] = [:]
+    private var freezes: [String: FreezeRecord] = [:]
+    private var newFreezeKeys: Set<String> = []
+    private var dirtyFreezeKeys: Set<String> = []
+    private var charges: [String: ChargeRecord] = [:]
+    private var dirtyChargeKeys: Set<String> = []
+    private var newChargeKeys: Set<String> = []
+    private var recharges: [String: RechargeRecord] = [:]
+    private var seenKeys: [String: (hash: String, json: String)] = [:]
+    private(set) var write = LedgerBatchWrite()
+
+    init(tx: any StoreTransaction, clock: any Clock, ids: IdGenerator, reserveMinor: Int64) {
+        self.tx = tx
+        self.clock = clock
+        self.ids = ids
+        self.reserveMinor = reserveMinor
+    }
+
+    static let encoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.outputFormatting = .sortedKeys
+        return e
+    }()
+
+    mutating func run(_ requests: [LedgerRequest]) async throws -> [LedgerOutcome] {
+        // Lock every wallet of the batch up front, in one statement ordered by id, so that concurrent batches cannot deadlock.
+        wallets = try await tx.lockWallets(Array(Set(requests.map(\.command.accountId))).sorted())
+        var outcomes: [LedgerOutcome] = []
+        outcomes.reserveCapacity(requests.count)
+        for request in requests {
+            outcomes.append(try await runOne(request))
+        }
+        // The materialized wallets of the batch are written once each, after all operations.
+        for (accountId, wallet) in wallets where write.entries.contains(where: { $0.accountId == accountId }) {
+            write.wallets[accountId] = wallet
+        }
+        write.newFreezes = newFreezeKeys.compactMap { freezes[$0] }
+        write.updatedFreezes = dirtyFreezeKeys.subtracting(newFreezeKeys).compactMap { freezes[$0] }
+        write.newCharges = newChargeKeys.compactMap { charges[$0] }
+        write.updatedCharges = dirtyChargeKeys.subtracting(newChargeKeys).compactMap { charges[$0] }
+        if !write.isEmpty { try await tx.apply(write) }
+        return outcomes
+    }
+
+    private mutating func runOne(_ request: LedgerRequest) async throws -> LedgerOutcome {
+        let command = request.command
+        let accountId = command.accountId
+        let hash = Secrets.sha256Hex(command.fingerprint)
+        let keyId = accountId + "\u{1}" + request.idempotencyKey
+        // W10: a replay returns the first result; a different request under the same key is refused.
+        let earlier: (hash: String, json: String)?
+        if let seen = seenKeys[keyId] {
+            earlier = seen
+        } else if let stored = try await tx.idempotency(scope: accountId, key: request.idempotencyKey) {
+            earlier = (stored.requestHash, stored.responseJSON)
+        } else {
+            earlier = nil
+        }
+        if let earlier {
+            guard earlier.hash == hash else { return LedgerOutcome(result: .failure(.idempotencyConflict), replayed: false) }
+            let receipt = try JSONDecoder().decode(LedgerReceipt.self, from: Data(earlier.json.utf8))
+            return LedgerOutcome(result: .success(receipt), replayed: true)
+        }
+        guard let wallet = wallets[accountId] else {
+            return LedgerOutcome(result: .failure(.notFound("account", accountId)), replayed: false)
+        }
+        do {
+            let receipt = try await evaluate(request, wallet: wallet)
+            let json = String(decoding: try Self.encoder.encode(receipt), as: UTF8.self)
+            seenKeys[keyId] = (hash, json)
+            write.idempotency.append((accountId, request.idempotencyKey, StoredIdempotency(requestHash: hash, responseJSON: json)))
+            return LedgerOutcome(result: .success(receipt), replayed: false)
+        } catch let error as CofferError {
+            return LedgerOutcome(result: .failure(error), replayed: false)
+        }
+    }
+
+    /// Checks the rule, and on success records the entry and the changed objects in the batch.
+    private mutating func evaluate(_ request: LedgerRequest, wallet: WalletBalances) async throws -> LedgerReceipt {
+        let now = clock.nowMicros()
+        let accountId = request.command.accountId
+        var related: (type: String, id: String)?
+        var tradeNo: String?
+        var memo: String?
+        var receiptFreeze: FreezeRecord?
+        var receiptCharge: ChargeRecord?
+        var receiptRefund: RefundInfo?
+        var receiptRecharge: RechargeRecord?
+        let effect: LedgerEffect
+
+        switch request.command {
+        case let .grantGift(_, amount, m):
+            effect = try LedgerRules.grantGift(wallet, amountMinor: amount)
+            memo = m
+        case let .adjust(_, bucket, delta, reason):
+            effect = try LedgerRules.adjust(wallet, bucket: bucket, deltaMinor: delta)
+            memo = reason
+        case let .advance(_, amount, m):
+            effect = try LedgerRules.recordAdvance(wallet, amountMinor: amount)
+            memo = m
+        case let .freeze(_, freezeId, amount, expiresIn, reference):
+            effect = try LedgerRules.freeze(wallet, amountMinor: amount, reserveMinor: reserveMinor)
+            let f = FreezeRecord(id: freezeId, accountId: accountId, amountMinor: amount, capturedMinor: 0, state: .active,
+                                 expiresAtMicros: expiresIn.map { now + $0 * 1_000_000 }, reference: reference, createdAtMicros: now, resolvedAtMicros: nil)
+            freezes[accountId + "/" + freezeId] = f
+            newFreezeKeys.insert(accountId + "/" + freezeId)
+            receiptFreeze = f
+            related = ("freeze", freezeId)
+            memo = reference
+        case let .capture(_, freezeId, amount):
+            var f = try await activeFreeze(accountId, freezeId)
+            let captured = amount ?? f.amountMinor
+            (effect, _) = try LedgerRules.capture(wallet, frozenMinor: f.amountMinor, captureMinor: captured)
+            f.state = .captured
+            f.capturedMinor = captured
+            f.resolvedAtMicros = now
+            freezes[accountId + "/" + freezeId] = f
+            dirtyFreezeKeys.insert(accountId + "/" + freezeId)
+            receiptFreeze = f
+            related = ("freeze", freezeId)
+        case let .release(_, freezeId), let .expireFreeze(_, freezeId):
+            var f = try await activeFreeze(accountId, freezeId)
+            if case .expireFreeze = request.command {
+                guard let deadline = f.expiresAtMicros, deadline <= now else {
+                    throw CofferError("freeze_not_due", .conflict, "Freeze \(freezeId) has not reached its deadline.")
+                }
+                f.state = .expired
+            } else {
+                f.state = .released
+            }
+            effect = try LedgerRules.release(wallet, frozenMinor: f.amountMinor)
+            f.resolvedAtMicros = now
+            freezes[accountId + "/" + freezeId] = f
+            dirtyFreezeKeys.insert(accountId + "/" + freezeId)
+            receiptFreeze = f
+            related = ("freeze", freezeId)
+        case let .charge(_, chargeId, amount, mode, reference):
+            let split: SpendSplit
+            (effect, split) = try LedgerRules.charge(wallet, amountMinor: amount, mode: mode, reserveMinor: reserveMinor)
+            let c = ChargeRecord(id: chargeId, accountId: accountId, mode: mode, amountMinor: amount,
+                                 cashMinor: split.cashMinor, giftMinor: split.giftMinor, refundedCashMinor: 0,
+                                 refundedGiftMinor: 0, reference: reference, createdAtMicros: now)
+            charges[accountId + "/" + chargeId] = c
+            newChargeKeys.insert(accountId + "/" + chargeId)
+            receiptCharge = c
+            related = ("charge", chargeId)
+            memo = reference
+        case let .refund(_, chargeId, refundId, amount, reason):
+            var c = try await existingCharge(accountId, chargeId)
+            let split: SpendSplit
+            (effect, split) = try LedgerRules.refund(
+                wallet, charge: SpendSplit(cashMinor: c.cashMinor, giftMinor: c.giftMinor),
+                refunded: SpendSplit(cashMinor: c.refundedCashMinor, giftMinor: c.refundedGiftMinor), amountMinor: amount)
+            c.refundedCashMinor += split.cashMinor
+            c.refundedGiftMinor += split.giftMinor
+            charges[accountId + "/" + chargeId] = c
+            dirtyChargeKeys.insert(accountId + "/" + chargeId)
+            receiptCharge = c
+            receiptRefund = RefundInfo(id: refundId, chargeId: chargeId, amountMinor: amount,
+                                       cashMinor: split.cashMinor, giftMinor: split.giftMinor)
+            related = ("charge", chargeId)
+            memo = reason
+        case let .creditRecharge(_, rechargeId, trade, amount):
+            var r = try await pendingRecharge(accountId, rechargeId)
+            guard r.amountMinor == amount else {
+                throw CofferError("amount_mismatch", .unprocessable,
+                                  "The notified amount \(MoneyFormat.format(amount)) differs from the order amount \(MoneyFormat.format(r.amountMinor)).")
+            }
+            effect = try LedgerRules.creditIncoming(wallet, amountMinor: amount, type: .recharge)
+            r.state = .paid
+            r.channelTradeNo = trade
+            r.paidAtMicros = now
+            recharges[rechargeId] = r
+            write.paidRecharges.append(r)
+            receiptRecharge = r
+            related = ("recharge", rechargeId)
+            tradeNo = trade
+        }
+
+        // TIGER_STYLE: the wallet we write must still be the wallet we read plus exactly these postings.
+        for book in Book.walletBooks {
+            let delta = effect.postings.filter { $0.book == book }.reduce(Int64(0)) { $0 + $1.amountMinor }
+            precondition(effect.wallet.value(of: book)! == wallet.value(of: book)! + delta, "wallet drift on \(book)")
+        }
+
+        let entryId = ids.make("ent")
+        write.entries.append(JournalEntryRecord(id: entryId, accountId: accountId, kind: request.command.kind,
+                                                idempotencyKey: request.idempotencyKey, actor: request.actor, memo: memo,
+                                                createdAtMicros: now, postings: effect.postings))
+        for movement in effect.movements {
+            write.transactions.append(TransactionRecord(id: ids.make("txn"), accountId: accountId, entryId: entryId,
+                                                        movement: movement, relatedType: related?.type,
+                                                        relatedId: related?.id, channelTradeNo: tradeNo, memo: memo,
+                                                        createdAtMicros: now))
+        }
+        if case .adjust = request.command {
+            write.audits.append(AuditRecord(id: ids.make("aud"), accountId: accountId, actor: request.actor,
+                                            action: "wallet.adjust", detail: "entry \(entryId): \(memo ?? "")",
+                                            createdAtMicros: now))
+        }
+        wallets[accountId] = effect.wallet
+        return LedgerReceipt(entryId: entryId, accountId: accountId, kind: request.command.kind, createdAtMicros: now,
+                             wallet: effect.wallet, freeze: receiptFreeze, charge: receiptCharge, refund: receiptRefund,
+                             recharge: receiptRecharge)
+    }
+
+    private mutating func activeFreeze(_ accountId: String, _ id: String) async throws -> FreezeRecord {
+        let key = accountId + "/" + id
+        let found: FreezeRecord?
+        if let cached = freezes[key] { found = cached } else { found = try await tx.lockFreeze(accountId: accountId, id: id) }
+        guard let f = found else { throw CofferError.notFound("freeze", id) }
+        freezes[key] = f
+        guard f.state == .active else { throw CofferError.freezeAlreadyResolved(id, state: f.state.rawValue) }
+        return f
+    }
+
+    private mutating func existingCharge(_ accountId: String, _ id: String) async throws -> ChargeRecord {
+        let key = accountId + "/" + id
+        if let cached = charges[key] { return cached }
+        guard let c = try await tx.lockCharge(accountId: accountId, id: id) else { throw CofferError.notFound("charge", id) }
+        charges[key] = c
+        return c
+    }
+
+    private mutating func pendingRecharge(_ accountId: String, _ id: String) async throws -> RechargeRecord {
+        let found: RechargeRecord?
+        if let cached = recharges[id] { found = cached } else { found = try await tx.lockRecharge(id: id) }
+        guard let r = found, r.accountId == accountId else { throw CofferError.notFound("recharge", id) }
+        recharges[id] = r
+        // A payment that arrives after the order expired is still money the customer paid: it is credited, not lost.
+        guard r.state != .paid else {
+            throw CofferError("recharge_already_paid", .conflict, "Recharge \(id) is already paid.")
+        }
+        return r
+    }
+}

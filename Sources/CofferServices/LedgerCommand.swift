@@ -1,0 +1,123 @@
+import CofferCore
+
+/// An operation on one account's wallet. Ids of created objects are chosen by the caller before submission, so that the
+/// fingerprint (for W10) depends only on what the client asked for.
+public enum LedgerCommand: Sendable {
+    case grantGift(accountId: String, amountMinor: Int64, memo: String?)
+    case adjust(accountId: String, bucket: WalletBucket, deltaMinor: Int64, reason: String)
+    case advance(accountId: String, amountMinor: Int64, memo: String?)
+    case freeze(accountId: String, freezeId: String, amountMinor: Int64, expiresInSeconds: Int64?, reference: String?)
+    case capture(accountId: String, freezeId: String, amountMinor: Int64?)
+    case release(accountId: String, freezeId: String)
+    case expireFreeze(accountId: String, freezeId: String)
+    case charge(accountId: String, chargeId: String, amountMinor: Int64, mode: ChargeMode, reference: String?)
+    case refund(accountId: String, chargeId: String, refundId: String, amountMinor: Int64, reason: String?)
+    case creditRecharge(accountId: String, rechargeId: String, channelTradeNo: String, amountMinor: Int64)
+
+    public var accountId: String {
+        switch self {
+        case .grantGift(let a, _, _), .adjust(let a, _, _, _), .advance(let a, _, _), .freeze(let a, _, _, _, _),
+             .capture(let a, _, _), .release(let a, _), .expireFreeze(let a, _), .charge(let a, _, _, _, _),
+             .refund(let a, _, _, _, _), .creditRecharge(let a, _, _, _):
+            return a
+        }
+    }
+
+    public var kind: String {
+        switch self {
+        case .grantGift: "gift_grant"
+        case .adjust: "adjustment"
+        case .advance: "advance"
+        case .freeze: "freeze"
+        case .capture: "capture"
+        case .release: "release"
+        case .expireFreeze: "freeze_expiry"
+        case .charge: "charge"
+        case .refund: "refund"
+        case .creditRecharge: "recharge_credit"
+        }
+    }
+
+    /// What the client asked for, without ids the server chose: same key + same fingerprint = a replay.
+    public var fingerprint: String {
+        switch self {
+        case let .grantGift(a, m, memo): "gift|\(a)|\(m)|\(memo ?? "")"
+        case let .adjust(a, b, d, r): "adjust|\(a)|\(b.rawValue)|\(d)|\(r)"
+        case let .advance(a, m, memo): "advance|\(a)|\(m)|\(memo ?? "")"
+        case let .freeze(a, _, m, e, r): "freeze|\(a)|\(m)|\(e.map(String.init) ?? "")|\(r ?? "")"
+        case let .capture(a, f, m): "capture|\(a)|\(f)|\(m.map(String.init) ?? "full")"
+        case let .release(a, f): "release|\(a)|\(f)"
+        case let .expireFreeze(a, f): "expire|\(a)|\(f)"
+        case let .charge(a, _, m, mode, r): "charge|\(a)|\(m)|\(mode.rawValue)|\(r ?? "")"
+        case let .refund(a, c, _, m, r): "refund|\(a)|\(c)|\(m)|\(r ?? "")"
+        case let .creditRecharge(a, r, t, m): "credit|\(a)|\(r)|\(t)|\(m)"
+        }
+    }
+}
+
+public struct LedgerRequest: Sendable {
+    public var command: LedgerCommand
+    public var idempotencyKey: String
+    /// Who asked: "key:<id>", "user:<id>" or "system:<job>". Recorded on the journal entry.
+    public var actor: String
+
+    public init(_ command: LedgerCommand, idempotencyKey: String, actor: String) {
+        self.command = command
+        self.idempotencyKey = idempotencyKey
+        self.actor = actor
+    }
+}
+
+public struct RefundInfo: Codable, Sendable, Equatable {
+    public var id: String
+    public var chargeId: String
+    public var amountMinor: Int64
+    public var cashMinor: Int64
+    public var giftMinor: Int64
+
+    public init(id: String, chargeId: String, amountMinor: Int64, cashMinor: Int64, giftMinor: Int64) {
+        self.id = id
+        self.chargeId = chargeId
+        self.amountMinor = amountMinor
+        self.cashMinor = cashMinor
+        self.giftMinor = giftMinor
+    }
+}
+
+/// The stored result of one applied operation; a replay with the same key returns exactly this.
+public struct LedgerReceipt: Codable, Sendable, Equatable {
+    public var entryId: String
+    public var accountId: String
+    public var kind: String
+    public var createdAtMicros: Int64
+    public var wallet: WalletBalances
+    public var freeze: FreezeRecord?
+    public var charge: ChargeRecord?
+    public var refund: RefundInfo?
+    public var recharge: RechargeRecord?
+
+    public init(entryId: String, accountId: String, kind: String, createdAtMicros: Int64, wallet: WalletBalances, freeze: FreezeRecord? = nil, charge: ChargeRecord? = nil, refund: RefundInfo? = nil, recharge: RechargeRecord? = nil) {
+        self.entryId = entryId
+        self.accountId = accountId
+        self.kind = kind
+        self.createdAtMicros = createdAtMicros
+        self.wallet = wallet
+        self.freeze = freeze
+        self.charge = charge
+        self.refund = refund
+        self.recharge = recharge
+    }
+}
+
+public struct LedgerOutcome: Sendable {
+    public var result: Result<LedgerReceipt, CofferError>
+    /// True when the receipt came from an earlier request with the same idempotency key.
+    public var replayed: Bool
+
+    public func get() throws(CofferError) -> LedgerReceipt {
+        switch result {
+        case .success(let r): return r
+        case .failure(let e): throw e
+        }
+    }
+}

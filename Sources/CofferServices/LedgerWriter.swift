@@ -1,0 +1,135 @@
+import CofferCore
+import Logging
+import Synchronization
+
+public struct LedgerWriterSettings: Sendable {
+    /// Most operations applied in one database transaction.
+    public var maxBatchSize: Int
+    /// Operable reserve of W3 (*default* 0.00).
+    public var reserveMinor: Int64
+    public init(maxBatchSize: Int = 512, reserveMinor: Int64 = 0) {
+        precondition(maxBatchSize >= 1 && maxBatchSize <= 8192)
+        self.maxBatchSize = maxBatchSize
+        self.reserveMinor = reserveMinor
+    }
+}
+
+/// The one way money moves. Callers submit operations; a single loop takes everything queued (up to the batch limit),
+/// applies it in one transaction and answers each caller only after that transaction committed (group commit). While one
+/// batch commits, the next one gathers.
+public final class LedgerWriter: Sendable {
+    private struct Waiting: Sendable {
+        let request: LedgerRequest
+        let continuation: CheckedContinuation<LedgerOutcome, any Error>
+    }
+    private struct State {
+        var queue: [Waiting] = []
+        var wakeUp: CheckedContinuation<Void, Never>?
+        var stopped = false
+    }
+
+    private let store: any CofferStore
+    private let clock: any Clock
+    private let ids: IdGenerator
+    private let settings: LedgerWriterSettings
+    private let logger: Logger
+    private let state = Mutex(State())
+
+    public init(store: any CofferStore, clock: any Clock, ids: IdGenerator,
+                settings: LedgerWriterSettings = .init(), logger: Logger = Logger(label: "coffer.ledger")) {
+        self.store = store
+        self.clock = clock
+        self.ids = ids
+        self.settings = settings
+        self.logger = logger
+    }
+
+    /// Submits one operation and waits until it is durable (or refused).
+    public func submit(_ request: LedgerRequest) async throws -> LedgerOutcome {
+        try await withCheckedThrowingContinuation { continuation in
+            let wake: CheckedContinuation<Void, Never>? = state.withLock { s in
+                if s.stopped {
+                    continuation.resume(throwing: CofferError("shutting_down", .internalError, "The server is shutting down."))
+                    return nil
+                }
+                s.queue.append(Waiting(request: request, continuation: continuation))
+                defer { s.wakeUp = nil }
+                return s.wakeUp
+            }
+            wake?.resume()
+        }
+    }
+
+    /// Submits several operations at once; they share batches and each has its own outcome.
+    public func submitAll(_ requests: [LedgerRequest]) async throws -> [LedgerOutcome] {
+        try await withThrowingTaskGroup(of: (Int, LedgerOutcome).self) { group in
+            for (i, r) in requests.enumerated() { group.addTask { (i, try await self.submit(r)) } }
+            var out = [LedgerOutcome?](repeating: nil, count: requests.count)
+            for try await (i, o) in group { out[i] = o }
+            return out.map { $0! }
+        }
+    }
+
+    /// Runs until `stop()`; answers everything still queued before returning.
+    public func run() async {
+        while true {
+            let batch: [Waiting]? = state.withLock { s in
+                if s.queue.isEmpty { return s.stopped ? nil : [] }
+                let n = min(settings.maxBatchSize, s.queue.count)
+                defer { s.queue.removeFirst(n) }
+                return Array(s.queue.prefix(n))
+            }
+            guard let batch else { return }
+            if !batch.isEmpty {
+                await apply(batch)
+                continue
+            }
+            // Nothing queued: park until a submit (or stop) wakes us.
+            await withCheckedContinuation { (wake: CheckedContinuation<Void, Never>) in
+                let resumeNow = state.withLock { s -> Bool in
+                    if !s.queue.isEmpty || s.stopped { return true }
+                    s.wakeUp = wake
+                    return false
+                }
+                if resumeNow { wake.resume() }
+            }
+        }
+    }
+
+    public func stop() {
+        let wake = state.withLock { s in
+            s.stopped = true
+            defer { s.wakeUp = nil }
+            return s.wakeUp
+        }
+        wake?.resume()
+    }
+
+    private func apply(_ batch: [Waiting]) async {
+        let requests = batch.map(\.request)
+        do {
+            let outcomes = try await applyInTransaction(requests)
+            for (w, o) in zip(batch, outcomes) { w.continuation.resume(returning: o) }
+        } catch {
+            // The batch as a whole failed (a constraint, a lost connection, a concurrent writer): try each operation alone
+            // so that one bad operation cannot fail its neighbours.
+            logger.warning("ledger batch of \(batch.count) failed, retrying one by one: \(String(describing: error))")
+            for w in batch {
+                do {
+                    let outcome = try await applyInTransaction([w.request])[0]
+                    w.continuation.resume(returning: outcome)
+                } catch {
+                    logger.error("ledger operation \(w.request.command.kind) failed: \(String(describing: error))")
+                    w.continuation.resume(throwing: error)
+                }
+            }
+        }
+    }
+
+    private func applyInTransaction(_ requests: [LedgerRequest]) async throws -> [LedgerOutcome] {
+        try await store.transaction { [clock, ids, settings] tx in
+            var applier = LedgerBatchApplier(tx: tx, clock: clock, ids: ids, reserveMinor: settings.reserveMinor)
+            return try await applier.run(requests)
+        }
+    }
+}

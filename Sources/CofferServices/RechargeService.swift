@@ -1,0 +1,135 @@
+import CofferCore
+import Logging
+
+public struct RechargeSettings: Sendable {
+    /// R1 (*default* 0.01–9,999,999.00).
+    public var minMinor: Int64 = 1
+    public var maxMinor: Int64 = 999_999_900
+    /// R5: pending orders expire (*default* 2 h).
+    public var pendingTTLSeconds: Int64 = 7_200
+    /// R7: orders per account in the window (*default* 10 per 10 minutes).
+    public var maxOrdersPerWindow: Int = 10
+    public var orderWindowSeconds: Int64 = 600
+    public init() {}
+}
+
+public struct RechargeView: Codable, Sendable, Equatable {
+    public var recharge: RechargeRecord
+    public var payment: PaymentInstruction?
+    public var testChannel: Bool
+}
+
+public enum NotificationResult: Sendable, Equatable {
+    case credited(LedgerReceipt)
+    case alreadyCredited(RechargeRecord)
+}
+
+/// R1, R5, R7, R9: recharge orders, the notification handler every channel shares, and expiry.
+public struct RechargeService: Sendable {
+    let store: any CofferStore
+    let writer: LedgerWriter
+    let clock: any Clock
+    let ids: IdGenerator
+    let channels: [String: any PaymentChannel]
+    let settings: RechargeSettings
+    let logger: Logger
+
+    public init(store: any CofferStore, writer: LedgerWriter, clock: any Clock, ids: IdGenerator,
+                channels: [any PaymentChannel], settings: RechargeSettings = .init(),
+                logger: Logger = Logger(label: "coffer.recharge")) {
+        self.store = store
+        self.writer = writer
+        self.clock = clock
+        self.ids = ids
+        self.channels = Dictionary(uniqueKeysWithValues: channels.map { ($0.name, $0) })
+        self.settings = settings
+        self.logger = logger
+    }
+
+    public var channelNames: [String] { channels.keys.sorted() }
+
+    func channel(_ name: String) throws(CofferError) -> any PaymentChannel {
+        guard let c = channels[name] else {
+            throw CofferError("channel_unavailable", .badRequest,
+                              "Channel '\(name.prefix(40))' is not enabled; enabled channels: \(channelNames.joined(separator: ", ")).")
+        }
+        return c
+    }
+
+    public func create(accountId: String, amountText: String, channelName: String, idempotencyKey: String,
+                       actor: String) async throws -> (RechargeView, replayed: Bool) {
+        let amount = try MoneyFormat.parsePositive(amountText, minMinor: settings.minMinor, maxMinor: settings.maxMinor)
+        let channel = try channel(channelName)
+        guard try await store.account(id: accountId) != nil else { throw CofferError.notFound("account", accountId) }
+        let now = clock.nowMicros()
+        let recharge = RechargeRecord(id: ids.make("rch"), accountId: accountId, channel: channel.name, amountMinor: amount,
+                                      state: .pending, channelTradeNo: nil,
+                                      expiresAtMicros: now + settings.pendingTTLSeconds * 1_000_000, paidAtMicros: nil,
+                                      createdAtMicros: now)
+        let instruction = try await channel.paymentInstruction(for: recharge)
+        let view = RechargeView(recharge: recharge, payment: instruction, testChannel: !channel.movesRealMoney)
+        let ctx = try IdempotencyContext(scope: accountId, key: idempotencyKey, fingerprint: "recharge|\(amount)|\(channel.name)")
+        let settings = self.settings
+        return try await Idempotent.write(store, ctx, view) { tx in
+            // R7, checked inside the write transaction so that parallel requests cannot slip past the limit together.
+            let recent = try await tx.countRecentRecharges(accountId: accountId,
+                                                           sinceMicros: now - settings.orderWindowSeconds * 1_000_000)
+            guard recent < settings.maxOrdersPerWindow else {
+                throw CofferError("recharge_rate_limited", .tooManyRequests,
+                                  "At most \(settings.maxOrdersPerWindow) recharge orders per \(settings.orderWindowSeconds / 60) minutes; wait a few minutes or pay an open order.")
+            }
+            try await tx.insertRecharge(recharge)
+        }
+    }
+
+    public func view(_ recharge: RechargeRecord) async throws -> RechargeView {
+        let c = channels[recharge.channel]
+        let payment = recharge.state == .pending ? try await c?.paymentInstruction(for: recharge) : nil
+        return RechargeView(recharge: recharge, payment: payment, testChannel: !(c?.movesRealMoney ?? false))
+    }
+
+    /// The one handler for every channel's notifications (R5): verify, check the amount against the order, credit once.
+    public func handleNotification(channelName: String, headers: [String: String], body: [UInt8]) async throws -> NotificationResult {
+        let channel = try channel(channelName)
+        let notice: VerifiedNotification
+        do {
+            notice = try channel.verifyNotification(headers: headers, body: body, nowMicros: clock.nowMicros())
+        } catch {
+            logger.warning("refused \(channelName) notification: \(error.code)")
+            throw error
+        }
+        guard let recharge = try await store.recharge(id: notice.rechargeId), recharge.channel == channel.name else {
+            logger.warning("refused \(channelName) notification for unknown recharge \(notice.rechargeId)")
+            throw CofferError.notFound("recharge", notice.rechargeId)
+        }
+        if recharge.state == .paid {
+            guard recharge.channelTradeNo == notice.channelTradeNo else {
+                logger.error("recharge \(recharge.id) already paid by trade \(recharge.channelTradeNo ?? "?"), second trade \(notice.channelTradeNo) refused")
+                throw CofferError("recharge_already_paid", .conflict, "Recharge \(recharge.id) is already paid by another trade.")
+            }
+            return .alreadyCredited(recharge)
+        }
+        // Keyed by the channel trade number: a repeated notification is a replay, never a second credit.
+        let request = LedgerRequest(.creditRecharge(accountId: recharge.accountId, rechargeId: recharge.id,
+                                                    channelTradeNo: notice.channelTradeNo, amountMinor: notice.amountMinor),
+                                    idempotencyKey: "notify:\(channel.name):\(notice.channelTradeNo)",
+                                    actor: "channel:\(channel.name)")
+        let outcome = try await writer.submit(request)
+        switch outcome.result {
+        case .success(let receipt): return .credited(receipt)
+        case .failure(let error):
+            if error.code == "recharge_already_paid", let again = try await store.recharge(id: recharge.id),
+               again.channelTradeNo == notice.channelTradeNo {
+                return .alreadyCredited(again)
+            }
+            logger.warning("refused \(channelName) notification for \(recharge.id): \(error.code)")
+            throw error
+        }
+    }
+
+    /// R5: pending orders past their deadline become expired. Moves no money.
+    public func expireDue(limit: Int = 500) async throws -> Int {
+        let now = clock.nowMicros()
+        return try await store.transaction { tx in try await tx.expireRecharges(dueBeforeMicros: now, limit: limit) }
+    }
+}

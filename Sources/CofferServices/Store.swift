@@ -1,0 +1,70 @@
+import CofferCore
+
+/// Everything the ledger writer persists for one batch, applied in one database transaction.
+public struct LedgerBatchWrite: Sendable {
+    public var entries: [JournalEntryRecord] = []
+    public var transactions: [TransactionRecord] = []
+    public var wallets: [String: WalletBalances] = [:]
+    public var newFreezes: [FreezeRecord] = []
+    public var updatedFreezes: [FreezeRecord] = []
+    public var newCharges: [ChargeRecord] = []
+    public var updatedCharges: [ChargeRecord] = []
+    public var paidRecharges: [RechargeRecord] = []
+    public var idempotency: [(scope: String, key: String, stored: StoredIdempotency)] = []
+    public var audits: [AuditRecord] = []
+    public init() {}
+    public var isEmpty: Bool { entries.isEmpty && idempotency.isEmpty }
+}
+
+/// One database transaction. Reads marked "lock" take row locks on PostgreSQL (SQLite holds the write lock already).
+public protocol StoreTransaction: Sendable {
+    func idempotency(scope: String, key: String) async throws -> StoredIdempotency?
+    func putIdempotency(scope: String, key: String, _ stored: StoredIdempotency) async throws
+    /// Locks and returns the wallets of these accounts; missing accounts are absent from the result.
+    func lockWallets(_ accountIds: [String]) async throws -> [String: WalletBalances]
+    func lockFreeze(accountId: String, id: String) async throws -> FreezeRecord?
+    func lockCharge(accountId: String, id: String) async throws -> ChargeRecord?
+    func lockRecharge(id: String) async throws -> RechargeRecord?
+    func apply(_ batch: LedgerBatchWrite) async throws
+
+    func insertAccount(_ account: AccountRecord) async throws
+    func insertUser(_ user: UserRecord) async throws
+    func insertApiKey(_ key: ApiKeyRecord) async throws
+    func insertRecharge(_ recharge: RechargeRecord) async throws
+    func expireRecharges(dueBeforeMicros: Int64, limit: Int) async throws -> Int
+    func insertAudit(_ audit: AuditRecord) async throws
+    func countRecentRecharges(accountId: String, sinceMicros: Int64) async throws -> Int
+}
+
+public struct VerifyProblem: Sendable, CustomStringConvertible {
+    public var accountId: String
+    public var detail: String
+    public init(accountId: String, detail: String) {
+        self.accountId = accountId
+        self.detail = detail
+    }
+    public var description: String { "\(accountId): \(detail)" }
+}
+
+/// The storage port: one implementation over SQLite and PostgreSQL (CofferStorage).
+public protocol CofferStore: Sendable {
+    var backendName: String { get }
+    func migrate() async throws
+    func transaction<R: Sendable>(_ body: @escaping @Sendable (any StoreTransaction) async throws -> R) async throws -> R
+    func shutdown() async
+
+    func account(id: String) async throws -> AccountRecord?
+    func user(id: String) async throws -> UserRecord?
+    func user(email: String) async throws -> UserRecord?
+    func apiKey(digest: String) async throws -> ApiKeyRecord?
+    func wallet(accountId: String) async throws -> WalletBalances?
+    func freeze(accountId: String, id: String) async throws -> FreezeRecord?
+    func charge(accountId: String, id: String) async throws -> ChargeRecord?
+    func recharge(id: String) async throws -> RechargeRecord?
+    func transactions(_ query: TransactionQuery) async throws -> [TransactionRecord]
+    func entries(accountId: String) async throws -> [JournalEntryRecord]
+    func dueFreezes(nowMicros: Int64, limit: Int) async throws -> [FreezeRecord]
+    func accountIds(limit: Int) async throws -> [String]
+    /// Recomputes every wallet from its postings and checks every entry balances (W9).
+    func verify() async throws -> [VerifyProblem]
+}

@@ -1,0 +1,59 @@
+import CofferCore
+
+/// Turns API requests into ledger operations. Ids of new objects are chosen here; money moves only in the writer.
+public struct WalletService: Sendable {
+    public let writer: LedgerWriter
+    let store: any CofferStore
+    let ids: IdGenerator
+
+    public init(writer: LedgerWriter, store: any CofferStore, ids: IdGenerator) {
+        self.writer = writer
+        self.store = store
+        self.ids = ids
+    }
+
+    public func wallet(accountId: String) async throws -> WalletBalances {
+        guard let w = try await store.wallet(accountId: accountId) else { throw CofferError.notFound("account", accountId) }
+        return w
+    }
+
+    public func submit(_ command: LedgerCommand, idempotencyKey: String, actor: String) async throws -> LedgerOutcome {
+        _ = try IdempotencyContext(scope: command.accountId, key: idempotencyKey, fingerprint: "")
+        return try await writer.submit(LedgerRequest(command, idempotencyKey: idempotencyKey, actor: actor))
+    }
+
+    public func newFreezeId() -> String { ids.make("frz") }
+    public func newChargeId() -> String { ids.make("chg") }
+    public func newRefundId() -> String { ids.make("rfd") }
+}
+
+/// Scheduled work. Its state lives in the database (freeze deadlines, recharge expiry), so every run — on any instance —
+/// finds the same due work, and the writer's state checks make a second run a no-op.
+public struct BackgroundJobs: Sendable {
+    let store: any CofferStore
+    let writer: LedgerWriter
+    let recharges: RechargeService
+    let clock: any Clock
+
+    public init(store: any CofferStore, writer: LedgerWriter, recharges: RechargeService, clock: any Clock) {
+        self.store = store
+        self.writer = writer
+        self.recharges = recharges
+        self.clock = clock
+    }
+
+    public struct RunReport: Sendable, Equatable {
+        public var freezesExpired: Int
+        public var rechargesExpired: Int
+    }
+
+    public func runOnce(limit: Int = 500) async throws -> RunReport {
+        let due = try await store.dueFreezes(nowMicros: clock.nowMicros(), limit: limit)
+        let outcomes = try await writer.submitAll(due.map {
+            LedgerRequest(.expireFreeze(accountId: $0.accountId, freezeId: $0.id),
+                          idempotencyKey: "expire:\($0.id)", actor: "system:freeze-expiry")
+        })
+        let expired = outcomes.filter { if case .success = $0.result { !$0.replayed } else { false } }.count
+        return RunReport(freezesExpired: expired, rechargesExpired: try await recharges.expireDue(limit: limit))
+    }
+}

@@ -1,0 +1,182 @@
+import CofferCore
+import CofferServices
+import Foundation
+import Logging
+import SQLKit
+
+/// The CofferStore over SQLite or PostgreSQL.
+public final class SQLStore: CofferStore {
+    let connections: Connections
+    public let backendName: String
+
+    public static func open(_ location: DatabaseLocation, logger: Logger = Logger(label: "coffer.sql")) async throws -> SQLStore {
+        let connections = try await Connections.open(location, logger: logger)
+        let name: String = switch location {
+        case .sqlite: "sqlite"
+        case .postgres: "postgres"
+        }
+        return SQLStore(connections: connections, backendName: name)
+    }
+
+    init(connections: Connections, backendName: String) {
+        self.connections = connections
+        self.backendName = backendName
+    }
+
+    public func shutdown() async { await connections.shutdown() }
+
+    public func migrate() async throws {
+        try await connections.transaction { db in
+            _ = try await db.raw("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)").all()
+            let done = try await db.raw("SELECT version FROM schema_migrations").all().map { try $0.decode(column: "version", as: Int.self) }
+            for (index, statements) in Schema.migrations.enumerated() where !done.contains(index + 1) {
+                for sql in statements { _ = try await db.raw(SQLQueryString(sql)).all() }
+                _ = try await db.raw("INSERT INTO schema_migrations (version, applied_at) VALUES (\(bind: index + 1), \(bind: SystemClock().nowMicros()))").all()
+            }
+        }
+    }
+
+    public func transaction<R: Sendable>(_ body: @escaping @Sendable (any StoreTransaction) async throws -> R) async throws -> R {
+        let postgres = connections.isPostgres
+        return try await connections.transaction { db in try await body(SQLTransaction(db: db, postgres: postgres)) }
+    }
+
+    func read<R: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
+        try await connections.withConnection(body)
+    }
+
+    // MARK: reads
+
+    public func account(id: String) async throws -> AccountRecord? {
+        try await read { db in try await db.raw("SELECT * FROM accounts WHERE id = \(bind: id)").first().map(Rows.account) }
+    }
+
+    public func user(id: String) async throws -> UserRecord? {
+        try await read { db in try await db.raw("SELECT * FROM users WHERE id = \(bind: id)").first().map(Rows.user) }
+    }
+
+    public func user(email: String) async throws -> UserRecord? {
+        try await read { db in try await db.raw("SELECT * FROM users WHERE email = \(bind: email)").first().map(Rows.user) }
+    }
+
+    public func apiKey(digest: String) async throws -> ApiKeyRecord? {
+        try await read { db in
+            try await db.raw("SELECT * FROM api_keys WHERE digest = \(bind: digest) AND revoked_at IS NULL").first().map(Rows.apiKey)
+        }
+    }
+
+    public func wallet(accountId: String) async throws -> WalletBalances? {
+        try await read { db in try await db.raw("SELECT * FROM wallets WHERE account_id = \(bind: accountId)").first().map(Rows.wallet) }
+    }
+
+    public func freeze(accountId: String, id: String) async throws -> FreezeRecord? {
+        try await read { db in
+            try await db.raw("SELECT * FROM freezes WHERE account_id = \(bind: accountId) AND id = \(bind: id)").first().map(Rows.freeze)
+        }
+    }
+
+    public func charge(accountId: String, id: String) async throws -> ChargeRecord? {
+        try await read { db in
+            try await db.raw("SELECT * FROM charges WHERE account_id = \(bind: accountId) AND id = \(bind: id)").first().map(Rows.charge)
+        }
+    }
+
+    public func recharge(id: String) async throws -> RechargeRecord? {
+        try await read { db in try await db.raw("SELECT * FROM recharges WHERE id = \(bind: id)").first().map(Rows.recharge) }
+    }
+
+    public func transactions(_ q: TransactionQuery) async throws -> [TransactionRecord] {
+        precondition(q.limit >= 1 && q.limit <= 10_000)
+        var sql: SQLQueryString = "SELECT * FROM transactions WHERE account_id = \(bind: q.accountId)"
+        if !q.types.isEmpty { sql += " AND type IN (\(binds: q.types.map(\.rawValue)))" }
+        if let v = q.fromMicros { sql += " AND created_at >= \(bind: v)" }
+        if let v = q.toMicros { sql += " AND created_at < \(bind: v)" }
+        if let v = q.minAmountMinor { sql += " AND amount_minor >= \(bind: v)" }
+        if let v = q.maxAmountMinor { sql += " AND amount_minor <= \(bind: v)" }
+        if let v = q.beforeId { sql += " AND id < \(bind: v)" }
+        sql += " ORDER BY id DESC LIMIT \(literal: q.limit)"
+        let query = sql
+        return try await read { db in try await db.raw(query).all().map(Rows.transaction) }
+    }
+
+    public func entries(accountId: String) async throws -> [JournalEntryRecord] {
+        try await read { db in
+            let postings = try await db.raw("SELECT * FROM postings WHERE account_id = \(bind: accountId) ORDER BY entry_id, seq").all()
+            var byEntry: [String: [Posting]] = [:]
+            for row in postings {
+                let book = Book(rawValue: try row.decode(column: "book", as: String.self))!
+                byEntry[try row.decode(column: "entry_id", as: String.self), default: []]
+                    .append(Posting(book, try row.decode(column: "amount_minor", as: Int64.self)))
+            }
+            return try await db.raw("SELECT * FROM journal_entries WHERE account_id = \(bind: accountId) ORDER BY id").all().map { row in
+                var e = try Rows.entry(row)
+                e.postings = byEntry[e.id] ?? []
+                return e
+            }
+        }
+    }
+
+    public func dueFreezes(nowMicros: Int64, limit: Int) async throws -> [FreezeRecord] {
+        try await read { db in
+            try await db.raw("SELECT * FROM freezes WHERE state = 'active' AND expires_at <= \(bind: nowMicros) ORDER BY expires_at LIMIT \(literal: limit)")
+                .all().map(Rows.freeze)
+        }
+    }
+
+    public func accountIds(limit: Int) async throws -> [String] {
+        try await read { db in
+            try await db.raw("SELECT id FROM accounts ORDER BY id LIMIT \(literal: limit)").all().map { try $0.decode(column: "id", as: String.self) }
+        }
+    }
+
+    public func verify() async throws -> [VerifyProblem] {
+        try await read { db in
+            var problems: [VerifyProblem] = []
+            let unbalanced = try await db.raw("""
+                SELECT account_id, entry_id, CAST(SUM(amount_minor) AS BIGINT) AS total FROM postings
+                GROUP BY account_id, entry_id HAVING SUM(amount_minor) <> 0
+                """).all()
+            for row in unbalanced {
+                problems.append(VerifyProblem(accountId: try row.decode(column: "account_id", as: String.self),
+                                              detail: "entry \(try row.decode(column: "entry_id", as: String.self)) does not balance (sum \(try row.decode(column: "total", as: Int64.self)))"))
+            }
+            let sums = try await db.raw("""
+                SELECT w.account_id AS account_id, w.cash_minor, w.gift_minor, w.share_minor, w.frozen_minor, w.advance_minor,
+                  CAST(COALESCE(SUM(CASE WHEN p.book = 'cash' THEN p.amount_minor END), 0) AS BIGINT) AS p_cash,
+                  CAST(COALESCE(SUM(CASE WHEN p.book = 'gift' THEN p.amount_minor END), 0) AS BIGINT) AS p_gift,
+                  CAST(COALESCE(SUM(CASE WHEN p.book = 'share' THEN p.amount_minor END), 0) AS BIGINT) AS p_share,
+                  CAST(COALESCE(SUM(CASE WHEN p.book = 'frozen' THEN p.amount_minor END), 0) AS BIGINT) AS p_frozen,
+                  CAST(COALESCE(SUM(CASE WHEN p.book = 'advance' THEN p.amount_minor END), 0) AS BIGINT) AS p_advance
+                FROM wallets w LEFT JOIN postings p ON p.account_id = w.account_id
+                GROUP BY w.account_id, w.cash_minor, w.gift_minor, w.share_minor, w.frozen_minor, w.advance_minor
+                """).all()
+            for row in sums {
+                let account = try row.decode(column: "account_id", as: String.self)
+                let pairs: [(String, String, Int64)] = [("cash", "p_cash", 1), ("gift", "p_gift", 1), ("share", "p_share", 1),
+                                                         ("frozen", "p_frozen", 1), ("advance", "p_advance", -1)]
+                for (name, postingColumn, sign) in pairs {
+                    let stored = try row.decode(column: "\(name)_minor", as: Int64.self)
+                    let posted = try row.decode(column: postingColumn, as: Int64.self) * sign
+                    if stored != posted {
+                        problems.append(VerifyProblem(accountId: account,
+                                                      detail: "\(name) is \(MoneyFormat.format(stored)) but its postings sum to \(MoneyFormat.format(posted))"))
+                    }
+                }
+            }
+            let holds = try await db.raw("""
+                SELECT w.account_id AS account_id, w.frozen_minor AS frozen,
+                  CAST(COALESCE((SELECT SUM(f.amount_minor) FROM freezes f WHERE f.account_id = w.account_id AND f.state = 'active'), 0) AS BIGINT) AS active
+                FROM wallets w
+                """).all()
+            for row in holds {
+                let frozen = try row.decode(column: "frozen", as: Int64.self)
+                let active = try row.decode(column: "active", as: Int64.self)
+                if frozen != active {
+                    problems.append(VerifyProblem(accountId: try row.decode(column: "account_id", as: String.self),
+                                                  detail: "frozen is \(MoneyFormat.format(frozen)) but active freezes hold \(MoneyFormat.format(active))"))
+                }
+            }
+            return problems
+        }
+    }
+}

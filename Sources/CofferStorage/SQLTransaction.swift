@@ -1,0 +1,179 @@
+import CofferCore
+import CofferServices
+import SQLKit
+
+/// One open write transaction.
+struct SQLTransaction: StoreTransaction {
+    let db: any SQLDatabase
+    let postgres: Bool
+
+    /// SQLite already holds the database write lock for the whole transaction (BEGIN IMMEDIATE).
+    private var forUpdate: String { postgres ? " FOR UPDATE" : "" }
+
+    func idempotency(scope: String, key: String) async throws -> StoredIdempotency? {
+        try await db.raw("SELECT request_hash, response_json FROM idempotency_keys WHERE account_id = \(bind: scope) AND idem_key = \(bind: key)")
+            .first().map { StoredIdempotency(requestHash: try $0.decode(column: "request_hash", as: String.self),
+                                             responseJSON: try $0.decode(column: "response_json", as: String.self)) }
+    }
+
+    func putIdempotency(scope: String, key: String, _ stored: StoredIdempotency) async throws {
+        _ = try await db.raw("""
+            INSERT INTO idempotency_keys (account_id, idem_key, request_hash, response_json, created_at)
+            VALUES (\(bind: scope), \(bind: key), \(bind: stored.requestHash), \(bind: stored.responseJSON), \(bind: SystemClock().nowMicros()))
+            """).all()
+    }
+
+    func lockWallets(_ accountIds: [String]) async throws -> [String: WalletBalances] {
+        guard !accountIds.isEmpty else { return [:] }
+        var result: [String: WalletBalances] = [:]
+        for chunk in accountIds.chunked(500) {
+            let rows = try await db.raw("SELECT * FROM wallets WHERE account_id IN (\(binds: chunk.map { $0 as any Encodable & Sendable })) ORDER BY account_id\(unsafeRaw: forUpdate)").all()
+            for row in rows { result[try row.decode(column: "account_id", as: String.self)] = try Rows.wallet(row) }
+        }
+        return result
+    }
+
+    func lockFreeze(accountId: String, id: String) async throws -> FreezeRecord? {
+        try await db.raw("SELECT * FROM freezes WHERE account_id = \(bind: accountId) AND id = \(bind: id)\(unsafeRaw: forUpdate)")
+            .first().map(Rows.freeze)
+    }
+
+    func lockCharge(accountId: String, id: String) async throws -> ChargeRecord? {
+        try await db.raw("SELECT * FROM charges WHERE account_id = \(bind: accountId) AND id = \(bind: id)\(unsafeRaw: forUpdate)")
+            .first().map(Rows.charge)
+    }
+
+    func lockRecharge(id: String) async throws -> RechargeRecord? {
+        try await db.raw("SELECT * FROM recharges WHERE id = \(bind: id)\(unsafeRaw: forUpdate)").first().map(Rows.recharge)
+    }
+
+    /// Writes a whole batch with multi-row statements: one INSERT per table per 500 rows, one UPDATE per wallet.
+    func apply(_ batch: LedgerBatchWrite) async throws {
+        let now = SystemClock().nowMicros()
+        try await insert("journal_entries", ["account_id", "id", "kind", "idempotency_key", "actor", "memo", "created_at"],
+                         batch.entries.map { [$0.accountId, $0.id, $0.kind, $0.idempotencyKey, $0.actor, $0.memo, $0.createdAtMicros] })
+        try await insert("postings", ["account_id", "entry_id", "seq", "book", "amount_minor"],
+                         batch.entries.flatMap { e in
+                             e.postings.enumerated().map { [e.accountId, e.id, $0.offset, $0.element.book.rawValue, $0.element.amountMinor] }
+                         })
+        try await insert("transactions", ["account_id", "id", "entry_id", "type", "amount_minor", "cash_delta_minor",
+                                          "gift_delta_minor", "frozen_delta_minor", "balance_after_minor",
+                                          "available_after_minor", "related_type", "related_id", "channel_trade_no", "memo",
+                                          "created_at"],
+                         batch.transactions.map { t in
+                             let m = t.movement
+                             return [t.accountId, t.id, t.entryId, m.type.rawValue, m.amountMinor, m.cashDeltaMinor,
+                                     m.giftDeltaMinor, m.frozenDeltaMinor, m.balanceAfterMinor, m.availableAfterMinor,
+                                     t.relatedType, t.relatedId, t.channelTradeNo, t.memo, t.createdAtMicros]
+                         })
+        try await insert("freezes", ["account_id", "id", "amount_minor", "captured_minor", "state", "expires_at", "reference",
+                                     "created_at", "resolved_at"],
+                         batch.newFreezes.map { [$0.accountId, $0.id, $0.amountMinor, $0.capturedMinor, $0.state.rawValue,
+                                                 $0.expiresAtMicros, $0.reference, $0.createdAtMicros, $0.resolvedAtMicros] })
+        try await insert("charges", ["account_id", "id", "mode", "amount_minor", "cash_minor", "gift_minor",
+                                     "refunded_cash_minor", "refunded_gift_minor", "reference", "created_at"],
+                         batch.newCharges.map { [$0.accountId, $0.id, $0.mode.rawValue, $0.amountMinor, $0.cashMinor,
+                                                 $0.giftMinor, $0.refundedCashMinor, $0.refundedGiftMinor, $0.reference,
+                                                 $0.createdAtMicros] })
+        try await insert("idempotency_keys", ["account_id", "idem_key", "request_hash", "response_json", "created_at"],
+                         batch.idempotency.map { [$0.scope, $0.key, $0.stored.requestHash, $0.stored.responseJSON, now] })
+        for f in batch.updatedFreezes {
+            // The state guard makes a lost race visible: resolving a freeze twice updates no row and fails the batch.
+            let rows = try await db.raw("""
+                UPDATE freezes SET state = \(bind: f.state.rawValue), captured_minor = \(bind: f.capturedMinor),
+                  resolved_at = \(bind: f.resolvedAtMicros) WHERE account_id = \(bind: f.accountId) AND id = \(bind: f.id) AND state = 'active'
+                RETURNING id
+                """).all()
+            guard rows.count == 1 else { throw StoreError("freeze \(f.id) changed concurrently") }
+        }
+        for c in batch.updatedCharges {
+            _ = try await db.raw("""
+                UPDATE charges SET refunded_cash_minor = \(bind: c.refundedCashMinor), refunded_gift_minor = \(bind: c.refundedGiftMinor)
+                WHERE account_id = \(bind: c.accountId) AND id = \(bind: c.id)
+                """).all()
+        }
+        for r in batch.paidRecharges {
+            let rows = try await db.raw("""
+                UPDATE recharges SET state = 'paid', channel_trade_no = \(bind: r.channelTradeNo), paid_at = \(bind: r.paidAtMicros)
+                WHERE id = \(bind: r.id) AND state <> 'paid' RETURNING id
+                """).all()
+            guard rows.count == 1 else { throw StoreError("recharge \(r.id) was paid concurrently") }
+        }
+        for (accountId, w) in batch.wallets {
+            _ = try await db.raw("""
+                UPDATE wallets SET cash_minor = \(bind: w.cashMinor), gift_minor = \(bind: w.giftMinor), share_minor = \(bind: w.shareMinor),
+                  frozen_minor = \(bind: w.frozenMinor), advance_minor = \(bind: w.advanceOutstandingMinor), updated_at = \(bind: now)
+                WHERE account_id = \(bind: accountId)
+                """).all()
+        }
+        for a in batch.audits { try await insertAudit(a) }
+    }
+
+    private func insert(_ table: String, _ columns: [String], _ rows: [[(any Encodable & Sendable)?]]) async throws {
+        guard !rows.isEmpty else { return }
+        for chunk in rows.chunked(max(1, 30_000 / columns.count)) {
+            let builder = db.insert(into: table).columns(columns)
+            for row in chunk { builder.values(row.map { SQLBind($0 ?? Optional<String>.none) }) }
+            try await builder.run()
+        }
+    }
+
+    func insertAccount(_ a: AccountRecord) async throws {
+        _ = try await db.raw("""
+            INSERT INTO accounts (id, type, entity_name, tax_id, contact_email, currency, time_zone, created_at)
+            VALUES (\(bind: a.id), \(bind: a.type.rawValue), \(bind: a.entityName), \(bind: a.taxId), \(bind: a.contactEmail),
+                    \(bind: a.currency), \(bind: a.timeZone), \(bind: a.createdAtMicros))
+            """).all()
+        _ = try await db.raw("INSERT INTO wallets (account_id, currency, updated_at) VALUES (\(bind: a.id), \(bind: a.currency), \(bind: a.createdAtMicros))").all()
+    }
+
+    func insertUser(_ u: UserRecord) async throws {
+        _ = try await db.raw("""
+            INSERT INTO users (id, account_id, email, name, role, password_hash, created_at)
+            VALUES (\(bind: u.id), \(bind: u.accountId), \(bind: u.email), \(bind: u.name), \(bind: u.role.rawValue),
+                    \(bind: u.passwordHash), \(bind: u.createdAtMicros))
+            """).all()
+    }
+
+    func insertApiKey(_ k: ApiKeyRecord) async throws {
+        _ = try await db.raw("""
+            INSERT INTO api_keys (id, kind, account_id, user_id, name, digest, created_at)
+            VALUES (\(bind: k.id), \(bind: k.kind.rawValue), \(bind: k.accountId), \(bind: k.userId), \(bind: k.name),
+                    \(bind: k.digest), \(bind: k.createdAtMicros))
+            """).all()
+    }
+
+    func insertRecharge(_ r: RechargeRecord) async throws {
+        _ = try await db.raw("""
+            INSERT INTO recharges (account_id, id, channel, amount_minor, state, channel_trade_no, expires_at, paid_at, created_at)
+            VALUES (\(bind: r.accountId), \(bind: r.id), \(bind: r.channel), \(bind: r.amountMinor), \(bind: r.state.rawValue),
+                    \(bind: r.channelTradeNo), \(bind: r.expiresAtMicros), \(bind: r.paidAtMicros), \(bind: r.createdAtMicros))
+            """).all()
+    }
+
+    func expireRecharges(dueBeforeMicros: Int64, limit: Int) async throws -> Int {
+        try await db.raw("""
+            UPDATE recharges SET state = 'expired' WHERE id IN (
+              SELECT id FROM recharges WHERE state = 'pending' AND expires_at <= \(bind: dueBeforeMicros) LIMIT \(literal: limit))
+            RETURNING id
+            """).all().count
+    }
+
+    func insertAudit(_ a: AuditRecord) async throws {
+        _ = try await db.raw("""
+            INSERT INTO audit_log (id, account_id, actor, action, detail, created_at)
+            VALUES (\(bind: a.id), \(bind: a.accountId), \(bind: a.actor), \(bind: a.action), \(bind: a.detail), \(bind: a.createdAtMicros))
+            """).all()
+    }
+
+    func countRecentRecharges(accountId: String, sinceMicros: Int64) async throws -> Int {
+        try await db.raw("SELECT COUNT(*) AS n FROM recharges WHERE account_id = \(bind: accountId) AND created_at >= \(bind: sinceMicros)")
+            .first()!.decode(column: "n", as: Int.self)
+    }
+}
+
+extension Array {
+    func chunked(_ size: Int) -> [ArraySlice<Element>] {
+        stride(from: 0, to: count, by: size).map { self[$0..<Swift.min($0 + size, count)] }
+    }
+}

@@ -1,0 +1,179 @@
+/// Migrations, in order. Each is a list of statements that run in one transaction and are recorded in schema_migrations.
+/// The same SQL serves SQLite and PostgreSQL: times are BIGINT microseconds, money BIGINT minor units, states TEXT with
+/// CHECK constraints. The database guards the invariants a bug in Swift could break (GRDB's advice): amounts, states,
+/// one credit per channel trade, one entry per idempotency key, balanced foreign keys.
+enum Schema {
+    static let bookNames = "'cash','gift','share','frozen','advance','channel_clearing','revenue','gift_expense','adjustment','hold_control'"
+
+    static let migrations: [[String]] = [
+        [
+            """
+            CREATE TABLE accounts (
+                id TEXT PRIMARY KEY,
+                type TEXT NOT NULL CHECK (type IN ('personal','enterprise')),
+                entity_name TEXT NOT NULL CHECK (length(entity_name) BETWEEN 1 AND 200),
+                tax_id TEXT,
+                contact_email TEXT NOT NULL,
+                currency TEXT NOT NULL CHECK (length(currency) = 3),
+                time_zone TEXT NOT NULL,
+                created_at BIGINT NOT NULL,
+                CHECK (type = 'personal' OR tax_id IS NOT NULL)
+            )
+            """,
+            """
+            CREATE TABLE users (
+                id TEXT PRIMARY KEY,
+                account_id TEXT NOT NULL REFERENCES accounts(id),
+                email TEXT NOT NULL UNIQUE,
+                name TEXT NOT NULL,
+                role TEXT NOT NULL CHECK (role IN ('owner','finance','member')),
+                password_hash TEXT NOT NULL,
+                created_at BIGINT NOT NULL
+            )
+            """,
+            "CREATE UNIQUE INDEX users_one_owner ON users(account_id) WHERE role = 'owner'",
+            """
+            CREATE TABLE api_keys (
+                id TEXT PRIMARY KEY,
+                kind TEXT NOT NULL CHECK (kind IN ('platform','account')),
+                account_id TEXT REFERENCES accounts(id),
+                user_id TEXT REFERENCES users(id),
+                name TEXT NOT NULL,
+                digest TEXT NOT NULL UNIQUE CHECK (length(digest) = 64),
+                created_at BIGINT NOT NULL,
+                revoked_at BIGINT,
+                CHECK ((kind = 'platform' AND account_id IS NULL AND user_id IS NULL)
+                    OR (kind = 'account' AND account_id IS NOT NULL AND user_id IS NOT NULL))
+            )
+            """,
+            """
+            CREATE TABLE wallets (
+                account_id TEXT PRIMARY KEY REFERENCES accounts(id),
+                currency TEXT NOT NULL,
+                cash_minor BIGINT NOT NULL DEFAULT 0,
+                gift_minor BIGINT NOT NULL DEFAULT 0 CHECK (gift_minor >= 0),
+                share_minor BIGINT NOT NULL DEFAULT 0 CHECK (share_minor >= 0),
+                frozen_minor BIGINT NOT NULL DEFAULT 0 CHECK (frozen_minor >= 0),
+                advance_minor BIGINT NOT NULL DEFAULT 0 CHECK (advance_minor >= 0),
+                updated_at BIGINT NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE journal_entries (
+                account_id TEXT NOT NULL REFERENCES accounts(id),
+                id TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                idempotency_key TEXT NOT NULL,
+                actor TEXT NOT NULL,
+                memo TEXT,
+                created_at BIGINT NOT NULL,
+                PRIMARY KEY (account_id, id),
+                UNIQUE (account_id, idempotency_key)
+            )
+            """,
+            """
+            CREATE TABLE postings (
+                account_id TEXT NOT NULL,
+                entry_id TEXT NOT NULL,
+                seq INTEGER NOT NULL,
+                book TEXT NOT NULL CHECK (book IN (\(bookNames))),
+                amount_minor BIGINT NOT NULL CHECK (amount_minor <> 0),
+                PRIMARY KEY (account_id, entry_id, seq),
+                FOREIGN KEY (account_id, entry_id) REFERENCES journal_entries(account_id, id)
+            )
+            """,
+            """
+            CREATE TABLE transactions (
+                account_id TEXT NOT NULL,
+                id TEXT NOT NULL,
+                entry_id TEXT NOT NULL,
+                type TEXT NOT NULL,
+                amount_minor BIGINT NOT NULL,
+                cash_delta_minor BIGINT NOT NULL,
+                gift_delta_minor BIGINT NOT NULL,
+                frozen_delta_minor BIGINT NOT NULL,
+                balance_after_minor BIGINT NOT NULL,
+                available_after_minor BIGINT NOT NULL,
+                related_type TEXT,
+                related_id TEXT,
+                channel_trade_no TEXT,
+                memo TEXT,
+                created_at BIGINT NOT NULL,
+                PRIMARY KEY (account_id, id),
+                FOREIGN KEY (account_id, entry_id) REFERENCES journal_entries(account_id, id)
+            )
+            """,
+            """
+            CREATE TABLE freezes (
+                account_id TEXT NOT NULL REFERENCES accounts(id),
+                id TEXT NOT NULL,
+                amount_minor BIGINT NOT NULL CHECK (amount_minor > 0),
+                captured_minor BIGINT NOT NULL DEFAULT 0 CHECK (captured_minor >= 0 AND captured_minor <= amount_minor),
+                state TEXT NOT NULL CHECK (state IN ('active','captured','released','expired')),
+                expires_at BIGINT,
+                reference TEXT,
+                created_at BIGINT NOT NULL,
+                resolved_at BIGINT,
+                PRIMARY KEY (account_id, id),
+                CHECK ((state = 'active') = (resolved_at IS NULL)),
+                CHECK (state = 'captured' OR captured_minor = 0)
+            )
+            """,
+            "CREATE INDEX freezes_due ON freezes(expires_at) WHERE state = 'active'",
+            """
+            CREATE TABLE charges (
+                account_id TEXT NOT NULL REFERENCES accounts(id),
+                id TEXT NOT NULL,
+                mode TEXT NOT NULL CHECK (mode IN ('prepaid','postpaid')),
+                amount_minor BIGINT NOT NULL CHECK (amount_minor > 0),
+                cash_minor BIGINT NOT NULL CHECK (cash_minor >= 0),
+                gift_minor BIGINT NOT NULL CHECK (gift_minor >= 0),
+                refunded_cash_minor BIGINT NOT NULL DEFAULT 0 CHECK (refunded_cash_minor BETWEEN 0 AND cash_minor),
+                refunded_gift_minor BIGINT NOT NULL DEFAULT 0 CHECK (refunded_gift_minor BETWEEN 0 AND gift_minor),
+                reference TEXT,
+                created_at BIGINT NOT NULL,
+                PRIMARY KEY (account_id, id),
+                CHECK (cash_minor + gift_minor = amount_minor)
+            )
+            """,
+            """
+            CREATE TABLE recharges (
+                account_id TEXT NOT NULL REFERENCES accounts(id),
+                id TEXT NOT NULL UNIQUE,
+                channel TEXT NOT NULL,
+                amount_minor BIGINT NOT NULL CHECK (amount_minor > 0),
+                state TEXT NOT NULL CHECK (state IN ('pending','paid','expired')),
+                channel_trade_no TEXT,
+                expires_at BIGINT NOT NULL,
+                paid_at BIGINT,
+                created_at BIGINT NOT NULL,
+                PRIMARY KEY (account_id, id),
+                UNIQUE (channel, channel_trade_no),
+                CHECK ((state = 'paid') = (channel_trade_no IS NOT NULL AND paid_at IS NOT NULL))
+            )
+            """,
+            "CREATE INDEX recharges_by_time ON recharges(account_id, created_at)",
+            "CREATE INDEX recharges_pending ON recharges(expires_at) WHERE state = 'pending'",
+            """
+            CREATE TABLE idempotency_keys (
+                account_id TEXT NOT NULL,
+                idem_key TEXT NOT NULL,
+                request_hash TEXT NOT NULL,
+                response_json TEXT NOT NULL,
+                created_at BIGINT NOT NULL,
+                PRIMARY KEY (account_id, idem_key)
+            )
+            """,
+            """
+            CREATE TABLE audit_log (
+                id TEXT PRIMARY KEY,
+                account_id TEXT,
+                actor TEXT NOT NULL,
+                action TEXT NOT NULL,
+                detail TEXT NOT NULL,
+                created_at BIGINT NOT NULL
+            )
+            """,
+        ],
+    ]
+}
