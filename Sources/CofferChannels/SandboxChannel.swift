@@ -14,13 +14,14 @@ public struct SandboxChannel: PaymentChannel {
     /// Notifications older (or newer) than this are refused, so a captured one cannot be replayed later.
     public static let maxSkewSeconds: Int64 = 300
 
-    private let key: SymmetricKey
+    private let secret: [UInt8]
+    private var key: SymmetricKey { SymmetricKey(data: secret) }
     public let name = channelName
     public let movesRealMoney = false
 
     public init(secret: String) {
         precondition(secret.utf8.count >= 16, "sandbox secret must be at least 16 bytes")
-        key = SymmetricKey(data: Data(secret.utf8))
+        self.secret = Array(secret.utf8)
     }
 
     struct Body: Codable {

@@ -50,7 +50,7 @@ public enum FreezeState: String, Codable, Sendable {
     case active, captured, released, expired
 }
 
-public enum WalletBucket: String, Codable, Sendable {
+public enum WalletBucket: String, Codable, Sendable, CaseIterable {
     case cash, gift
 }
 

@@ -1,0 +1,73 @@
+import CofferServices
+import Foundation
+import Hummingbird
+import Logging
+import ServiceLifecycle
+
+/// The OpenAPI document shipped with the server (Resources/openapi.yaml).
+public enum OpenAPIDocument {
+    public static let text: String = {
+        guard let url = Bundle.module.url(forResource: "openapi", withExtension: "yaml"),
+              let text = try? String(contentsOf: url, encoding: .utf8) else { return "openapi: 3.1.0\n" }
+        return text
+    }()
+}
+
+public func buildRouter(_ deps: HTTPDependencies, logger: Logger = Logger(label: "coffer.http")) -> Router<CofferContext> {
+    let router = Router(context: CofferContext.self)
+    router.add(middleware: ProblemMiddleware(logger: logger))
+    Routes(deps: deps).register(on: router)
+    return router
+}
+
+/// Runs the ledger writer's batch loop for as long as the application runs.
+struct LedgerWriterService: Service {
+    let writer: LedgerWriter
+    func run() async throws {
+        await withGracefulShutdownHandler {
+            await writer.run()
+        } onGracefulShutdown: {
+            writer.stop()
+        }
+    }
+}
+
+/// Runs scheduled work (freeze expiry, recharge expiry) every `intervalSeconds`.
+struct JobsService: Service {
+    let jobs: BackgroundJobs
+    let intervalSeconds: Int
+    let logger: Logger
+    func run() async throws {
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            do {
+                let report = try await jobs.runOnce()
+                if report.freezesExpired + report.rechargesExpired > 0 {
+                    logger.info("jobs: \(report.freezesExpired) freezes expired, \(report.rechargesExpired) recharges expired")
+                }
+            } catch {
+                logger.error("jobs run failed: \(String(describing: error))")
+            }
+            try? await Task.sleep(for: .seconds(intervalSeconds))
+        }
+    }
+}
+
+public struct ServerSettings: Sendable {
+    public var host = "127.0.0.1"
+    public var port = 8080
+    public var jobIntervalSeconds = 5
+    public init() {}
+}
+
+public func buildApplication(_ deps: HTTPDependencies, settings: ServerSettings,
+                             logger: Logger = Logger(label: "coffer"),
+                             onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+    Application(
+        router: buildRouter(deps, logger: logger),
+        configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "Coffer"),
+        services: [LedgerWriterService(writer: deps.engine.writer),
+                   JobsService(jobs: deps.engine.jobs, intervalSeconds: settings.jobIntervalSeconds, logger: logger)],
+        onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? settings.port) },
+        logger: logger
+    )
+}

@@ -1,0 +1,305 @@
+import CofferChannels
+import CofferCore
+import CofferServices
+import Foundation
+import Hummingbird
+
+/// What the HTTP layer needs: the engine's use cases, and the sandbox payer when the sandbox channel is enabled.
+public struct HTTPDependencies: Sendable {
+    public var engine: CofferEngine
+    public var sandbox: SandboxChannel?
+    public init(engine: CofferEngine, sandbox: SandboxChannel?) {
+        self.engine = engine
+        self.sandbox = sandbox
+    }
+}
+
+struct CreateAccountBody: Decodable {
+    struct Owner: Decodable { let email: String; let name: String; let password: String }
+    let type: String
+    let entityName: String
+    let taxId: String?
+    let contactEmail: String
+    let owner: Owner
+}
+struct CreateUserBody: Decodable { let email: String; let name: String; let role: String; let password: String }
+struct CreateKeyBody: Decodable { let userId: String; let name: String }
+struct AmountBody: Decodable { let amount: String; let memo: String? }
+struct AdjustBody: Decodable { let amount: String; let bucket: String; let reason: String }
+struct RechargeBody: Decodable { let amount: String; let channel: String }
+struct FreezeBody: Decodable { let amount: String; let expiresInSeconds: Int64?; let reference: String? }
+struct CaptureBody: Decodable { let amount: String? }
+struct ChargeBody: Decodable { let amount: String; let mode: String; let reference: String? }
+struct RefundBody: Decodable { let amount: String; let reason: String? }
+
+func parseEnum<E: RawRepresentable & CaseIterable>(_ type: E.Type, _ text: String, field: String) throws(CofferError) -> E where E.RawValue == String {
+    guard let value = E(rawValue: text) else {
+        throw .invalidField(field, "must be one of \(E.allCases.map(\.rawValue).joined(separator: ", "))")
+    }
+    return value
+}
+
+func optionalText(_ text: String?, field: String, max: Int = Limits.maxReferenceLength) throws(CofferError) -> String? {
+    guard let t = text?.trimmingCharacters(in: .whitespacesAndNewlines), !t.isEmpty else { return nil }
+    guard t.count <= max else { throw .invalidField(field, "must be at most \(max) characters") }
+    return t
+}
+
+struct Routes: Sendable {
+    let deps: HTTPDependencies
+    var engine: CofferEngine { deps.engine }
+
+    func authenticate(_ request: Request) async throws -> Principal {
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else { throw CofferError.unauthorized }
+        guard let principal = try await engine.accounts.authenticate(bearer: String(header.dropFirst(7))) else {
+            throw CofferError.unauthorized
+        }
+        return principal
+    }
+
+    /// Authenticates and checks the caller may act on the account in the path (one rule for every route).
+    func authorize(_ request: Request, _ context: CofferContext, _ needs: Permission) async throws -> (Principal, String) {
+        let principal = try await authenticate(request)
+        let accountId = try context.param("accountId")
+        try Access.check(principal, account: accountId, needs: needs)
+        return (principal, accountId)
+    }
+
+    func ledger(_ command: LedgerCommand, _ request: Request, _ principal: Principal, created: Bool = false) async throws -> Response {
+        let outcome = try await engine.wallets.submit(command, idempotencyKey: try request.idempotencyKey(), actor: principal.actor)
+        let receipt = try outcome.get()
+        return try JSON.response(LedgerWriteView(receipt), status: created ? .created : .ok, replayed: outcome.replayed)
+    }
+
+    func register(on router: Router<CofferContext>) {
+        router.get("/health") { _, _ in
+            try JSON.response(["status": "ok", "database": engine.store.backendName])
+        }
+        router.get("/openapi.yaml") { _, _ in
+            var headers = HTTPFields()
+            headers[.contentType] = "application/yaml"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.text)))
+        }
+
+        let v1 = router.group("v1")
+        v1.post("accounts", use: createAccount)
+        v1.get("accounts/:accountId", use: getAccount)
+        v1.post("accounts/:accountId/users", use: createUser)
+        v1.post("accounts/:accountId/api-keys", use: createApiKey)
+        v1.get("accounts/:accountId/wallet", use: getWallet)
+        v1.post("accounts/:accountId/gifts", use: grantGift)
+        v1.post("accounts/:accountId/adjustments", use: adjust)
+        v1.post("accounts/:accountId/advances", use: advance)
+        v1.post("accounts/:accountId/recharges", use: createRecharge)
+        v1.get("accounts/:accountId/recharges/:rechargeId", use: getRecharge)
+        v1.post("sandbox/recharges/:rechargeId/pay", use: sandboxPay)
+        v1.post("channels/:channel/notifications", use: channelNotification)
+        v1.post("accounts/:accountId/freezes", use: createFreeze)
+        v1.get("accounts/:accountId/freezes/:freezeId", use: getFreeze)
+        v1.post("accounts/:accountId/freezes/:freezeId/capture", use: captureFreeze)
+        v1.post("accounts/:accountId/freezes/:freezeId/release", use: releaseFreeze)
+        v1.post("accounts/:accountId/charges", use: createCharge)
+        v1.get("accounts/:accountId/charges/:chargeId", use: getCharge)
+        v1.post("accounts/:accountId/charges/:chargeId/refunds", use: refundCharge)
+        v1.get("accounts/:accountId/transactions", use: TransactionRoutes(routes: self).list)
+    }
+
+    // MARK: accounts, users, keys
+
+    @Sendable func createAccount(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let principal = try await authenticate(request)
+        try Access.requireOperator(principal)
+        let key = try request.idempotencyKey()
+        let body = try await JSON.decode(CreateAccountBody.self, from: request)
+        let input = NewAccount(type: try parseEnum(AccountType.self, body.type, field: "type"), entityName: body.entityName,
+                               taxId: body.taxId, contactEmail: body.contactEmail,
+                               owner: NewUser(email: body.owner.email, name: body.owner.name, role: .owner, password: body.owner.password))
+        let (created, replayed) = try await engine.accounts.createAccount(input, idempotencyKey: key, actor: principal.actor)
+        struct Out: Encodable { let account: AccountView; let owner: UserJSON }
+        return try JSON.response(Out(account: AccountView(created.account), owner: UserJSON(created.owner)),
+                                 status: .created, replayed: replayed)
+    }
+
+    @Sendable func getAccount(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let (_, accountId) = try await authorize(request, context, .member)
+        guard let account = try await engine.store.account(id: accountId) else { throw CofferError.notFound("account", accountId) }
+        return try JSON.response(AccountView(account))
+    }
+
+    @Sendable func createUser(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let (principal, accountId) = try await authorize(request, context, .owner)
+        let key = try request.idempotencyKey()
+        let body = try await JSON.decode(CreateUserBody.self, from: request)
+        let input = NewUser(email: body.email, name: body.name, role: try parseEnum(UserRole.self, body.role, field: "role"),
+                            password: body.password)
+        let (user, replayed) = try await engine.accounts.createUser(accountId: accountId, input, idempotencyKey: key,
+                                                                    actor: principal.actor)
+        return try JSON.response(UserJSON(user), status: .created, replayed: replayed)
+    }
+
+    @Sendable func createApiKey(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let (principal, accountId) = try await authorize(request, context, .owner)
+        let key = try request.idempotencyKey()
+        let body = try await JSON.decode(CreateKeyBody.self, from: request)
+        let (created, replayed) = try await engine.accounts.createAccountKey(accountId: accountId, userId: body.userId,
+                                                                             name: body.name, idempotencyKey: key,
+                                                                             actor: principal.actor)
+        return try JSON.response(ApiKeyJSON(created), status: .created, replayed: replayed)
+    }
+
+    // MARK: wallet and operator money
+
+    @Sendable func getWallet(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let (_, accountId) = try await authorize(request, context, .finance)
+        return try JSON.response(WalletView(accountId: accountId, try await engine.wallets.wallet(accountId: accountId)))
+    }
+
+    @Sendable func grantGift(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let (principal, accountId) = try await authorize(request, context, .operatorOnly)
+        let body = try await JSON.decode(AmountBody.self, from: request)
+        let amount = try MoneyFormat.parsePositive(body.amount)
+        return try await ledger(.grantGift(accountId: accountId, amountMinor: amount,
+                                           memo: try optionalText(body.memo, field: "memo")), request, principal, created: true)
+    }
+
+    @Sendable func adjust(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let (principal, accountId) = try await authorize(request, context, .operatorOnly)
+        let body = try await JSON.decode(AdjustBody.self, from: request)
+        let delta = try MoneyFormat.parse(body.amount)
+        guard delta != 0 else { throw CofferError.invalidField("amount", "must not be 0.00; use a negative amount to take money away") }
+        guard let reason = try optionalText(body.reason, field: "reason") else {
+            throw CofferError.invalidField("reason", "is required: say why the balance is adjusted")
+        }
+        let bucket = try parseEnum(WalletBucket.self, body.bucket, field: "bucket")
+        return try await ledger(.adjust(accountId: accountId, bucket: bucket, deltaMinor: delta, reason: reason),
+                                request, principal, created: true)
+    }
+
+    @Sendable func advance(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let (principal, accountId) = try await authorize(request, context, .operatorOnly)
+        let body = try await JSON.decode(AmountBody.self, from: request)
+        let amount = try MoneyFormat.parsePositive(body.amount)
+        return try await ledger(.advance(accountId: accountId, amountMinor: amount,
+                                         memo: try optionalText(body.memo, field: "memo")), request, principal, created: true)
+    }
+
+    // MARK: recharge
+
+    @Sendable func createRecharge(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let (principal, accountId) = try await authorize(request, context, .finance)
+        let key = try request.idempotencyKey()
+        let body = try await JSON.decode(RechargeBody.self, from: request)
+        let (view, replayed) = try await engine.recharges.create(accountId: accountId, amountText: body.amount,
+                                                                 channelName: body.channel, idempotencyKey: key,
+                                                                 actor: principal.actor)
+        return try JSON.response(RechargeJSON(view), status: .created, replayed: replayed)
+    }
+
+    @Sendable func getRecharge(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let (_, accountId) = try await authorize(request, context, .finance)
+        let id = try context.param("rechargeId")
+        guard let r = try await engine.store.recharge(id: id), r.accountId == accountId else {
+            throw CofferError.notFound("recharge", id)
+        }
+        return try JSON.response(RechargeJSON(try await engine.recharges.view(r)))
+    }
+
+    /// The sandbox's simulated payer: signs a notification for the order and sends it through the shared handler.
+    @Sendable func sandboxPay(_ request: Request, _ context: CofferContext) async throws -> Response {
+        guard let sandbox = deps.sandbox else {
+            throw CofferError("sandbox_disabled", .notFound, "The sandbox channel is not enabled on this server.")
+        }
+        let principal = try await authenticate(request)
+        let id = try context.param("rechargeId")
+        guard let r = try await engine.store.recharge(id: id), r.channel == SandboxChannel.channelName else {
+            throw CofferError.notFound("recharge", id)
+        }
+        try Access.check(principal, account: r.accountId, needs: .finance)
+        let tradeNo = "sbx" + engine.ids.make("t").dropFirst(2)
+        let (headers, body) = try sandbox.signedNotification(rechargeId: r.id, tradeNo: tradeNo, amountMinor: r.amountMinor,
+                                                             nowMicros: engine.clock.nowMicros())
+        _ = try await engine.recharges.handleNotification(channelName: sandbox.name, headers: headers, body: body)
+        guard let paid = try await engine.store.recharge(id: id) else { throw CofferError.notFound("recharge", id) }
+        return try JSON.response(RechargeJSON(try await engine.recharges.view(paid)))
+    }
+
+    /// Every channel's asynchronous notifications arrive here; the channel adapter verifies them.
+    @Sendable func channelNotification(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let channel = try context.param("channel")
+        var request = request
+        let body = try await request.collectBody(upTo: Limits.maxBodyBytes)
+        var headers: [String: String] = [:]
+        for field in request.headers { headers[field.name.canonicalName] = field.value }
+        let result = try await engine.recharges.handleNotification(channelName: channel, headers: headers,
+                                                                   body: Array(body.readableBytesView))
+        switch result {
+        case .credited(let receipt): return try JSON.response(["status": "credited", "entryId": receipt.entryId])
+        case .alreadyCredited: return try JSON.response(["status": "already_credited"])
+        }
+    }
+
+    // MARK: freezes and charges (the provider's services)
+
+    @Sendable func createFreeze(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let (principal, accountId) = try await authorize(request, context, .operatorOnly)
+        let body = try await JSON.decode(FreezeBody.self, from: request)
+        let amount = try MoneyFormat.parsePositive(body.amount)
+        if let s = body.expiresInSeconds, !(1...31_536_000).contains(s) {
+            throw CofferError.invalidField("expiresInSeconds", "must be between 1 and 31536000 (one year)")
+        }
+        return try await ledger(.freeze(accountId: accountId, freezeId: engine.wallets.newFreezeId(), amountMinor: amount,
+                                        expiresInSeconds: body.expiresInSeconds,
+                                        reference: try optionalText(body.reference, field: "reference")),
+                                request, principal, created: true)
+    }
+
+    @Sendable func getFreeze(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let (_, accountId) = try await authorize(request, context, .finance)
+        let id = try context.param("freezeId")
+        guard let f = try await engine.store.freeze(accountId: accountId, id: id) else { throw CofferError.notFound("freeze", id) }
+        return try JSON.response(FreezeView(f))
+    }
+
+    @Sendable func captureFreeze(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let (principal, accountId) = try await authorize(request, context, .operatorOnly)
+        let id = try context.param("freezeId")
+        var amount: Int64?
+        if request.headers[.contentLength].map({ $0 != "0" }) ?? (request.headers[.transferEncoding] != nil) {
+            let body = try await JSON.decode(CaptureBody.self, from: request)
+            amount = try body.amount.map { text throws(CofferError) in try MoneyFormat.parsePositive(text) }
+        }
+        return try await ledger(.capture(accountId: accountId, freezeId: id, amountMinor: amount), request, principal)
+    }
+
+    @Sendable func releaseFreeze(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let (principal, accountId) = try await authorize(request, context, .operatorOnly)
+        return try await ledger(.release(accountId: accountId, freezeId: try context.param("freezeId")), request, principal)
+    }
+
+    @Sendable func createCharge(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let (principal, accountId) = try await authorize(request, context, .operatorOnly)
+        let body = try await JSON.decode(ChargeBody.self, from: request)
+        let amount = try MoneyFormat.parsePositive(body.amount)
+        let mode = try parseEnum(ChargeMode.self, body.mode, field: "mode")
+        return try await ledger(.charge(accountId: accountId, chargeId: engine.wallets.newChargeId(), amountMinor: amount,
+                                        mode: mode, reference: try optionalText(body.reference, field: "reference")),
+                                request, principal, created: true)
+    }
+
+    @Sendable func getCharge(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let (_, accountId) = try await authorize(request, context, .finance)
+        let id = try context.param("chargeId")
+        guard let c = try await engine.store.charge(accountId: accountId, id: id) else { throw CofferError.notFound("charge", id) }
+        return try JSON.response(ChargeView(c))
+    }
+
+    @Sendable func refundCharge(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let (principal, accountId) = try await authorize(request, context, .operatorOnly)
+        let body = try await JSON.decode(RefundBody.self, from: request)
+        let amount = try MoneyFormat.parsePositive(body.amount)
+        return try await ledger(.refund(accountId: accountId, chargeId: try context.param("chargeId"),
+                                        refundId: engine.wallets.newRefundId(), amountMinor: amount,
+                                        reason: try optionalText(body.reason, field: "reason")),
+                                request, principal, created: true)
+    }
+}

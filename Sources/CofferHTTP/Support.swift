@@ -1,0 +1,175 @@
+import CofferCore
+import CofferServices
+import Foundation
+import Hummingbird
+import HTTPTypes
+import Logging
+
+public struct CofferContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public init(source: ApplicationRequestContextSource) { coreContext = .init(source: source) }
+}
+
+/// Hard limits (TIGER_STYLE: a limit on everything).
+enum Limits {
+    static let maxBodyBytes = 64 * 1024
+    static let maxPageSize = 200
+    static let maxCSVRows = 100_000
+    static let maxReferenceLength = 200
+}
+
+/// Renders every error as application/problem+json (RFC 9457) with a stable `code`. Internal errors are logged, never shown.
+struct ProblemMiddleware: RouterMiddleware {
+    typealias Context = CofferContext
+    let logger: Logger
+
+    func handle(_ request: Request, context: CofferContext,
+                next: (Request, CofferContext) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as CofferError {
+            return Self.problem(error)
+        } catch let error as HTTPError {
+            switch error.status {
+            case .contentTooLarge:
+                return Self.problem(CofferError("body_too_large", .payloadTooLarge,
+                                                "The request body is larger than \(Limits.maxBodyBytes / 1024) KiB."))
+            case .notFound:
+                return Self.problem(CofferError("route_not_found", .notFound, "No such route: \(request.method) \(request.uri.path)."))
+            case .methodNotAllowed:
+                return Self.problem(CofferError("method_not_allowed", .badRequest, "\(request.method) is not allowed on \(request.uri.path)."))
+            default:
+                return Self.problem(CofferError("http_error", error.status.code >= 500 ? .internalError : .badRequest,
+                                                error.body ?? error.status.reasonPhrase))
+            }
+        } catch {
+            logger.error("internal error on \(request.method) \(request.uri.path): \(String(describing: error))")
+            return Self.problem(CofferError("internal_error", .internalError,
+                                            "Something went wrong on our side; nothing was changed. Retry with the same Idempotency-Key."))
+        }
+    }
+
+    static func status(_ kind: CofferError.Kind) -> HTTPResponse.Status {
+        switch kind {
+        case .badRequest: .badRequest
+        case .unauthorized: .unauthorized
+        case .forbidden: .forbidden
+        case .notFound: .notFound
+        case .conflict: .conflict
+        case .unprocessable: .unprocessableContent
+        case .payloadTooLarge: .contentTooLarge
+        case .tooManyRequests: .tooManyRequests
+        case .internalError: .internalServerError
+        }
+    }
+
+    static func problem(_ error: CofferError) -> Response {
+        let status = status(error.kind)
+        struct Problem: Encodable {
+            let type: String, title: String, status: Int, code: String, detail: String
+        }
+        let body = Problem(type: "https://coffer.dev/problems/\(error.code)", title: status.reasonPhrase, status: status.code,
+                           code: error.code, detail: error.detail)
+        var headers = HTTPFields()
+        headers[.contentType] = "application/problem+json"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try! JSON.encoder.encode(body))))
+    }
+}
+
+enum JSON {
+    static let encoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return e
+    }()
+
+    static func response<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok, replayed: Bool = false) throws -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json; charset=utf-8"
+        if replayed { headers[HTTPField.Name("Idempotent-Replayed")!] = "true" }
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
+    }
+
+    /// Reads and decodes a JSON body, turning every decoding failure into a 400 that names the field to fix.
+    static func decode<T: Decodable>(_ type: T.Type, from request: Request) async throws -> T {
+        var request = request
+        let buffer = try await request.collectBody(upTo: Limits.maxBodyBytes)
+        guard buffer.readableBytes > 0 else {
+            throw CofferError("body_required", .badRequest, "Send a JSON object as the request body.")
+        }
+        do {
+            return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
+        } catch let error as DecodingError {
+            throw describe(error)
+        }
+    }
+
+    static func describe(_ error: DecodingError) -> CofferError {
+        func path(_ ctx: DecodingError.Context, _ last: CodingKey? = nil) -> String {
+            let keys = ctx.codingPath + (last.map { [$0] } ?? [])
+            return keys.isEmpty ? "body" : keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+        }
+        switch error {
+        case .typeMismatch(let type, let ctx):
+            let field = path(ctx)
+            if type == String.self && ctx.codingPath.last.map({ Money.isMoneyField($0.stringValue) }) == true {
+                return CofferError("amount_not_string", .badRequest,
+                                   "\(field) must be a decimal string like \"12.30\", not a JSON number (floats lose cents).")
+            }
+            return .invalidField(field, "has the wrong type; expected \(type == String.self ? "a string" : "\(type)")")
+        case .valueNotFound(_, let ctx):
+            return .invalidField(path(ctx), "is required and may not be null")
+        case .keyNotFound(let key, let ctx):
+            return .invalidField(path(ctx, key), "is required")
+        case .dataCorrupted(let ctx):
+            if ctx.codingPath.isEmpty {
+                return CofferError("malformed_json", .badRequest, "The body is not valid JSON; send a JSON object.")
+            }
+            return .invalidField(path(ctx), ctx.debugDescription)
+        @unknown default:
+            return CofferError("malformed_json", .badRequest, "The body could not be read as JSON.")
+        }
+    }
+}
+
+enum Money {
+    static func isMoneyField(_ name: String) -> Bool { name == "amount" || name.hasSuffix("Amount") }
+}
+
+enum Time {
+    static func rfc3339(_ micros: Int64) -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f.string(from: Date(timeIntervalSince1970: Double(micros / 1000) / 1000))
+    }
+
+    static func parse(_ text: String, field: String) throws(CofferError) -> Int64 {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let plain = ISO8601DateFormatter()
+        guard let date = f.date(from: text) ?? plain.date(from: text) else {
+            throw .invalidField(field, "must be an RFC 3339 time like 2026-11-01T00:00:00Z")
+        }
+        return Int64((date.timeIntervalSince1970 * 1000).rounded()) * 1000
+    }
+}
+
+extension Request {
+    /// W10: every state-changing request names its idempotency key.
+    func idempotencyKey() throws(CofferError) -> String {
+        guard let key = headers[HTTPField.Name("Idempotency-Key")!] else { throw .idempotencyKeyRequired }
+        guard !key.isEmpty, key.utf8.count <= 100, key.utf8.allSatisfy({ $0 > 32 && $0 < 127 }) else {
+            throw .idempotencyKeyInvalid
+        }
+        return key
+    }
+}
+
+extension CofferContext {
+    func param(_ name: String) throws(CofferError) -> String {
+        guard let v = parameters.get(name), !v.isEmpty, v.count <= 100 else {
+            throw .invalidField(name, "is missing from the path")
+        }
+        return v
+    }
+}

@@ -1,0 +1,85 @@
+import CofferCore
+import CofferServices
+import Foundation
+import Hummingbird
+
+/// W11: 收支明细 with filters, cursor pagination and CSV export (UTF-8 with BOM).
+struct TransactionRoutes: Sendable {
+    let routes: Routes
+
+    static func query(accountId: String, _ params: [String: String]) throws(CofferError) -> TransactionQuery {
+        var q = TransactionQuery(accountId: accountId)
+        if let types = params["type"], !types.isEmpty {
+            q.types = try types.split(separator: ",").map { t throws(CofferError) in
+                try parseEnum(TransactionType.self, String(t), field: "type")
+            }
+        }
+        if let v = params["from"] { q.fromMicros = try Time.parse(v, field: "from") }
+        if let v = params["to"] { q.toMicros = try Time.parse(v, field: "to") }
+        if let v = params["minAmount"] { q.minAmountMinor = try MoneyFormat.parse(v, field: "minAmount") }
+        if let v = params["maxAmount"] { q.maxAmountMinor = try MoneyFormat.parse(v, field: "maxAmount") }
+        if let from = q.fromMicros, let to = q.toMicros, from >= to { throw .invalidField("from", "must be before 'to'") }
+        if let v = params["limit"] {
+            guard let n = Int(v), (1...Limits.maxPageSize).contains(n) else {
+                throw .invalidField("limit", "must be a whole number from 1 to \(Limits.maxPageSize)")
+            }
+            q.limit = n
+        }
+        if let v = params["cursor"] {
+            guard v.hasPrefix("txn_"), v.count <= 40, v.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else {
+                throw .invalidField("cursor", "is not a cursor this API returned")
+            }
+            q.beforeId = v
+        }
+        return q
+    }
+
+    @Sendable func list(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let (_, accountId) = try await routes.authorize(request, context, .finance)
+        var params: [String: String] = [:]
+        for (k, v) in request.uri.queryParameters { params[String(k)] = String(v) }
+        let q = try Self.query(accountId: accountId, params)
+        if params["format"] == "csv" { return try await csv(q) }
+        if let format = params["format"], format != "json" { throw CofferError.invalidField("format", "must be json or csv") }
+        let page = try await routes.engine.store.transactions(q)
+        struct Page: Encodable { let items: [TransactionView]; let nextCursor: String? }
+        return try JSON.response(Page(items: page.map(TransactionView.init),
+                                      nextCursor: page.count == q.limit ? page.last?.id : nil))
+    }
+
+    static let csvColumns = ["id", "time", "type", "amount", "cash", "gift", "frozen", "balance_after", "available_after",
+                             "related_type", "related_id", "channel_trade_no", "memo"]
+
+    func csv(_ query: TransactionQuery) async throws -> Response {
+        var q = query
+        q.limit = 1_000
+        var out = "\u{FEFF}" + Self.csvColumns.joined(separator: ",") + "\r\n"
+        var rows = 0
+        while rows < Limits.maxCSVRows {
+            let page = try await routes.engine.store.transactions(q)
+            for t in page {
+                let v = TransactionView(t)
+                let fields = [v.id, v.time, v.type, v.amount, v.cash, v.gift, v.frozen, v.balanceAfter, v.availableAfter,
+                              v.relatedType ?? "", v.relatedId ?? "", v.channelTradeNo ?? "", v.memo ?? ""]
+                out += fields.enumerated().map { Self.csvField($0.element, text: $0.offset >= 9) }.joined(separator: ",") + "\r\n"
+            }
+            rows += page.count
+            guard page.count == q.limit, let last = page.last else { break }
+            q.beforeId = last.id
+        }
+        var headers = HTTPFields()
+        headers[.contentType] = "text/csv; charset=utf-8"
+        headers[.contentDisposition] = "attachment; filename=\"transactions-\(query.accountId).csv\""
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: out)))
+    }
+
+    /// Quotes where needed, and defuses spreadsheet formulas in free text (CSV injection).
+    static func csvField(_ value: String, text: Bool) -> String {
+        var v = value
+        if text, let first = v.first, "=+-@\t\r".contains(first) { v = "'" + v }
+        if v.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) {
+            return "\"" + v.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        }
+        return v
+    }
+}

@@ -1,0 +1,34 @@
+import CofferCore
+import Logging
+
+/// Wires the use cases over one store. The executable and the tests build Coffer the same way.
+public struct CofferEngine: Sendable {
+    public let store: any CofferStore
+    public let clock: any Clock
+    public let ids: IdGenerator
+    public let writer: LedgerWriter
+    public let accounts: AccountService
+    public let wallets: WalletService
+    public let recharges: RechargeService
+    public let jobs: BackgroundJobs
+
+    public struct Settings: Sendable {
+        public var ledger = LedgerWriterSettings()
+        public var recharge = RechargeSettings()
+        public var bcryptCost: UInt8 = 12
+        public init() {}
+    }
+
+    public init(store: any CofferStore, clock: any Clock = SystemClock(), channels: [any PaymentChannel],
+                settings: Settings = .init(), logger: Logger = Logger(label: "coffer")) {
+        self.store = store
+        self.clock = clock
+        ids = IdGenerator(clock: clock)
+        writer = LedgerWriter(store: store, clock: clock, ids: ids, settings: settings.ledger, logger: logger)
+        accounts = AccountService(store: store, clock: clock, ids: ids, bcryptCost: settings.bcryptCost)
+        wallets = WalletService(writer: writer, store: store, ids: ids)
+        recharges = RechargeService(store: store, writer: writer, clock: clock, ids: ids, channels: channels,
+                                    settings: settings.recharge, logger: logger)
+        jobs = BackgroundJobs(store: store, writer: writer, recharges: recharges, clock: clock)
+    }
+}

@@ -1,0 +1,120 @@
+import ArgumentParser
+import CofferChannels
+import CofferCore
+import CofferHTTP
+import CofferServices
+import CofferStorage
+import Foundation
+import Hummingbird
+import Logging
+
+@main
+struct Coffer: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "coffer",
+        abstract: "Coffer — a self-hosted billing center (费用中心).",
+        subcommands: [Serve.self, Migrate.self, Verify.self, Bench.self])
+}
+
+/// Where the data lives: PostgreSQL when a URL is given, otherwise embedded SQLite in the data directory.
+struct DatabaseOptions: ParsableArguments {
+    @Option(help: "postgres://user:pass@host:port/db, or sqlite:PATH. Default: $COFFER_DATABASE_URL, else SQLite in --data-dir.")
+    var database: String?
+
+    @Option(help: "Directory for the embedded SQLite database and demo credentials.")
+    var dataDir: String = "./coffer-data"
+
+    var location: DatabaseLocation {
+        if let url = database ?? ProcessInfo.processInfo.environment["COFFER_DATABASE_URL"], !url.isEmpty {
+            return .parse(url)
+        }
+        return .sqlite(path: dataDir + "/coffer.sqlite")
+    }
+
+    var displayName: String {
+        switch location {
+        case .sqlite(let path): "sqlite \(path)"
+        case .postgres(let url, _): "postgres \(Self.redact(url))"
+        }
+    }
+
+    /// Never print a database password.
+    static func redact(_ url: String) -> String {
+        guard var c = URLComponents(string: url) else { return "postgres://…" }
+        if c.password != nil { c.password = "***" }
+        return c.string ?? "postgres://…"
+    }
+
+    func openStore() async throws -> SQLStore {
+        let store = try await SQLStore.open(location)
+        try await store.migrate()
+        return store
+    }
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Start the Coffer server.")
+
+    @OptionGroup var db: DatabaseOptions
+    @Option(help: "Address to listen on.") var host = "127.0.0.1"
+    @Option(help: "Port to listen on.") var port = 8080
+    @Flag(help: "Create (once) a platform key and a demo account, print them, and enable the sandbox channel.") var demo = false
+    @Flag(help: "Enable the sandbox test channel (moves no real money).") var sandbox = false
+
+    func run() async throws {
+        var logger = Logger(label: "coffer")
+        logger.logLevel = .info
+        let store = try await db.openStore()
+        let sandboxEnabled = demo || sandbox || ProcessInfo.processInfo.environment["COFFER_SANDBOX"] == "1"
+        let sandboxChannel = sandboxEnabled
+            ? SandboxChannel(secret: ProcessInfo.processInfo.environment["COFFER_SANDBOX_SECRET"] ?? Secrets.token(prefix: "sbx"))
+            : nil
+        let engine = CofferEngine(store: store, channels: sandboxChannel.map { [$0] } ?? [], logger: logger)
+        let demoLines = demo ? try await DemoData.ensure(engine: engine, dataDir: db.dataDir) : []
+        var settings = ServerSettings()
+        settings.host = host
+        settings.port = port
+        let database = db.displayName
+        let app = buildApplication(HTTPDependencies(engine: engine, sandbox: sandboxChannel), settings: settings,
+                                   logger: logger) { port in
+            say("Coffer is running on http://\(host):\(port) (database: \(database))")
+            if sandboxEnabled { say("sandbox channel: enabled (test channel, moves no real money)") }
+            for line in demoLines { say(line) }
+        }
+        try await app.runService()
+        await store.shutdown()
+    }
+}
+
+struct Migrate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Create or upgrade the database schema.")
+    @OptionGroup var db: DatabaseOptions
+    func run() async throws {
+        let store = try await db.openStore()
+        await store.shutdown()
+        print("schema is up to date (\(db.displayName))")
+    }
+}
+
+struct Verify: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Recompute every wallet from the journal; exit non-zero, naming the account, on any mismatch.")
+    @OptionGroup var db: DatabaseOptions
+    func run() async throws {
+        let store = try await db.openStore()
+        let problems = try await store.verify()
+        let accounts = try await store.accountIds(limit: Int.max / 2).count
+        await store.shutdown()
+        if problems.isEmpty {
+            print("verify: \(accounts) accounts, every balance equals its postings and every entry balances")
+            return
+        }
+        for p in problems { print("verify: MISMATCH account \(p.accountId): \(p.detail)") }
+        throw ExitCode(1)
+    }
+}
+
+/// Unbuffered: the credentials must reach a log file or pipe at once, not when a buffer fills.
+func say(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}
