@@ -50,12 +50,16 @@ let package = Package(
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .testTarget(name: "CofferCoreTests", dependencies: ["CofferCore"]),
-        .testTarget(name: "CofferStorageTests", dependencies: [
+        // Shared by the test targets only: fresh databases per test on SQLite and PostgreSQL.
+        .target(name: "CofferTestSupport", dependencies: [
             "CofferCore", "CofferServices", "CofferStorage", "CofferChannels",
         ]),
+        .testTarget(name: "CofferCoreTests", dependencies: ["CofferCore", "CofferServices"]),
+        .testTarget(name: "CofferStorageTests", dependencies: [
+            "CofferCore", "CofferServices", "CofferStorage", "CofferChannels", "CofferTestSupport",
+        ]),
         .testTarget(name: "CofferHTTPTests", dependencies: [
-            "CofferCore", "CofferServices", "CofferStorage", "CofferHTTP", "CofferChannels",
+            "CofferCore", "CofferServices", "CofferStorage", "CofferHTTP", "CofferChannels", "CofferTestSupport",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),

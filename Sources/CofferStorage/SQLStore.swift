@@ -180,3 +180,19 @@ public final class SQLStore: CofferStore {
         }
     }
 }
+
+extension SQLStore {
+    /// Test support: drops the per-test PostgreSQL schema.
+    public func dropSchemaForTests() async throws {
+        try await read { db in
+            let rows = try await db.raw("SELECT current_schema() AS s").all()
+            guard let schema = try rows.first?.decode(column: "s", as: String.self), schema.hasPrefix("t_") else { return }
+            _ = try await db.raw("DROP SCHEMA \(ident: schema) CASCADE").all()
+        }
+    }
+
+    /// Test support: raw SQL, to prove that `verify` and the database guards catch what the code would never do.
+    public func executeRawForTests(_ sql: String) async throws {
+        try await read { db in _ = try await db.raw(SQLQueryString(sql)).all() }
+    }
+}
