@@ -113,13 +113,13 @@ public final class LedgerWriter: Sendable {
         } catch {
             // The batch as a whole failed (a constraint, a lost connection, a concurrent writer): try each operation alone
             // so that one bad operation cannot fail its neighbours.
-            logger.warning("ledger batch of \(batch.count) failed, retrying one by one: \(String(describing: error))")
+            logger.warning("ledger batch of \(batch.count) failed, retrying one by one: \(String(reflecting: error))")
             for w in batch {
                 do {
                     let outcome = try await applyInTransaction([w.request])[0]
                     w.continuation.resume(returning: outcome)
                 } catch {
-                    logger.error("ledger operation \(w.request.command.kind) failed: \(String(describing: error))")
+                    logger.error("ledger operation \(w.request.command.kind) failed: \(String(reflecting: error))")
                     w.continuation.resume(throwing: error)
                 }
             }

@@ -116,7 +116,8 @@ public struct RechargeService: Sendable {
                                     actor: "channel:\(channel.name)")
         let outcome = try await writer.submit(request)
         switch outcome.result {
-        case .success(let receipt): return .credited(receipt)
+        case .success(let receipt):
+            return outcome.replayed ? .alreadyCredited(receipt.recharge ?? recharge) : .credited(receipt)
         case .failure(let error):
             if error.code == "recharge_already_paid", let again = try await store.recharge(id: recharge.id),
                again.channelTradeNo == notice.channelTradeNo {

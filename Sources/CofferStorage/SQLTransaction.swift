@@ -109,11 +109,11 @@ struct SQLTransaction: StoreTransaction {
         for a in batch.audits { try await insertAudit(a) }
     }
 
-    private func insert(_ table: String, _ columns: [String], _ rows: [[(any Encodable & Sendable)?]]) async throws {
+    private func insert(_ table: String, _ columns: [String], _ rows: [[any Encodable & Sendable]]) async throws {
         guard !rows.isEmpty else { return }
         for chunk in rows.chunked(max(1, 30_000 / columns.count)) {
             let builder = db.insert(into: table).columns(columns)
-            for row in chunk { builder.values(row.map { SQLBind($0 ?? Optional<String>.none) }) }
+            for row in chunk { builder.values(row.map { SQLBind($0) }) }
             try await builder.run()
         }
     }
