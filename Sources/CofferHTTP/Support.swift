@@ -4,6 +4,7 @@ import Foundation
 import Hummingbird
 import HTTPTypes
 import Logging
+import NIOCore
 
 public struct CofferContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
@@ -29,11 +30,12 @@ struct ProblemMiddleware: RouterMiddleware {
             return try await next(request, context)
         } catch let error as CofferError {
             return Self.problem(error)
+        } catch is NIOTooManyBytesError {
+            return Self.problem(.bodyTooLarge)
         } catch let error as HTTPError {
             switch error.status {
             case .contentTooLarge:
-                return Self.problem(CofferError("body_too_large", .payloadTooLarge,
-                                                "The request body is larger than \(Limits.maxBodyBytes / 1024) KiB."))
+                return Self.problem(.bodyTooLarge)
             case .notFound:
                 return Self.problem(CofferError("route_not_found", .notFound, "No such route: \(request.method) \(request.uri.path)."))
             case .methodNotAllowed:
@@ -74,6 +76,11 @@ struct ProblemMiddleware: RouterMiddleware {
         headers[.contentType] = "application/problem+json"
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try! JSON.encoder.encode(body))))
     }
+}
+
+extension CofferError {
+    static let bodyTooLarge = CofferError("body_too_large", .payloadTooLarge,
+                                          "The request body is larger than \(Limits.maxBodyBytes / 1024) KiB; send less.")
 }
 
 enum JSON {

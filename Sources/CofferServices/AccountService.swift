@@ -73,6 +73,13 @@ public struct AccountService: Sendable {
         self.bcryptCost = bcryptCost
     }
 
+    /// Checked inside the write, after the idempotency lookup, so that a replay is answered instead of refused.
+    static func requireFreeEmail(_ email: String, _ tx: any StoreTransaction) async throws {
+        if try await tx.userExists(email: email) {
+            throw CofferError("email_taken", .conflict, "A user with email \(email) already exists; use another address.")
+        }
+    }
+
     static func validate(_ user: NewUser) throws(CofferError) -> NewUser {
         var u = user
         u.email = u.email.trimmingCharacters(in: .whitespaces).lowercased()
@@ -98,9 +105,6 @@ public struct AccountService: Sendable {
         }
         let contact = try Self.validate(NewUser(email: input.contactEmail, name: "contact", role: .owner, password: "xxxxxxxxxx")).email
         let owner = try Self.validate(input.owner)
-        if try await store.user(email: owner.email) != nil {
-            throw CofferError("email_taken", .conflict, "A user with email \(owner.email) already exists.")
-        }
         let now = clock.nowMicros()
         let account = AccountRecord(id: ids.make("acc"), type: input.type, entityName: entity, taxId: input.taxId,
                                     contactEmail: contact, currency: "CNY", timeZone: "Asia/Shanghai", createdAtMicros: now)
@@ -112,6 +116,7 @@ public struct AccountService: Sendable {
             scope: "platform", key: idempotencyKey,
             fingerprint: "account|\(input.type)|\(entity)|\(input.taxId ?? "")|\(contact)|\(owner.email)|\(owner.name)")
         return try await Idempotent.write(store, idempotency, created) { tx in
+            try await Self.requireFreeEmail(user.email, tx)
             try await tx.insertAccount(account)
             try await tx.insertUser(user)
             try await tx.insertAudit(AuditRecord(id: ids.make("aud"), accountId: account.id, actor: actor,
@@ -123,15 +128,13 @@ public struct AccountService: Sendable {
         guard try await store.account(id: accountId) != nil else { throw CofferError.notFound("account", accountId) }
         let u = try Self.validate(input)
         guard u.role != .owner else { throw CofferError.invalidField("role", "an account has one owner; use finance or member") }
-        if try await store.user(email: u.email) != nil {
-            throw CofferError("email_taken", .conflict, "A user with email \(u.email) already exists.")
-        }
         let now = clock.nowMicros()
         let user = UserRecord(id: ids.make("usr"), accountId: accountId, email: u.email, name: u.name, role: u.role,
                               passwordHash: Bcrypt.hash(u.password, cost: bcryptCost), createdAtMicros: now)
         let idempotency = try IdempotencyContext(scope: accountId, key: idempotencyKey,
                                                  fingerprint: "user|\(u.email)|\(u.name)|\(u.role)")
         return try await Idempotent.write(store, idempotency, UserView(user)) { tx in
+            try await Self.requireFreeEmail(user.email, tx)
             try await tx.insertUser(user)
             try await tx.insertAudit(AuditRecord(id: ids.make("aud"), accountId: accountId, actor: actor, action: "user.create",
                                                  detail: "\(user.email) as \(user.role.rawValue)", createdAtMicros: now))

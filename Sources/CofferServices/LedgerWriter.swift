@@ -26,6 +26,7 @@ public final class LedgerWriter: Sendable {
         var queue: [Waiting] = []
         var wakeUp: CheckedContinuation<Void, Never>?
         var stopped = false
+        var running = false
     }
 
     private let store: any CofferStore
@@ -72,6 +73,12 @@ public final class LedgerWriter: Sendable {
 
     /// Runs until `stop()`; answers everything still queued before returning.
     public func run() async {
+        // One loop per writer: a second loop would steal the wake-up of the first.
+        let alreadyRunning = state.withLock { s in
+            defer { s.running = true }
+            return s.running
+        }
+        precondition(!alreadyRunning, "LedgerWriter.run() called twice")
         while true {
             let batch: [Waiting]? = state.withLock { s in
                 if s.queue.isEmpty { return s.stopped ? nil : [] }

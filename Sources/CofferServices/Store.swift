@@ -29,6 +29,7 @@ public protocol StoreTransaction: Sendable {
 
     func insertAccount(_ account: AccountRecord) async throws
     func insertUser(_ user: UserRecord) async throws
+    func userExists(email: String) async throws -> Bool
     func insertApiKey(_ key: ApiKeyRecord) async throws
     func insertRecharge(_ recharge: RechargeRecord) async throws
     func expireRecharges(dueBeforeMicros: Int64, limit: Int) async throws -> Int

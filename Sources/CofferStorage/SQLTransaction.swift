@@ -135,6 +135,10 @@ struct SQLTransaction: StoreTransaction {
             """).all()
     }
 
+    func userExists(email: String) async throws -> Bool {
+        try await db.raw("SELECT 1 AS x FROM users WHERE email = \(bind: email)").first() != nil
+    }
+
     func insertApiKey(_ k: ApiKeyRecord) async throws {
         _ = try await db.raw("""
             INSERT INTO api_keys (id, kind, account_id, user_id, name, digest, created_at)

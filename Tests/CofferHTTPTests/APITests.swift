@@ -1,0 +1,226 @@
+import CofferCore
+import CofferHTTP
+import CofferServices
+import CofferTestSupport
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Testing
+
+@Suite("HTTP API on SQLite and PostgreSQL")
+struct APITests {
+    @Test("R5 W5 W11 walk-through: recharge through the sandbox, freeze, capture, list and export records",
+          arguments: Backend.available)
+    func walkthrough(backend: Backend) async throws {
+        try await APIFixture.run(backend) { api in
+            let a = api.accountId
+            let recharge = try await api.post("/v1/accounts/\(a)/recharges", key: api.ownerKey, #"{"amount":"100.00","channel":"sandbox"}"#)
+            #expect(recharge.status == 201)
+            #expect(recharge.json["testChannel"] as? Bool == true)
+            let rechargeId = try #require(recharge.string("id"))
+            let paid = try await api.call(.post, "/v1/sandbox/recharges/\(rechargeId)/pay", key: api.ownerKey)
+            #expect(paid.status == 200)
+            #expect(paid.string("state") == "paid")
+            let wallet = try await api.call(.get, "/v1/accounts/\(a)/wallet", key: api.financeKey)
+            #expect(wallet.string("balance") == "100.00")
+            let freeze = try await api.post("/v1/accounts/\(a)/freezes", key: api.platformKey, #"{"amount":"30.00","reference":"vm-1"}"#)
+            #expect(freeze.status == 201)
+            #expect(freeze.string("wallet", "available") == "70.00")
+            let freezeId = try #require(freeze.string("freeze", "id"))
+            let capture = try await api.post("/v1/accounts/\(a)/freezes/\(freezeId)/capture", key: api.platformKey, #"{"amount":"12.50"}"#)
+            #expect(capture.status == 200)
+            #expect(capture.string("wallet", "balance") == "87.50")
+            #expect(capture.string("freeze", "state") == "captured")
+            let list = try await api.call(.get, "/v1/accounts/\(a)/transactions", key: api.ownerKey)
+            let items = try #require(list.json["items"] as? [[String: Any]])
+            #expect(items.map { $0["type"] as? String } == ["deduction", "unfreeze", "freeze", "recharge"])
+            #expect(items.map { $0["amount"] as? String } == ["-12.50", "30.00", "-30.00", "100.00"])
+            let csv = try await api.call(.get, "/v1/accounts/\(a)/transactions?format=csv&type=recharge", key: api.ownerKey)
+            #expect(csv.status == 200)
+            #expect(csv.text.hasPrefix("\u{FEFF}id,time,type,amount"))
+            #expect(csv.text.split(separator: "\r\n").count == 2)
+            #expect(csv.headers[.contentType]?.hasPrefix("text/csv") == true)
+        }
+    }
+
+    struct BadInput: Sendable, CustomTestStringConvertible {
+        let name: String
+        let method: HTTPRequest.Method
+        let path: String
+        let key: Key
+        let body: String?
+        let idempotent: Bool
+        let status: Int
+        let code: String
+        enum Key: Sendable { case platform, owner, member, none, bogus }
+        var testDescription: String { name }
+        init(_ name: String, _ method: HTTPRequest.Method, _ path: String, _ key: Key, body: String?,
+             idempotent: Bool = true, _ status: Int, _ code: String) {
+            self.name = name; self.method = method; self.path = path; self.key = key; self.body = body
+            self.idempotent = idempotent; self.status = status; self.code = code
+        }
+    }
+
+    // {A} is the fixture's account, {F} a released freeze, {O} another account.
+    static let badInputs: [BadInput] = [
+        .init("malformed JSON", .post, "/v1/accounts/{A}/charges", .platform, body: #"{"amount": "1.00", "mode":"#, 400, "malformed_json"),
+        .init("amount as a JSON float", .post, "/v1/accounts/{A}/charges", .platform, body: #"{"amount": 12.3, "mode":"prepaid"}"#, 400, "amount_not_string"),
+        .init("amount as a JSON integer", .post, "/v1/accounts/{A}/gifts", .platform, body: #"{"amount": 12}"#, 400, "amount_not_string"),
+        .init("three decimals", .post, "/v1/accounts/{A}/charges", .platform, body: #"{"amount":"1.005","mode":"prepaid"}"#, 400, "amount_too_many_decimals"),
+        .init("negative amount", .post, "/v1/accounts/{A}/freezes", .platform, body: #"{"amount":"-5.00"}"#, 400, "amount_not_positive"),
+        .init("zero amount", .post, "/v1/accounts/{A}/gifts", .platform, body: #"{"amount":"0.00"}"#, 400, "amount_not_positive"),
+        .init("huge amount", .post, "/v1/accounts/{A}/gifts", .platform, body: #"{"amount":"123456789012345678.00"}"#, 400, "amount_out_of_range"),
+        .init("amount with exponent", .post, "/v1/accounts/{A}/gifts", .platform, body: #"{"amount":"1e5"}"#, 400, "amount_invalid"),
+        .init("recharge above R1 maximum", .post, "/v1/accounts/{A}/recharges", .platform, body: #"{"amount":"10000000.00","channel":"sandbox"}"#, 400, "amount_out_of_range"),
+        .init("unknown channel", .post, "/v1/accounts/{A}/recharges", .platform, body: #"{"amount":"1.00","channel":"bitcoin"}"#, 400, "channel_unavailable"),
+        .init("missing field", .post, "/v1/accounts/{A}/charges", .platform, body: #"{"mode":"prepaid"}"#, 400, "invalid_field"),
+        .init("unknown charge mode", .post, "/v1/accounts/{A}/charges", .platform, body: #"{"amount":"1.00","mode":"weekly"}"#, 400, "invalid_field"),
+        .init("adjustment without reason", .post, "/v1/accounts/{A}/adjustments", .platform, body: #"{"amount":"1.00","bucket":"cash","reason":" "}"#, 400, "invalid_field"),
+        .init("no body", .post, "/v1/accounts/{A}/charges", .platform, body: nil, 400, "body_required"),
+        .init("body over 64 KiB", .post, "/v1/accounts/{A}/gifts", .platform, body: #"{"amount":"1.00","memo":""# + String(repeating: "x", count: 70_000) + "\"}", 413, "body_too_large"),
+        .init("missing Idempotency-Key", .post, "/v1/accounts/{A}/gifts", .platform, body: #"{"amount":"1.00"}"#, idempotent: false, 400, "idempotency_key_required"),
+        .init("unknown account", .post, "/v1/accounts/acc_doesnotexist/gifts", .platform, body: #"{"amount":"1.00"}"#, 404, "account_not_found"),
+        .init("another account's wallet", .get, "/v1/accounts/{O}/wallet", .owner, body: nil, 404, "account_not_found"),
+        .init("another account's recharge", .post, "/v1/accounts/{O}/recharges", .owner, body: #"{"amount":"1.00","channel":"sandbox"}"#, 404, "account_not_found"),
+        .init("capturing a released freeze", .post, "/v1/accounts/{A}/freezes/{F}/capture", .platform, body: nil, 409, "freeze_already_resolved"),
+        .init("capture more than frozen", .post, "/v1/accounts/{A}/freezes/{G}/capture", .platform, body: #"{"amount":"999.00"}"#, 422, "capture_exceeds_freeze"),
+        .init("unknown freeze", .post, "/v1/accounts/{A}/freezes/frz_nope/release", .platform, body: nil, 404, "freeze_not_found"),
+        .init("prepaid charge above available", .post, "/v1/accounts/{A}/charges", .platform, body: #"{"amount":"5000.00","mode":"prepaid"}"#, 422, "insufficient_balance"),
+        .init("W12 member reads the wallet", .get, "/v1/accounts/{A}/wallet", .member, body: nil, 403, "forbidden"),
+        .init("W12 member recharges", .post, "/v1/accounts/{A}/recharges", .member, body: #"{"amount":"1.00","channel":"sandbox"}"#, 403, "forbidden"),
+        .init("W12 member lists records", .get, "/v1/accounts/{A}/transactions", .member, body: nil, 403, "forbidden"),
+        .init("Z4 an owner grants itself a gift", .post, "/v1/accounts/{A}/gifts", .owner, body: #"{"amount":"1.00"}"#, 403, "forbidden"),
+        .init("Z4 an owner charges", .post, "/v1/accounts/{A}/charges", .owner, body: #"{"amount":"1.00","mode":"postpaid"}"#, 403, "forbidden"),
+        .init("no API key", .get, "/v1/accounts/{A}/wallet", .none, body: nil, 401, "unauthorized"),
+        .init("wrong API key", .get, "/v1/accounts/{A}/wallet", .bogus, body: nil, 401, "unauthorized"),
+        .init("bad time filter", .get, "/v1/accounts/{A}/transactions?from=yesterday", .owner, body: nil, 400, "invalid_field"),
+        .init("page too large", .get, "/v1/accounts/{A}/transactions?limit=100000", .owner, body: nil, 400, "invalid_field"),
+        .init("unknown route", .get, "/v1/nothing-here", .platform, body: nil, 404, "route_not_found"),
+    ]
+
+    @Test("Bad input gets a 4xx with a stable code and a message, and writes nothing", arguments: Backend.available)
+    func badInputWritesNothing(backend: Backend) async throws {
+        try await APIFixture.run(backend) { api in
+            let a = api.accountId
+            _ = try await api.post("/v1/accounts/\(a)/adjustments", key: api.platformKey, #"{"amount":"100.00","bucket":"cash","reason":"opening"}"#)
+            let released = try await api.post("/v1/accounts/\(a)/freezes", key: api.platformKey, #"{"amount":"10.00"}"#)
+            let f = try #require(released.string("freeze", "id"))
+            _ = try await api.post("/v1/accounts/\(a)/freezes/\(f)/release", key: api.platformKey)
+            let open = try await api.post("/v1/accounts/\(a)/freezes", key: api.platformKey, #"{"amount":"5.00"}"#)
+            let g = try #require(open.string("freeze", "id"))
+            let other = try await api.env.createAccount().accountId
+            let walletBefore = try await api.env.wallet(a)
+            let entriesBefore = try await api.env.store.entries(accountId: a).count
+            for c in Self.badInputs {
+                let path = c.path.replacingOccurrences(of: "{A}", with: a).replacingOccurrences(of: "{F}", with: f)
+                    .replacingOccurrences(of: "{G}", with: g).replacingOccurrences(of: "{O}", with: other)
+                let key: String? = switch c.key {
+                case .platform: api.platformKey
+                case .owner: api.ownerKey
+                case .member: api.memberKey
+                case .none: nil
+                case .bogus: "cpk_" + String(repeating: "0", count: 48)
+                }
+                let r = try await api.call(c.method, path, key: key, idempotencyKey: c.idempotent ? api.env.engine.ids.make("i") : nil,
+                                           body: c.body)
+                #expect(r.status == c.status, "\(c.name): \(r.text.prefix(300))")
+                #expect(r.code == c.code, "\(c.name): \(r.text.prefix(300))")
+                #expect(r.headers[.contentType] == "application/problem+json", "\(c.name)")
+                #expect((r.json["detail"] as? String)?.isEmpty == false, "\(c.name)")
+            }
+            #expect(try await api.env.wallet(a) == walletBefore)
+            #expect(try await api.env.store.entries(accountId: a).count == entriesBefore)
+            #expect(try await api.env.wallet(other) == .zero)
+        }
+    }
+
+    @Test("W12 owner and finance see money; a member sees the account but not its money", arguments: Backend.available)
+    func w12Roles(backend: Backend) async throws {
+        try await APIFixture.run(backend) { api in
+            let a = api.accountId
+            for key in [api.ownerKey, api.financeKey, api.platformKey] {
+                #expect(try await api.call(.get, "/v1/accounts/\(a)/wallet", key: key).status == 200)
+                #expect(try await api.call(.get, "/v1/accounts/\(a)/transactions", key: key).status == 200)
+            }
+            #expect(try await api.call(.get, "/v1/accounts/\(a)", key: api.memberKey).status == 200)
+            #expect(try await api.call(.get, "/v1/accounts/\(a)/wallet", key: api.memberKey).status == 403)
+            // Only the owner manages users and keys.
+            let byFinance = try await api.post("/v1/accounts/\(a)/users", key: api.financeKey,
+                                               #"{"email":"x@example.com","name":"x","role":"member","password":"correct horse battery"}"#)
+            #expect(byFinance.status == 403)
+        }
+    }
+
+    @Test("W10 over HTTP: a replay returns the first response; the same key with another body is 409", arguments: Backend.available)
+    func w10OverHTTP(backend: Backend) async throws {
+        try await APIFixture.run(backend) { api in
+            let path = "/v1/accounts/\(api.accountId)/gifts"
+            let first = try await api.call(.post, path, key: api.platformKey, idempotencyKey: "gift-1", body: #"{"amount":"8.00"}"#)
+            let again = try await api.call(.post, path, key: api.platformKey, idempotencyKey: "gift-1", body: #"{"amount":"8.00"}"#)
+            #expect(first.status == 201 && again.status == 201)
+            #expect(first.text == again.text)
+            #expect(again.headers[HTTPField.Name("Idempotent-Replayed")!] == "true")
+            let other = try await api.call(.post, path, key: api.platformKey, idempotencyKey: "gift-1", body: #"{"amount":"9.00"}"#)
+            #expect(other.status == 409 && other.code == "idempotency_conflict")
+            #expect(try await api.env.wallet(api.accountId).giftMinor == 800)
+            // Creating an account twice with one key creates it once.
+            let body = #"{"type":"personal","entityName":"张三","contactEmail":"z@example.com","owner":{"email":"z@example.com","name":"张三","password":"correct horse battery"}}"#
+            let c1 = try await api.call(.post, "/v1/accounts", key: api.platformKey, idempotencyKey: "acct-1", body: body)
+            let c2 = try await api.call(.post, "/v1/accounts", key: api.platformKey, idempotencyKey: "acct-1", body: body)
+            #expect(c1.status == 201 && c1.text == c2.text)
+        }
+    }
+
+    @Test("R5 the notification route verifies signatures; the sandbox payer is absent when the sandbox is disabled",
+          arguments: Backend.available)
+    func r5NotificationRoute(backend: Backend) async throws {
+        try await APIFixture.run(backend) { api in
+            let r = try await api.post("/v1/accounts/\(api.accountId)/recharges", key: api.ownerKey, #"{"amount":"20.00","channel":"sandbox"}"#)
+            let id = try #require(r.string("id"))
+            let (headers, body) = try api.env.sandbox.signedNotification(rechargeId: id, tradeNo: "N-1", amountMinor: 2_000,
+                                                                         nowMicros: api.env.clock.nowMicros())
+            var forged = headers
+            forged["coffer-sandbox-signature"] = "AAAA"
+            let refused = try await api.call(.post, "/v1/channels/sandbox/notifications", key: nil,
+                                             body: String(decoding: body, as: UTF8.self), headers: forged)
+            #expect(refused.status == 401 && refused.code == "notification_signature_invalid")
+            let ok = try await api.call(.post, "/v1/channels/sandbox/notifications", key: nil,
+                                        body: String(decoding: body, as: UTF8.self), headers: headers)
+            #expect(ok.status == 200 && ok.string("status") == "credited")
+            let again = try await api.call(.post, "/v1/channels/sandbox/notifications", key: nil,
+                                           body: String(decoding: body, as: UTF8.self), headers: headers)
+            #expect(again.string("status") == "already_credited")
+            #expect(try await api.env.wallet(api.accountId).cashMinor == 2_000)
+        }
+        try await APIFixture.run(.sqlite, sandbox: false) { api in
+            let r = try await api.call(.post, "/v1/sandbox/recharges/rch_x/pay", key: api.platformKey)
+            #expect(r.status == 404 && r.code == "sandbox_disabled")
+        }
+    }
+
+    @Test("The OpenAPI document lists exactly the routes the server serves")
+    func openAPIMatchesRoutes() async throws {
+        try await TestEnvironment.with(.sqlite) { env in
+            let router = buildRouter(HTTPDependencies(engine: env.engine, sandbox: env.sandbox))
+            let served = Set(router.routes.map { route -> String in
+                var path = route.path.description
+                if !path.hasPrefix("/") { path = "/" + path }
+                path = path.replacing(/:([A-Za-z]+)/) { m in "{\(m.output.1)}" }
+                return "\(route.method.rawValue) \(path)"
+            })
+            var documented = Set<String>()
+            var currentPath: String?
+            for line in OpenAPIDocument.text.split(separator: "\n") {
+                if line.hasPrefix("  /"), line.hasSuffix(":") { currentPath = String(line.dropFirst(2).dropLast()); continue }
+                if !line.hasPrefix(" ") { currentPath = nil }
+                let method = line.trimmingCharacters(in: .whitespaces).dropLast()
+                if let p = currentPath, line.hasPrefix("    "), !line.hasPrefix("     "), line.hasSuffix(":"),
+                   ["get", "post", "put", "patch", "delete"].contains(method) {
+                    documented.insert("\(method.uppercased()) \(p)")
+                }
+            }
+            #expect(served.count >= 20)
+            #expect(served == documented, "only served: \(served.subtracting(documented)); only documented: \(documented.subtracting(served))")
+        }
+    }
+}
