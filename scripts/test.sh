@@ -18,8 +18,14 @@ echo "== building (debug, with tests)"
 swift build --build-tests
 
 echo "== unit, storage and HTTP suites (SQLite and PostgreSQL)"
-swift test --skip-build
+log=$(mktemp)
+swift test --skip-build 2>&1 | tee "$log"
+swift_tests=$(grep -oE 'Test run with [0-9]+ tests' "$log" | tail -n 1 | grep -oE '[0-9]+' || echo 0)
+rm -f "$log"
+[ "$swift_tests" -gt 0 ] || { echo "no Swift tests ran"; exit 1; }
 
 echo "== README walk-through against a started server"
 bash scripts/walkthrough.sh sqlite
 bash scripts/walkthrough.sh "$COFFER_TEST_POSTGRES_URL"
+
+echo "coffer: $((swift_tests + 2)) passed, 0 failed (${swift_tests} Swift tests, 2 walk-throughs)"
