@@ -18,6 +18,8 @@ struct LedgerBatchApplier {
     private var newChargeKeys: Set<String> = []
     private var recharges: [String: RechargeRecord] = [:]
     private var seenKeys: [String: (hash: String, json: String)] = [:]
+    private var storedKeys: [IdempotencyKeyPair: StoredIdempotency] = [:]
+    private var touchedWallets: Set<String> = []
     private(set) var write = LedgerBatchWrite()
 
     init(tx: any StoreTransaction, clock: any Clock, ids: IdGenerator, reserveMinor: Int64) {
@@ -36,15 +38,16 @@ struct LedgerBatchApplier {
     mutating func run(_ requests: [LedgerRequest]) async throws -> [LedgerOutcome] {
         // Lock every wallet of the batch up front, in one statement ordered by id, so that concurrent batches cannot deadlock.
         wallets = try await tx.lockWallets(Array(Set(requests.map(\.command.accountId))).sorted())
+        // Every key of the batch in one round trip, after the wallet locks: a concurrent writer that stored one of them
+        // for these accounts has committed by now.
+        storedKeys = try await tx.idempotency(requests.map { IdempotencyKeyPair(scope: $0.command.accountId, key: $0.idempotencyKey) })
         var outcomes: [LedgerOutcome] = []
         outcomes.reserveCapacity(requests.count)
         for request in requests {
             outcomes.append(try await runOne(request))
         }
         // The materialized wallets of the batch are written once each, after all operations.
-        for (accountId, wallet) in wallets where write.entries.contains(where: { $0.accountId == accountId }) {
-            write.wallets[accountId] = wallet
-        }
+        for accountId in touchedWallets { write.wallets[accountId] = wallets[accountId] }
         write.newFreezes = newFreezeKeys.compactMap { freezes[$0] }
         write.updatedFreezes = dirtyFreezeKeys.subtracting(newFreezeKeys).compactMap { freezes[$0] }
         write.newCharges = newChargeKeys.compactMap { charges[$0] }
@@ -62,7 +65,7 @@ struct LedgerBatchApplier {
         let earlier: (hash: String, json: String)?
         if let seen = seenKeys[keyId] {
             earlier = seen
-        } else if let stored = try await tx.idempotency(scope: accountId, key: request.idempotencyKey) {
+        } else if let stored = storedKeys[IdempotencyKeyPair(scope: accountId, key: request.idempotencyKey)] {
             earlier = (stored.requestHash, stored.responseJSON)
         } else {
             earlier = nil
@@ -210,6 +213,7 @@ struct LedgerBatchApplier {
                                             createdAtMicros: now))
         }
         wallets[accountId] = effect.wallet
+        touchedWallets.insert(accountId)
         return LedgerReceipt(entryId: entryId, accountId: accountId, kind: request.command.kind, createdAtMicros: now,
                              wallet: effect.wallet, freeze: receiptFreeze, charge: receiptCharge, refund: receiptRefund,
                              recharge: receiptRecharge)

@@ -16,9 +16,20 @@ public struct LedgerBatchWrite: Sendable {
     public var isEmpty: Bool { entries.isEmpty && idempotency.isEmpty }
 }
 
+public struct IdempotencyKeyPair: Hashable, Sendable {
+    public var scope: String
+    public var key: String
+    public init(scope: String, key: String) {
+        self.scope = scope
+        self.key = key
+    }
+}
+
 /// One database transaction. Reads marked "lock" take row locks on PostgreSQL (SQLite holds the write lock already).
 public protocol StoreTransaction: Sendable {
     func idempotency(scope: String, key: String) async throws -> StoredIdempotency?
+    /// Many lookups in one round trip.
+    func idempotency(_ pairs: [IdempotencyKeyPair]) async throws -> [IdempotencyKeyPair: StoredIdempotency]
     func putIdempotency(scope: String, key: String, _ stored: StoredIdempotency) async throws
     /// Locks and returns the wallets of these accounts; missing accounts are absent from the result.
     func lockWallets(_ accountIds: [String]) async throws -> [String: WalletBalances]

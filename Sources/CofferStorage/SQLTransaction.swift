@@ -16,6 +16,28 @@ struct SQLTransaction: StoreTransaction {
                                              responseJSON: try $0.decode(column: "response_json", as: String.self)) }
     }
 
+    func idempotency(_ pairs: [IdempotencyKeyPair]) async throws -> [IdempotencyKeyPair: StoredIdempotency] {
+        guard !pairs.isEmpty else { return [:] }
+        let wanted = Set(pairs)
+        var found: [IdempotencyKeyPair: StoredIdempotency] = [:]
+        for chunk in pairs.chunked(500) {
+            let scopes = Array(Set(chunk.map(\.scope))).map { $0 as any Encodable & Sendable }
+            let keys = Array(Set(chunk.map(\.key))).map { $0 as any Encodable & Sendable }
+            let rows = try await db.raw("""
+                SELECT account_id, idem_key, request_hash, response_json FROM idempotency_keys
+                WHERE account_id IN (\(binds: scopes)) AND idem_key IN (\(binds: keys))
+                """).all()
+            for row in rows {
+                let pair = IdempotencyKeyPair(scope: try row.decode(column: "account_id", as: String.self),
+                                              key: try row.decode(column: "idem_key", as: String.self))
+                guard wanted.contains(pair) else { continue }
+                found[pair] = StoredIdempotency(requestHash: try row.decode(column: "request_hash", as: String.self),
+                                                responseJSON: try row.decode(column: "response_json", as: String.self))
+            }
+        }
+        return found
+    }
+
     func putIdempotency(scope: String, key: String, _ stored: StoredIdempotency) async throws {
         _ = try await db.raw("""
             INSERT INTO idempotency_keys (account_id, idem_key, request_hash, response_json, created_at)
@@ -99,12 +121,20 @@ struct SQLTransaction: StoreTransaction {
                 """).all()
             guard rows.count == 1 else { throw StoreError("recharge \(r.id) was paid concurrently") }
         }
-        for (accountId, w) in batch.wallets {
-            _ = try await db.raw("""
-                UPDATE wallets SET cash_minor = \(bind: w.cashMinor), gift_minor = \(bind: w.giftMinor), share_minor = \(bind: w.shareMinor),
-                  frozen_minor = \(bind: w.frozenMinor), advance_minor = \(bind: w.advanceOutstandingMinor), updated_at = \(bind: now)
-                WHERE account_id = \(bind: accountId)
-                """).all()
+        // One statement for every wallet of the batch (UPDATE … FROM a VALUES list: PostgreSQL, and SQLite ≥ 3.33).
+        for chunk in Array(batch.wallets).chunked(1_000) {
+            var sql: SQLQueryString = "WITH v(account_id, cash, gift, share, frozen, advance) AS (VALUES "
+            for (i, (accountId, w)) in chunk.enumerated() {
+                if i > 0 { sql += ", " }
+                sql += "(\(bind: accountId), \(bind: w.cashMinor), \(bind: w.giftMinor), \(bind: w.shareMinor), \(bind: w.frozenMinor), \(bind: w.advanceOutstandingMinor))"
+            }
+            sql += """
+                ) UPDATE wallets SET cash_minor = v.cash, gift_minor = v.gift, share_minor = v.share, frozen_minor = v.frozen,
+                  advance_minor = v.advance, updated_at = \(bind: now)
+                FROM v WHERE wallets.account_id = v.account_id RETURNING wallets.account_id
+                """
+            let updated = try await db.raw(sql).all().count
+            guard updated == chunk.count else { throw StoreError("updated \(updated) of \(chunk.count) wallets") }
         }
         for a in batch.audits { try await insertAudit(a) }
     }
