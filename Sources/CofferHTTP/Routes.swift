@@ -155,11 +155,17 @@ struct Routes: Sendable {
     }
 
     @Sendable func grantGift(_ request: Request, _ context: CofferContext) async throws -> Response {
+        try await operatorAmount(request, context) { .grantGift(accountId: $0, amountMinor: $1, memo: $2) }
+    }
+
+    /// Gift grants and advances: an operator, a positive amount and an optional memo.
+    func operatorAmount(_ request: Request, _ context: CofferContext,
+                        _ command: (String, Int64, String?) -> LedgerCommand) async throws -> Response {
         let (principal, accountId) = try await authorize(request, context, .operatorOnly)
         let body = try await JSON.decode(AmountBody.self, from: request)
         let amount = try MoneyFormat.parsePositive(body.amount)
-        return try await ledger(.grantGift(accountId: accountId, amountMinor: amount,
-                                           memo: try optionalText(body.memo, field: "memo")), request, principal, created: true)
+        return try await ledger(command(accountId, amount, try optionalText(body.memo, field: "memo")), request, principal,
+                                created: true)
     }
 
     @Sendable func adjust(_ request: Request, _ context: CofferContext) async throws -> Response {
@@ -176,11 +182,7 @@ struct Routes: Sendable {
     }
 
     @Sendable func advance(_ request: Request, _ context: CofferContext) async throws -> Response {
-        let (principal, accountId) = try await authorize(request, context, .operatorOnly)
-        let body = try await JSON.decode(AmountBody.self, from: request)
-        let amount = try MoneyFormat.parsePositive(body.amount)
-        return try await ledger(.advance(accountId: accountId, amountMinor: amount,
-                                         memo: try optionalText(body.memo, field: "memo")), request, principal, created: true)
+        try await operatorAmount(request, context) { .advance(accountId: $0, amountMinor: $1, memo: $2) }
     }
 
     // MARK: recharge

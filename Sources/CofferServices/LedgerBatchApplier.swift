@@ -207,10 +207,18 @@ struct LedgerBatchApplier {
                                                         relatedId: related?.id, channelTradeNo: tradeNo, memo: memo,
                                                         createdAtMicros: now))
         }
-        if case .adjust = request.command {
-            write.audits.append(AuditRecord(id: ids.make("aud"), accountId: accountId, actor: request.actor,
-                                            action: "wallet.adjust", detail: "entry \(entryId): \(memo ?? "")",
-                                            createdAtMicros: now))
+        // Z3: operator money actions are audited with the balances before and after.
+        switch request.command {
+        case .adjust, .grantGift, .advance:
+            let before = wallet, after = effect.wallet
+            write.audits.append(AuditRecord(
+                id: ids.make("aud"), accountId: accountId, actor: request.actor, action: "wallet.\(request.command.kind)",
+                detail: "entry \(entryId); cash \(MoneyFormat.format(before.cashMinor)) → \(MoneyFormat.format(after.cashMinor)), "
+                    + "gift \(MoneyFormat.format(before.giftMinor)) → \(MoneyFormat.format(after.giftMinor)), "
+                    + "advance \(MoneyFormat.format(before.advanceOutstandingMinor)) → \(MoneyFormat.format(after.advanceOutstandingMinor)); \(memo ?? "")",
+                createdAtMicros: now))
+        default:
+            break
         }
         wallets[accountId] = effect.wallet
         touchedWallets.insert(accountId)

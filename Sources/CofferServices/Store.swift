@@ -77,6 +77,8 @@ public protocol CofferStore: Sendable {
     func entries(accountId: String) async throws -> [JournalEntryRecord]
     func dueFreezes(nowMicros: Int64, limit: Int) async throws -> [FreezeRecord]
     func accountIds(limit: Int) async throws -> [String]
+    /// Newest first.
+    func auditLog(accountId: String, limit: Int) async throws -> [AuditRecord]
     /// Recomputes every wallet from its postings and checks every entry balances (W9).
     func verify() async throws -> [VerifyProblem]
 }

@@ -129,6 +129,18 @@ public final class SQLStore: CofferStore {
         }
     }
 
+    public func auditLog(accountId: String, limit: Int) async throws -> [AuditRecord] {
+        try await read { db in
+            try await db.raw("SELECT * FROM audit_log WHERE account_id = \(bind: accountId) ORDER BY id DESC LIMIT \(literal: limit)")
+                .all().map { r in
+                    AuditRecord(id: try r.decode(column: "id", as: String.self), accountId: try r.decode(column: "account_id", as: String?.self),
+                                actor: try r.decode(column: "actor", as: String.self), action: try r.decode(column: "action", as: String.self),
+                                detail: try r.decode(column: "detail", as: String.self),
+                                createdAtMicros: try r.decode(column: "created_at", as: Int64.self))
+                }
+        }
+    }
+
     public func verify() async throws -> [VerifyProblem] {
         try await read { db in
             var problems: [VerifyProblem] = []

@@ -83,6 +83,22 @@ struct LedgerStorageTests {
         }
     }
 
+    @Test("Z3 operator money actions are audited with who, what, and the balances before and after", arguments: Backend.available)
+    func z3Audit(backend: Backend) async throws {
+        try await TestEnvironment.with(backend) { env in
+            let a = try await env.createAccount().accountId
+            _ = try await env.engine.writer.submit(LedgerRequest(.grantGift(accountId: a, amountMinor: 500, memo: "welcome"),
+                                                                 idempotencyKey: "g", actor: "operator-key:key_1")).get()
+            _ = try await env.engine.writer.submit(LedgerRequest(.adjust(accountId: a, bucket: .cash, deltaMinor: 250, reason: "refund of ticket 42"),
+                                                                 idempotencyKey: "a", actor: "operator-key:key_1")).get()
+            let log = try await env.store.auditLog(accountId: a, limit: 10)
+            #expect(log.map(\.action) == ["wallet.adjustment", "wallet.gift_grant", "account.create"])
+            #expect(log[0].actor == "operator-key:key_1")
+            #expect(log[0].detail.contains("cash 0.00 → 2.50") && log[0].detail.contains("refund of ticket 42"))
+            #expect(log[1].detail.contains("gift 0.00 → 5.00"))
+        }
+    }
+
     @Test("W9 coffer verify names an account whose balance no longer equals its postings", arguments: Backend.available)
     func w9VerifyDetectsTampering(backend: Backend) async throws {
         let env = try await TestEnvironment.make(backend)
