@@ -13,7 +13,7 @@ struct Coffer: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "coffer",
         abstract: "Coffer — a self-hosted billing center (费用中心).",
-        subcommands: [Serve.self, Migrate.self, Verify.self, Bench.self])
+        subcommands: [Serve.self, Migrate.self, Verify.self, PlatformKey.self, Bench.self])
 }
 
 /// Where the data lives: PostgreSQL when a URL is given, otherwise embedded SQLite in the data directory.
@@ -93,6 +93,24 @@ struct Migrate: AsyncParsableCommand {
         let store = try await db.openStore()
         await store.shutdown()
         print("schema is up to date (\(db.displayName))")
+    }
+}
+
+/// The way a provider gets its first (and every further) platform key in production.
+struct PlatformKey: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "platform-key",
+        abstract: "Create a platform (operator) API key and print it once; only its SHA-256 digest is stored.")
+    @OptionGroup var db: DatabaseOptions
+    @Option(help: "A name that says who uses the key, e.g. 'compute-service'.") var name: String
+
+    func run() async throws {
+        let store = try await db.openStore()
+        let engine = CofferEngine(store: store, channels: [])
+        let key = try await engine.accounts.createPlatformKey(name: name, actor: "cli:\(NSUserName())")
+        await store.shutdown()
+        say("platform key: \(key.secret)")
+        say("key id: \(key.id) (shown once; store it in your secret manager)")
     }
 }
 
