@@ -7,16 +7,21 @@ public struct LedgerWriterSettings: Sendable {
     public var maxBatchSize: Int
     /// Operable reserve of W3 (*default* 0.00).
     public var reserveMinor: Int64
-    public init(maxBatchSize: Int = 512, reserveMinor: Int64 = 0) {
+    /// Batches in flight at once. More than one lets the database flush one commit while the next batch is evaluated;
+    /// batches lock their wallets in account order, so they cannot deadlock. SQLite serializes writers anyway: use 1.
+    public var workers: Int
+    public init(maxBatchSize: Int = 512, reserveMinor: Int64 = 0, workers: Int = 1) {
         precondition(maxBatchSize >= 1 && maxBatchSize <= 8192)
+        precondition(workers >= 1 && workers <= 64)
         self.maxBatchSize = maxBatchSize
         self.reserveMinor = reserveMinor
+        self.workers = workers
     }
 }
 
-/// The one way money moves. Callers submit operations; a single loop takes everything queued (up to the batch limit),
-/// applies it in one transaction and answers each caller only after that transaction committed (group commit). While one
-/// batch commits, the next one gathers.
+/// The one way money moves. Callers submit operations; a worker takes everything queued (up to the batch limit), applies
+/// it in one transaction and answers each caller only after that transaction committed (group commit). While a batch
+/// commits, the next one gathers.
 public final class LedgerWriter: Sendable {
     private struct Waiting: Sendable {
         let request: LedgerRequest
@@ -24,7 +29,8 @@ public final class LedgerWriter: Sendable {
     }
     private struct State {
         var queue: [Waiting] = []
-        var wakeUp: CheckedContinuation<Void, Never>?
+        /// Workers parked until work arrives.
+        var idle: [CheckedContinuation<Void, Never>] = []
         var stopped = false
         var running = false
     }
@@ -54,8 +60,7 @@ public final class LedgerWriter: Sendable {
                     return nil
                 }
                 s.queue.append(Waiting(request: request, continuation: continuation))
-                defer { s.wakeUp = nil }
-                return s.wakeUp
+                return s.idle.isEmpty ? nil : s.idle.removeFirst()
             }
             wake?.resume()
         }
@@ -71,14 +76,20 @@ public final class LedgerWriter: Sendable {
         }
     }
 
-    /// Runs until `stop()`; answers everything still queued before returning.
+    /// Runs the workers until `stop()`; everything still queued is answered before it returns.
     public func run() async {
-        // One loop per writer: a second loop would steal the wake-up of the first.
+        // One run per writer: a second would double the workers behind the caller's back.
         let alreadyRunning = state.withLock { s in
             defer { s.running = true }
             return s.running
         }
         precondition(!alreadyRunning, "LedgerWriter.run() called twice")
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<settings.workers { group.addTask { await self.work() } }
+        }
+    }
+
+    private func work() async {
         while true {
             let batch: [Waiting]? = state.withLock { s in
                 if s.queue.isEmpty { return s.stopped ? nil : [] }
@@ -95,7 +106,7 @@ public final class LedgerWriter: Sendable {
             await withCheckedContinuation { (wake: CheckedContinuation<Void, Never>) in
                 let resumeNow = state.withLock { s -> Bool in
                     if !s.queue.isEmpty || s.stopped { return true }
-                    s.wakeUp = wake
+                    s.idle.append(wake)
                     return false
                 }
                 if resumeNow { wake.resume() }
@@ -104,12 +115,12 @@ public final class LedgerWriter: Sendable {
     }
 
     public func stop() {
-        let wake = state.withLock { s in
+        let parked = state.withLock { s in
             s.stopped = true
-            defer { s.wakeUp = nil }
-            return s.wakeUp
+            defer { s.idle = [] }
+            return s.idle
         }
-        wake?.resume()
+        for wake in parked { wake.resume() }
     }
 
     private func apply(_ batch: [Waiting]) async {

@@ -18,18 +18,19 @@ struct BenchLedger: AsyncParsableCommand {
     @Option(help: "How long to run.") var seconds = 10
     @Option(help: "Accounts the charges spread over (1 = one hot wallet).") var accounts = 1000
     @Option(help: "Most operations in one transaction.") var maxBatch = 512
+    @Option(help: "Batches in flight at once (default: 4 on PostgreSQL, 1 on SQLite).") var workers: Int?
 
     func run() async throws {
         precondition(clients >= 1 && clients <= 4096 && seconds >= 1 && seconds <= 3600 && accounts >= 1 && accounts <= 100_000)
         let store = try await db.openStore()
         var settings = CofferEngine.Settings()
         settings.bcryptCost = 4
-        settings.ledger = LedgerWriterSettings(maxBatchSize: maxBatch)
+        settings.ledger = LedgerWriterSettings(maxBatchSize: maxBatch, workers: workers ?? db.defaultLedgerWorkers)
         let engine = CofferEngine(store: store, channels: [], settings: settings)
         let writerTask = Task { await engine.writer.run() }
 
         let run = Secrets.token(prefix: "").prefix(8)
-        print("bench ledger: \(db.displayName), \(clients) clients, \(accounts) accounts, \(seconds) s")
+        print("bench ledger: \(db.displayName), \(clients) clients, \(accounts) accounts, \(seconds) s, \(settings.ledger.workers) batch workers")
         var ids: [String] = []
         for i in 0..<accounts {
             let (created, _) = try await engine.accounts.createAccount(

@@ -31,6 +31,12 @@ struct DatabaseOptions: ParsableArguments {
         return .sqlite(path: dataDir + "/coffer.sqlite")
     }
 
+    /// PostgreSQL commits several transactions per WAL flush, so batches in flight overlap; SQLite has one writer.
+    var defaultLedgerWorkers: Int {
+        if case .postgres = location { return 4 }
+        return 1
+    }
+
     var displayName: String {
         switch location {
         case .sqlite(let path): "sqlite \(path)"
@@ -69,7 +75,10 @@ struct Serve: AsyncParsableCommand {
         let sandboxChannel = sandboxEnabled
             ? SandboxChannel(secret: ProcessInfo.processInfo.environment["COFFER_SANDBOX_SECRET"] ?? Secrets.token(prefix: "sbx"))
             : nil
-        let engine = CofferEngine(store: store, channels: sandboxChannel.map { [$0] } ?? [], logger: logger)
+        var engineSettings = CofferEngine.Settings()
+        engineSettings.ledger.workers = db.defaultLedgerWorkers
+        let engine = CofferEngine(store: store, channels: sandboxChannel.map { [$0] } ?? [], settings: engineSettings,
+                                  logger: logger)
         let demoLines = demo ? try await DemoData.ensure(engine: engine, dataDir: db.dataDir) : []
         var settings = ServerSettings()
         settings.host = host

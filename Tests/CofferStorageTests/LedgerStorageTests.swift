@@ -127,9 +127,12 @@ struct LedgerStorageTests {
         }
     }
 
-    @Test("W4 concurrency: 200 parallel prepaid charges of 1.00 against 100.00 — exactly 100 succeed", arguments: Backend.available)
-    func w4ConcurrentChargesNeverOverspend(backend: Backend) async throws {
-        try await TestEnvironment.with(backend) { env in
+    @Test("W4 concurrency: 200 parallel prepaid charges of 1.00 against 100.00 — exactly 100 succeed, with 1 or 4 batch workers",
+          arguments: Backend.available, [1, 4])
+    func w4ConcurrentChargesNeverOverspend(backend: Backend, workers: Int) async throws {
+        var settings = CofferEngine.Settings()
+        settings.ledger.workers = workers
+        try await TestEnvironment.with(backend, settings: settings) { env in
             let a = try await env.fundedAccount(cashMinor: 10_000)
             let outcomes = try await withThrowingTaskGroup(of: LedgerOutcome.self) { group in
                 for _ in 0..<200 {
@@ -204,9 +207,11 @@ struct LedgerStorageTests {
     }
 
     @Test("W9 property: random operation sequences keep every balance equal to its postings, available ≥ 0 outside arrears",
-          arguments: Backend.available)
-    func w9PropertyOnStorage(backend: Backend) async throws {
-        try await TestEnvironment.with(backend) { env in
+          arguments: Backend.available, [1, 4])
+    func w9PropertyOnStorage(backend: Backend, workers: Int) async throws {
+        var settings = CofferEngine.Settings()
+        settings.ledger.workers = workers
+        try await TestEnvironment.with(backend, settings: settings) { env in
             var rng = SystemRandomNumberGenerator()
             var accounts: [String] = []
             for _ in 0..<4 { accounts.append(try await env.createAccount().accountId) }
