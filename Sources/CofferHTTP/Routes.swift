@@ -102,6 +102,8 @@ struct Routes: Sendable {
         v1.get("accounts/:accountId/charges/:chargeId", use: getCharge)
         v1.post("accounts/:accountId/charges/:chargeId/refunds", use: refundCharge)
         v1.get("accounts/:accountId/transactions", use: TransactionRoutes(routes: self).list)
+        v1.post("batch/charges", use: BatchRoutes(routes: self).charges)
+        v1.post("batch/freezes", use: BatchRoutes(routes: self).freezes)
     }
 
     // MARK: accounts, users, keys

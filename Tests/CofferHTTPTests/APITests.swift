@@ -198,6 +198,52 @@ struct APITests {
         }
     }
 
+    @Test("W10 batch charges and freezes: one result per operation, refusals do not disturb neighbours, replays apply once",
+          arguments: Backend.available)
+    func batchEndpoints(backend: Backend) async throws {
+        try await APIFixture.run(backend) { api in
+            let a = api.accountId
+            let b = try await api.env.fundedAccount(cashMinor: 1_000)
+            _ = try await api.post("/v1/accounts/\(a)/adjustments", key: api.platformKey, #"{"amount":"50.00","bucket":"cash","reason":"opening"}"#)
+            let body = """
+                {"operations":[
+                  {"accountId":"\(a)","amount":"10.00","mode":"prepaid","idempotencyKey":"b-1"},
+                  {"accountId":"\(a)","amount":"100.00","mode":"prepaid","idempotencyKey":"b-2"},
+                  {"accountId":"\(b)","amount":"2.50","mode":"postpaid","idempotencyKey":"b-3","reference":"usage"},
+                  {"accountId":"\(a)","amount":1.5,"mode":"prepaid","idempotencyKey":"b-4"},
+                  {"accountId":"\(a)","amount":"1.005","mode":"prepaid","idempotencyKey":"b-5"},
+                  {"accountId":"acc_missing","amount":"1.00","mode":"prepaid","idempotencyKey":"b-6"},
+                  {"accountId":"\(a)","amount":"1.00","mode":"monthly","idempotencyKey":"b-7"}
+                ]}
+                """
+            let float = try await api.post("/v1/batch/charges", key: api.platformKey, body)
+            #expect(float.status == 400 && float.code == "amount_not_string")
+            let valid = body.replacingOccurrences(of: #""amount":1.5"#, with: #""amount":"1.50""#)
+            let first = try await api.post("/v1/batch/charges", key: api.platformKey, valid)
+            #expect(first.status == 200)
+            let results = try #require(first.json["results"] as? [[String: Any]])
+            #expect(results.map { $0["status"] as? Int } == [201, 422, 201, 201, 400, 404, 400])
+            #expect(results.map { $0["code"] as? String } == [nil, "insufficient_balance", nil, nil, "amount_too_many_decimals", "account_not_found", "invalid_field"])
+            #expect(try await api.env.wallet(a).cashMinor == 5_000 - 1_000 - 150)
+            #expect(try await api.env.wallet(b).cashMinor == 1_000 - 250)
+            let again = try await api.post("/v1/batch/charges", key: api.platformKey, valid)
+            let replayed = try #require(again.json["results"] as? [[String: Any]])
+            #expect(replayed.map { $0["status"] as? Int } == [200, 422, 200, 200, 400, 404, 400])
+            #expect(try await api.env.wallet(a).cashMinor == 3_850)
+            let freezes = try await api.post("/v1/batch/freezes", key: api.platformKey, """
+                {"operations":[{"accountId":"\(a)","amount":"20.00","idempotencyKey":"f-1","expiresInSeconds":60},
+                               {"accountId":"\(a)","amount":"20.00","idempotencyKey":"f-2"}]}
+                """)
+            let fr = try #require(freezes.json["results"] as? [[String: Any]])
+            #expect(fr.map { $0["status"] as? Int } == [201, 422])
+            #expect(try await api.env.wallet(a).frozenMinor == 2_000)
+            let byOwner = try await api.post("/v1/batch/charges", key: api.ownerKey, valid)
+            #expect(byOwner.status == 403)
+            let empty = try await api.post("/v1/batch/charges", key: api.platformKey, #"{"operations":[]}"#)
+            #expect(empty.status == 400 && empty.code == "batch_size_invalid")
+        }
+    }
+
     @Test("The OpenAPI document lists exactly the routes the server serves")
     func openAPIMatchesRoutes() async throws {
         try await TestEnvironment.with(.sqlite) { env in
