@@ -3,7 +3,9 @@
 #   1. starts a private PostgreSQL (installing Debian's package if needed) unless COFFER_TEST_POSTGRES_URL is set;
 #   2. builds once (`swift build --build-tests`) and runs every suite from that build;
 #   3. runs the README's curl walk-through against a started server on SQLite and on PostgreSQL, then `coffer verify`;
-#   4. stops what it started.
+#   4. kills the server with SIGKILL under load on both databases and checks that nothing acknowledged was lost and
+#      nothing was applied twice (scripts/crash-test.py);
+#   5. stops what it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/postgres.sh
@@ -28,4 +30,8 @@ echo "== README walk-through against a started server"
 bash scripts/walkthrough.sh sqlite
 bash scripts/walkthrough.sh "$COFFER_TEST_POSTGRES_URL"
 
-echo "coffer: $((swift_tests + 2)) passed, 0 failed (${swift_tests} Swift tests, 2 walk-throughs)"
+echo "== crash test: SIGKILL under load, restart, retry with the same idempotency keys"
+python3 scripts/crash-test.py .build/debug/coffer
+python3 scripts/crash-test.py .build/debug/coffer --database "$COFFER_TEST_POSTGRES_URL"
+
+echo "coffer: $((swift_tests + 4)) passed, 0 failed (${swift_tests} Swift tests, 2 walk-throughs, 2 crash tests)"
