@@ -75,6 +75,7 @@ struct LedgerBatchApplier {
             let receipt = try JSONDecoder().decode(LedgerReceipt.self, from: Data(earlier.json.utf8))
             return LedgerOutcome(result: .success(receipt), replayed: true)
         }
+        do { try command.validate() } catch { return LedgerOutcome(result: .failure(error), replayed: false) }
         guard let wallet = wallets[accountId] else {
             return LedgerOutcome(result: .failure(.notFound("account", accountId)), replayed: false)
         }
@@ -113,6 +114,9 @@ struct LedgerBatchApplier {
             effect = try LedgerRules.recordAdvance(wallet, amountMinor: amount)
             memo = m
         case let .freeze(_, freezeId, amount, expiresIn, reference):
+            if let seconds = expiresIn, !(1...31_536_000).contains(seconds) {
+                throw CofferError.invalidField("expiresInSeconds", "must be between 1 and 31536000 (one year)")
+            }
             effect = try LedgerRules.freeze(wallet, amountMinor: amount, reserveMinor: reserveMinor)
             let f = FreezeRecord(id: freezeId, accountId: accountId, amountMinor: amount, capturedMinor: 0, state: .active,
                                  expiresAtMicros: expiresIn.map { now + $0 * 1_000_000 }, reference: reference, createdAtMicros: now, resolvedAtMicros: nil)

@@ -38,6 +38,26 @@ public enum LedgerCommand: Sendable {
         }
     }
 
+    /// Amounts in range before anything is evaluated: a caller that skipped the API's checks gets a refusal, never a trap.
+    public func validate() throws(CofferError) {
+        let limit = MoneyFormat.maxAbsMinor
+        func positive(_ v: Int64) throws(CofferError) {
+            guard v > 0 else { throw .amountNotPositive("amount") }
+            guard v <= limit else { throw .amountOutOfRange("amount", min: "0.01", max: MoneyFormat.format(limit)) }
+        }
+        switch self {
+        case let .grantGift(_, m, _), let .advance(_, m, _), let .freeze(_, _, m, _, _), let .charge(_, _, m, _, _),
+             let .refund(_, _, _, m, _), let .creditRecharge(_, _, _, m):
+            try positive(m)
+        case let .capture(_, _, m):
+            if let m { try positive(m) }
+        case let .adjust(_, _, d, _):
+            guard d != 0, d.magnitude <= UInt64(limit) else { throw .invalidField("amount", "must be non-zero and within range") }
+        case .release, .expireFreeze:
+            break
+        }
+    }
+
     /// What the client asked for, without ids the server chose: same key + same fingerprint = a replay.
     public var fingerprint: String {
         switch self {

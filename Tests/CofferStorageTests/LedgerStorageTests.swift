@@ -198,6 +198,14 @@ struct LedgerStorageTests {
                 switch o.result { case .success: "ok"; case .failure(let e): e.code }
             }
             #expect(codes == ["ok", "insufficient_balance", "freeze_not_found", "ok", "account_not_found"])
+            // Out-of-range amounts from code that skipped the API's checks are refused, not trapped on.
+            let odd = try await env.engine.writer.submitAll([
+                LedgerRequest(.charge(accountId: a, chargeId: "c5", amountMinor: 0, mode: .prepaid, reference: nil), idempotencyKey: "6", actor: "t"),
+                LedgerRequest(.grantGift(accountId: a, amountMinor: -5, memo: nil), idempotencyKey: "7", actor: "t"),
+                LedgerRequest(.adjust(accountId: a, bucket: .cash, deltaMinor: Int64.min, reason: "x"), idempotencyKey: "8", actor: "t"),
+                LedgerRequest(.freeze(accountId: a, freezeId: "f", amountMinor: 1, expiresInSeconds: Int64.max, reference: nil), idempotencyKey: "9", actor: "t"),
+            ])
+            #expect(odd.allSatisfy { if case .failure = $0.result { true } else { false } })
             #expect(try await env.wallet(a).cashMinor == 600)
             #expect(try await env.wallet(b).cashMinor == 700)
             // The refused charge can be retried under its key once money arrives: nothing was stored for it.
