@@ -21,6 +21,7 @@ struct LedgerBatchApplier {
     private var storedKeys: [IdempotencyKeyPair: StoredIdempotency] = [:]
     private var touchedWallets: Set<String> = []
     private(set) var write = LedgerBatchWrite()
+    private(set) var profile = LedgerProfile()
 
     init(tx: any StoreTransaction, clock: any Clock, ids: IdGenerator, reserveMinor: Int64) {
         self.tx = tx
@@ -37,10 +38,14 @@ struct LedgerBatchApplier {
 
     mutating func run(_ requests: [LedgerRequest]) async throws -> [LedgerOutcome] {
         // Lock every wallet of the batch up front, in one statement ordered by id, so that concurrent batches cannot deadlock.
+        var t = monotonicMicros()
+        func lap() -> Int64 { let now = monotonicMicros(); defer { t = now }; return now - t }
         wallets = try await tx.lockWallets(Array(Set(requests.map(\.command.accountId))).sorted())
+        profile.lockMicros = lap()
         // Every key of the batch in one round trip, after the wallet locks: a concurrent writer that stored one of them
         // for these accounts has committed by now.
         storedKeys = try await tx.idempotency(requests.map { IdempotencyKeyPair(scope: $0.command.accountId, key: $0.idempotencyKey) })
+        profile.idempotencyMicros = lap()
         var outcomes: [LedgerOutcome] = []
         outcomes.reserveCapacity(requests.count)
         for request in requests {
@@ -52,7 +57,11 @@ struct LedgerBatchApplier {
         write.updatedFreezes = dirtyFreezeKeys.subtracting(newFreezeKeys).compactMap { freezes[$0] }
         write.newCharges = newChargeKeys.compactMap { charges[$0] }
         write.updatedCharges = dirtyChargeKeys.subtracting(newChargeKeys).compactMap { charges[$0] }
+        profile.evaluateMicros = lap()
         if !write.isEmpty { try await tx.apply(write) }
+        profile.writeMicros = lap()
+        profile.batches = 1
+        profile.operations = requests.count
         return outcomes
     }
 
@@ -117,6 +126,7 @@ struct LedgerBatchApplier {
             if let seconds = expiresIn, !(1...31_536_000).contains(seconds) {
                 throw CofferError.invalidField("expiresInSeconds", "must be between 1 and 31536000 (one year)")
             }
+            try requireNew(freezes[accountId + "/" + freezeId] == nil, "freeze", freezeId)
             effect = try LedgerRules.freeze(wallet, amountMinor: amount, reserveMinor: reserveMinor)
             let f = FreezeRecord(id: freezeId, accountId: accountId, amountMinor: amount, capturedMinor: 0, state: .active,
                                  expiresAtMicros: expiresIn.map { now + $0 * 1_000_000 }, reference: reference, createdAtMicros: now, resolvedAtMicros: nil)
@@ -153,6 +163,7 @@ struct LedgerBatchApplier {
             receiptFreeze = f
             related = ("freeze", freezeId)
         case let .charge(_, chargeId, amount, mode, reference):
+            try requireNew(charges[accountId + "/" + chargeId] == nil, "charge", chargeId)
             let split: SpendSplit
             (effect, split) = try LedgerRules.charge(wallet, amountMinor: amount, mode: mode, reserveMinor: reserveMinor)
             let c = ChargeRecord(id: chargeId, accountId: accountId, mode: mode, amountMinor: amount,
@@ -229,6 +240,12 @@ struct LedgerBatchApplier {
         return LedgerReceipt(entryId: entryId, accountId: accountId, kind: request.command.kind, createdAtMicros: now,
                              wallet: effect.wallet, freeze: receiptFreeze, charge: receiptCharge, refund: receiptRefund,
                              recharge: receiptRecharge)
+    }
+
+    /// Ids are made by the server, so a repeat inside one batch is a bug upstream; the primary keys catch repeats across
+    /// batches, this catches them before two entries would share one row.
+    private func requireNew(_ isNew: Bool, _ what: String, _ id: String) throws {
+        guard isNew else { throw CofferError("duplicate_id", .conflict, "A \(what) with id \(id) is already in this batch.") }
     }
 
     private mutating func activeFreeze(_ accountId: String, _ id: String) async throws -> FreezeRecord {

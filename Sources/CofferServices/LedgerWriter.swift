@@ -41,6 +41,11 @@ public final class LedgerWriter: Sendable {
     private let settings: LedgerWriterSettings
     private let logger: Logger
     private let state = Mutex(State())
+    private let profileCounter = LedgerProfileCounter()
+
+    /// Where batches spent their time since start (or the last `resetProfile()`).
+    public var profile: LedgerProfile { profileCounter.snapshot }
+    public func resetProfile() { profileCounter.reset() }
 
     public init(store: any CofferStore, clock: any Clock, ids: IdGenerator,
                 settings: LedgerWriterSettings = .init(), logger: Logger = Logger(label: "coffer.ledger")) {
@@ -145,9 +150,17 @@ public final class LedgerWriter: Sendable {
     }
 
     private func applyInTransaction(_ requests: [LedgerRequest]) async throws -> [LedgerOutcome] {
-        try await store.transaction { [clock, ids, settings] tx in
+        let requested = monotonicMicros()
+        let (outcomes, bodyStarted, bodyEnded, phases) = try await store.transaction { [clock, ids, settings] tx in
+            let started = monotonicMicros()
             var applier = LedgerBatchApplier(tx: tx, clock: clock, ids: ids, reserveMinor: settings.reserveMinor)
-            return try await applier.run(requests)
+            let outcomes = try await applier.run(requests)
+            return (outcomes, started, monotonicMicros(), applier.profile)
         }
+        var p = phases
+        p.beginMicros = bodyStarted - requested
+        p.commitMicros = monotonicMicros() - bodyEnded
+        profileCounter.add(p)
+        return outcomes
     }
 }

@@ -51,9 +51,22 @@ public enum Secrets {
         }.joined()
     }
 
+    /// Lower-case hex of SHA-256. On the ledger's hot path (every operation's fingerprint): a table lookup per byte, not
+    /// `String(format:)`, which the profile showed at a fifth of the writer's CPU.
     public static func sha256Hex(_ text: String) -> String {
-        SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
+        let digest = SHA256.hash(data: Array(text.utf8))
+        return String(unsafeUninitializedCapacity: SHA256.byteCount * 2) { out in
+            var i = 0
+            for byte in digest {
+                out[i] = hexDigits[Int(byte >> 4)]
+                out[i + 1] = hexDigits[Int(byte & 0x0F)]
+                i += 2
+            }
+            return i
+        }
     }
+
+    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 }
 
 /// What every write needs to be replay-safe (W10): a key, scoped to an account, and a fingerprint of the request.

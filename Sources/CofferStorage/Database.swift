@@ -103,15 +103,29 @@ enum Connections: @unchecked Sendable {
         }
     }
 
+    /// A pooled connection as SQLKit sees it and as its driver does (for the typed batch inserts).
+    func withDriverConnection<R: Sendable>(_ body: @Sendable (any SQLDatabase, DriverConnection) async throws -> R) async throws -> R {
+        switch self {
+        case .sqlite(let pool, _):
+            let conn = try await pool.requestConnection().get()
+            defer { pool.releaseConnection(conn) }
+            return try await body(conn.sql(), .sqlite(conn))
+        case .postgres(let pool):
+            let conn = try await pool.requestConnection().get()
+            defer { pool.releaseConnection(conn) }
+            return try await body(conn.sql(), .postgres(conn, conn.logger))
+        }
+    }
+
     /// One write transaction. SQLite: BEGIN IMMEDIATE under the process-wide write lock. PostgreSQL: READ COMMITTED with
     /// explicit row locks taken by the store (`FOR UPDATE`), commit with synchronous_commit on (the server default).
-    func transaction<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
+    func transaction<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase, DriverConnection) async throws -> R) async throws -> R {
         let postgres = isPostgres
         let run = { @Sendable in
-            try await withConnection { db in
+            try await withDriverConnection { db, driver in
                 _ = try await db.raw(postgres ? "BEGIN" : "BEGIN IMMEDIATE").all()
                 do {
-                    let result = try await body(db)
+                    let result = try await body(db, driver)
                     _ = try await db.raw("COMMIT").all()
                     return result
                 } catch {

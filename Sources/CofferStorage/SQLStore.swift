@@ -26,7 +26,7 @@ public final class SQLStore: CofferStore {
     public func shutdown() async { await connections.shutdown() }
 
     public func migrate() async throws {
-        try await connections.transaction { db in
+        try await connections.transaction { db, _ in
             _ = try await db.raw("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)").all()
             let done = try await db.raw("SELECT version FROM schema_migrations").all().map { try $0.decode(column: "version", as: Int.self) }
             for (index, statements) in Schema.migrations.enumerated() where !done.contains(index + 1) {
@@ -38,7 +38,9 @@ public final class SQLStore: CofferStore {
 
     public func transaction<R: Sendable>(_ body: @escaping @Sendable (any StoreTransaction) async throws -> R) async throws -> R {
         let postgres = connections.isPostgres
-        return try await connections.transaction { db in try await body(SQLTransaction(db: db, postgres: postgres)) }
+        return try await connections.transaction { db, driver in
+            try await body(SQLTransaction(db: db, driver: driver, postgres: postgres))
+        }
     }
 
     func read<R: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> R) async throws -> R {

@@ -5,6 +5,7 @@ import SQLKit
 /// One open write transaction.
 struct SQLTransaction: StoreTransaction {
     let db: any SQLDatabase
+    let driver: DriverConnection
     let postgres: Bool
 
     /// SQLite already holds the database write lock for the whole transaction (BEGIN IMMEDIATE).
@@ -69,36 +70,69 @@ struct SQLTransaction: StoreTransaction {
         try await db.raw("SELECT * FROM recharges WHERE id = \(bind: id)\(unsafeRaw: forUpdate)").first().map(Rows.recharge)
     }
 
-    /// Writes a whole batch with multi-row statements: one INSERT per table per 500 rows, one UPDATE per wallet.
+    /// Writes a whole batch with one typed multi-row statement per table (see BatchInsert), then the state-guarded updates
+    /// and one UPDATE for every wallet of the batch.
     func apply(_ batch: LedgerBatchWrite) async throws {
         let now = SystemClock().nowMicros()
-        try await insert("journal_entries", ["account_id", "id", "kind", "idempotency_key", "actor", "memo", "created_at"],
-                         batch.entries.map { [$0.accountId, $0.id, $0.kind, $0.idempotencyKey, $0.actor, $0.memo, $0.createdAtMicros] })
-        try await insert("postings", ["account_id", "entry_id", "seq", "book", "amount_minor"],
-                         batch.entries.flatMap { e in
-                             e.postings.enumerated().map { [e.accountId, e.id, $0.offset, $0.element.book.rawValue, $0.element.amountMinor] }
-                         })
-        try await insert("transactions", ["account_id", "id", "entry_id", "type", "amount_minor", "cash_delta_minor",
-                                          "gift_delta_minor", "frozen_delta_minor", "balance_after_minor",
-                                          "available_after_minor", "related_type", "related_id", "channel_trade_no", "memo",
-                                          "created_at"],
-                         batch.transactions.map { t in
-                             let m = t.movement
-                             return [t.accountId, t.id, t.entryId, m.type.rawValue, m.amountMinor, m.cashDeltaMinor,
-                                     m.giftDeltaMinor, m.frozenDeltaMinor, m.balanceAfterMinor, m.availableAfterMinor,
-                                     t.relatedType, t.relatedId, t.channelTradeNo, t.memo, t.createdAtMicros]
-                         })
-        try await insert("freezes", ["account_id", "id", "amount_minor", "captured_minor", "state", "expires_at", "reference",
-                                     "created_at", "resolved_at"],
-                         batch.newFreezes.map { [$0.accountId, $0.id, $0.amountMinor, $0.capturedMinor, $0.state.rawValue,
-                                                 $0.expiresAtMicros, $0.reference, $0.createdAtMicros, $0.resolvedAtMicros] })
-        try await insert("charges", ["account_id", "id", "mode", "amount_minor", "cash_minor", "gift_minor",
-                                     "refunded_cash_minor", "refunded_gift_minor", "reference", "created_at"],
-                         batch.newCharges.map { [$0.accountId, $0.id, $0.mode.rawValue, $0.amountMinor, $0.cashMinor,
-                                                 $0.giftMinor, $0.refundedCashMinor, $0.refundedGiftMinor, $0.reference,
-                                                 $0.createdAtMicros] })
-        try await insert("idempotency_keys", ["account_id", "idem_key", "request_hash", "response_json", "created_at"],
-                         batch.idempotency.map { [$0.scope, $0.key, $0.stored.requestHash, $0.stored.responseJSON, now] })
+        let entries = batch.entries
+        try await driver.run(BatchInsert("journal_entries", [
+            ("account_id", .text(entries.map(\.accountId))), ("id", .text(entries.map(\.id))),
+            ("kind", .text(entries.map(\.kind))), ("idempotency_key", .text(entries.map(\.idempotencyKey))),
+            ("actor", .text(entries.map(\.actor))), ("memo", .optionalText(entries.map(\.memo))),
+            ("created_at", .bigint(entries.map(\.createdAtMicros))),
+        ]))
+        var postingAccounts: [String] = [], postingEntries: [String] = [], postingSeqs: [Int64] = []
+        var postingBooks: [String] = [], postingAmounts: [Int64] = []
+        for e in entries {
+            for (seq, p) in e.postings.enumerated() {
+                postingAccounts.append(e.accountId)
+                postingEntries.append(e.id)
+                postingSeqs.append(Int64(seq))
+                postingBooks.append(p.book.rawValue)
+                postingAmounts.append(p.amountMinor)
+            }
+        }
+        try await driver.run(BatchInsert("postings", [
+            ("account_id", .text(postingAccounts)), ("entry_id", .text(postingEntries)), ("seq", .bigint(postingSeqs)),
+            ("book", .text(postingBooks)), ("amount_minor", .bigint(postingAmounts)),
+        ]))
+        let txns = batch.transactions
+        try await driver.run(BatchInsert("transactions", [
+            ("account_id", .text(txns.map(\.accountId))), ("id", .text(txns.map(\.id))),
+            ("entry_id", .text(txns.map(\.entryId))), ("type", .text(txns.map(\.movement.type.rawValue))),
+            ("amount_minor", .bigint(txns.map(\.movement.amountMinor))),
+            ("cash_delta_minor", .bigint(txns.map(\.movement.cashDeltaMinor))),
+            ("gift_delta_minor", .bigint(txns.map(\.movement.giftDeltaMinor))),
+            ("frozen_delta_minor", .bigint(txns.map(\.movement.frozenDeltaMinor))),
+            ("balance_after_minor", .bigint(txns.map(\.movement.balanceAfterMinor))),
+            ("available_after_minor", .bigint(txns.map(\.movement.availableAfterMinor))),
+            ("related_type", .optionalText(txns.map(\.relatedType))), ("related_id", .optionalText(txns.map(\.relatedId))),
+            ("channel_trade_no", .optionalText(txns.map(\.channelTradeNo))), ("memo", .optionalText(txns.map(\.memo))),
+            ("created_at", .bigint(txns.map(\.createdAtMicros))),
+        ]))
+        let freezes = batch.newFreezes
+        try await driver.run(BatchInsert("freezes", [
+            ("account_id", .text(freezes.map(\.accountId))), ("id", .text(freezes.map(\.id))),
+            ("amount_minor", .bigint(freezes.map(\.amountMinor))), ("captured_minor", .bigint(freezes.map(\.capturedMinor))),
+            ("state", .text(freezes.map(\.state.rawValue))), ("expires_at", .optionalBigint(freezes.map(\.expiresAtMicros))),
+            ("reference", .optionalText(freezes.map(\.reference))), ("created_at", .bigint(freezes.map(\.createdAtMicros))),
+            ("resolved_at", .optionalBigint(freezes.map(\.resolvedAtMicros))),
+        ]))
+        let charges = batch.newCharges
+        try await driver.run(BatchInsert("charges", [
+            ("account_id", .text(charges.map(\.accountId))), ("id", .text(charges.map(\.id))),
+            ("mode", .text(charges.map(\.mode.rawValue))), ("amount_minor", .bigint(charges.map(\.amountMinor))),
+            ("cash_minor", .bigint(charges.map(\.cashMinor))), ("gift_minor", .bigint(charges.map(\.giftMinor))),
+            ("refunded_cash_minor", .bigint(charges.map(\.refundedCashMinor))),
+            ("refunded_gift_minor", .bigint(charges.map(\.refundedGiftMinor))),
+            ("reference", .optionalText(charges.map(\.reference))), ("created_at", .bigint(charges.map(\.createdAtMicros))),
+        ]))
+        let keys = batch.idempotency
+        try await driver.run(BatchInsert("idempotency_keys", [
+            ("account_id", .text(keys.map(\.scope))), ("idem_key", .text(keys.map(\.key))),
+            ("request_hash", .text(keys.map(\.stored.requestHash))), ("response_json", .text(keys.map(\.stored.responseJSON))),
+            ("created_at", .bigint(keys.map { _ in now })),
+        ]))
         for f in batch.updatedFreezes {
             // The state guard makes a lost race visible: resolving a freeze twice updates no row and fails the batch.
             let rows = try await db.raw("""
@@ -137,15 +171,6 @@ struct SQLTransaction: StoreTransaction {
             guard updated == chunk.count else { throw StoreError("updated \(updated) of \(chunk.count) wallets") }
         }
         for a in batch.audits { try await insertAudit(a) }
-    }
-
-    private func insert(_ table: String, _ columns: [String], _ rows: [[any Encodable & Sendable]]) async throws {
-        guard !rows.isEmpty else { return }
-        for chunk in rows.chunked(max(1, 30_000 / columns.count)) {
-            let builder = db.insert(into: table).columns(columns)
-            for row in chunk { builder.values(row.map { SQLBind($0) }) }
-            try await builder.run()
-        }
     }
 
     func insertAccount(_ a: AccountRecord) async throws {

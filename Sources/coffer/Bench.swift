@@ -45,6 +45,9 @@ struct BenchLedger: AsyncParsableCommand {
                           idempotencyKey: "fund-\(run)", actor: "system:bench")
         })
 
+        engine.writer.resetProfile()
+        // Unbuffered, so that a profiler can attach exactly when the measured part begins.
+        FileHandle.standardError.write(Data("measuring: \(accounts) accounts funded\n".utf8))
         let deadline = ContinuousClock.now + .seconds(seconds)
         let started = ContinuousClock.now
         let accountIds = ids
@@ -83,6 +86,7 @@ struct BenchLedger: AsyncParsableCommand {
         print(String(format: "throughput: %.0f durable charges/s", opsPerSecond))
         print(String(format: "latency: p50 %.2f ms, p99 %.2f ms", pct(0.50), pct(0.99)))
         print(String(format: "RESULT ops_per_s=%.0f p50_ms=%.2f p99_ms=%.2f", opsPerSecond, pct(0.50), pct(0.99)))
+        print("batch profile (where the writer's time goes):\n" + engine.writer.profile.report)
         engine.writer.stop()
         await writerTask.value
         let problems = try await store.verify()

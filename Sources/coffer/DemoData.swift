@@ -34,7 +34,9 @@ enum DemoData {
             saved = Saved(platformKey: platform.secret, accountId: created.account.id, ownerEmail: email,
                           ownerPassword: password, ownerKey: ownerKey.secret)
             let data = try JSONEncoder().encode(saved)
-            FileManager.default.createFile(atPath: path, contents: data, attributes: [.posixPermissions: 0o600])
+            guard FileManager.default.createFile(atPath: path, contents: data, attributes: [.posixPermissions: 0o600]) else {
+                throw CofferError("demo_credentials_unwritable", .internalError, "Cannot write \(path).")
+            }
         }
         return [
             "platform key: \(saved.platformKey)",

@@ -127,6 +127,28 @@ struct LedgerStorageTests {
         }
     }
 
+    @Test("W9 a guard violated inside a batch write fails the whole transaction: nothing of it is kept",
+          arguments: Backend.available)
+    func w9BatchWriteSurfacesViolations(backend: Backend) async throws {
+        try await TestEnvironment.with(backend) { env in
+            let a = try await env.fundedAccount(cashMinor: 100)
+            let entriesBefore = try await env.store.entries(accountId: a).count
+            var write = LedgerBatchWrite()
+            // A balanced entry followed by one whose posting of zero violates CHECK (amount_minor <> 0).
+            write.entries = [
+                JournalEntryRecord(id: "ent_ok", accountId: a, kind: "adjust", idempotencyKey: "k1", actor: "test",
+                                   createdAtMicros: 1, postings: [Posting(.cash, -5), Posting(.adjustment, 5)]),
+                JournalEntryRecord(id: "ent_bad", accountId: a, kind: "adjust", idempotencyKey: "k2", actor: "test",
+                                   createdAtMicros: 1, postings: [Posting(.cash, 0), Posting(.adjustment, 0)]),
+            ]
+            let batch = write
+            await #expect(throws: (any Error).self) {
+                try await env.store.transaction { tx in try await tx.apply(batch) }
+            }
+            #expect(try await env.store.entries(accountId: a).count == entriesBefore)
+        }
+    }
+
     @Test("W4 concurrency: 200 parallel prepaid charges of 1.00 against 100.00 — exactly 100 succeed, with 1 or 4 batch workers",
           arguments: Backend.available, [1, 4])
     func w4ConcurrentChargesNeverOverspend(backend: Backend, workers: Int) async throws {
@@ -134,6 +156,7 @@ struct LedgerStorageTests {
         settings.ledger.workers = workers
         try await TestEnvironment.with(backend, settings: settings) { env in
             let a = try await env.fundedAccount(cashMinor: 10_000)
+            env.engine.writer.resetProfile()
             let outcomes = try await withThrowingTaskGroup(of: LedgerOutcome.self) { group in
                 for _ in 0..<200 {
                     group.addTask {
@@ -151,6 +174,10 @@ struct LedgerStorageTests {
                 if case .failure(let e) = o.result { return e.code == "insufficient_balance" } else { return true }
             })
             #expect(try await env.wallet(a) == WalletBalances(cashMinor: 0))
+            // The writer's profile accounts for every operation, in at least one batch.
+            let profile = env.engine.writer.profile
+            #expect(profile.operations == 200)
+            #expect(profile.batches >= 1 && profile.batches <= 200)
         }
     }
 
