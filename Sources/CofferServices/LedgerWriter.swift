@@ -10,10 +10,15 @@ public struct LedgerWriterSettings: Sendable {
     /// Batches in flight at once. More than one lets the database flush one commit while the next batch is evaluated;
     /// batches lock their wallets in account order, so they cannot deadlock. SQLite serializes writers anyway: use 1.
     public var workers: Int
-    public init(maxBatchSize: Int = 512, reserveMinor: Int64 = 0, workers: Int = 1) {
+    /// How long a worker that finds fewer than `maxBatchSize` operations waits for more before it starts. 0 (the
+    /// default) adds no latency: while one batch commits, the next one gathers anyway.
+    public var maxWaitMicros: Int
+    public init(maxBatchSize: Int = 512, maxWaitMicros: Int = 0, reserveMinor: Int64 = 0, workers: Int = 1) {
         precondition(maxBatchSize >= 1 && maxBatchSize <= 8192)
+        precondition(maxWaitMicros >= 0 && maxWaitMicros <= 100_000)
         precondition(workers >= 1 && workers <= 64)
         self.maxBatchSize = maxBatchSize
+        self.maxWaitMicros = maxWaitMicros
         self.reserveMinor = reserveMinor
         self.workers = workers
     }
@@ -96,6 +101,10 @@ public final class LedgerWriter: Sendable {
 
     private func work() async {
         while true {
+            if settings.maxWaitMicros > 0 {
+                let short = state.withLock { s in !s.queue.isEmpty && s.queue.count < settings.maxBatchSize && !s.stopped }
+                if short { try? await Task.sleep(for: .microseconds(settings.maxWaitMicros)) }
+            }
             let batch: [Waiting]? = state.withLock { s in
                 if s.queue.isEmpty { return s.stopped ? nil : [] }
                 let n = min(settings.maxBatchSize, s.queue.count)

@@ -18,14 +18,23 @@ struct BenchLedger: AsyncParsableCommand {
     @Option(help: "How long to run.") var seconds = 10
     @Option(help: "Accounts the charges spread over (1 = one hot wallet).") var accounts = 1000
     @Option(help: "Most operations in one transaction.") var maxBatch = 512
-    @Option(help: "Batches in flight at once (default: 4 on PostgreSQL, 1 on SQLite).") var workers: Int?
+    @Option(help: "Microseconds a batch may wait for more operations before it starts.") var maxWaitMicros = 0
+    @Option(help: "Batches in flight at once (default: 2 on PostgreSQL, 1 on SQLite).") var workers: Int?
+
+    func validate() throws {
+        guard (1...4096).contains(clients), (1...3600).contains(seconds), (1...100_000).contains(accounts),
+              (1...8192).contains(maxBatch), (0...100_000).contains(maxWaitMicros), (1...64).contains(workers ?? 1) else {
+            throw ValidationError("out of range: clients 1–4096, seconds 1–3600, accounts 1–100000, max-batch 1–8192, "
+                                  + "max-wait-micros 0–100000, workers 1–64")
+        }
+    }
 
     func run() async throws {
-        precondition(clients >= 1 && clients <= 4096 && seconds >= 1 && seconds <= 3600 && accounts >= 1 && accounts <= 100_000)
         let store = try await db.openStore()
         var settings = CofferEngine.Settings()
         settings.bcryptCost = 4
-        settings.ledger = LedgerWriterSettings(maxBatchSize: maxBatch, workers: workers ?? db.defaultLedgerWorkers)
+        settings.ledger = LedgerWriterSettings(maxBatchSize: maxBatch, maxWaitMicros: maxWaitMicros,
+                                               workers: workers ?? db.defaultLedgerWorkers)
         let engine = CofferEngine(store: store, channels: [], settings: settings)
         let writerTask = Task { await engine.writer.run() }
 

@@ -31,9 +31,10 @@ struct DatabaseOptions: ParsableArguments {
         return .sqlite(path: dataDir + "/coffer.sqlite")
     }
 
-    /// PostgreSQL commits several transactions per WAL flush, so batches in flight overlap; SQLite has one writer.
+    /// PostgreSQL commits several transactions per WAL flush, so two batches in flight overlap; more made each batch
+    /// smaller and cost more CPU per charge on the 2-core machine (docs/PERFORMANCE.md). SQLite has one writer.
     var defaultLedgerWorkers: Int {
-        if case .postgres = location { return 4 }
+        if case .postgres = location { return 2 }
         return 1
     }
 
@@ -66,6 +67,18 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Port to listen on.") var port = 8080
     @Flag(help: "Create (once) a platform key and a demo account, print them, and enable the sandbox channel.") var demo = false
     @Flag(help: "Enable the sandbox test channel (moves no real money).") var sandbox = false
+    @Option(help: "Most ledger operations applied in one transaction (1–8192).") var ledgerMaxBatch = 512
+    @Option(help: "Microseconds a ledger batch may wait for more operations before it starts (0–100000; 0: a batch forms while the previous one commits).")
+    var ledgerMaxWaitMicros = 0
+    @Option(help: "Ledger batches in flight at once (1–64; default 2 on PostgreSQL, 1 on SQLite).") var ledgerWorkers: Int?
+
+    func validate() throws {
+        guard (1...8192).contains(ledgerMaxBatch) else { throw ValidationError("--ledger-max-batch must be between 1 and 8192") }
+        guard (0...100_000).contains(ledgerMaxWaitMicros) else {
+            throw ValidationError("--ledger-max-wait-micros must be between 0 and 100000")
+        }
+        if let w = ledgerWorkers, !(1...64).contains(w) { throw ValidationError("--ledger-workers must be between 1 and 64") }
+    }
 
     func run() async throws {
         var logger = Logger(label: "coffer")
@@ -76,7 +89,8 @@ struct Serve: AsyncParsableCommand {
             ? SandboxChannel(secret: ProcessInfo.processInfo.environment["COFFER_SANDBOX_SECRET"] ?? Secrets.token(prefix: "sbx"))
             : nil
         var engineSettings = CofferEngine.Settings()
-        engineSettings.ledger.workers = db.defaultLedgerWorkers
+        engineSettings.ledger = LedgerWriterSettings(maxBatchSize: ledgerMaxBatch, maxWaitMicros: ledgerMaxWaitMicros,
+                                                     workers: ledgerWorkers ?? db.defaultLedgerWorkers)
         let engine = CofferEngine(store: store, channels: sandboxChannel.map { [$0] } ?? [], settings: engineSettings,
                                   logger: logger)
         let demoLines = demo ? try await DemoData.ensure(engine: engine, dataDir: db.dataDir) : []

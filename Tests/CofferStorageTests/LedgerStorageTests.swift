@@ -149,11 +149,12 @@ struct LedgerStorageTests {
         }
     }
 
-    @Test("W4 concurrency: 200 parallel prepaid charges of 1.00 against 100.00 — exactly 100 succeed, with 1 or 4 batch workers",
-          arguments: Backend.available, [1, 4])
-    func w4ConcurrentChargesNeverOverspend(backend: Backend, workers: Int) async throws {
+    @Test("W4 concurrency: 200 parallel prepaid charges of 1.00 against 100.00 — exactly 100 succeed, with 1 or 4 batch workers and with a batch wait",
+          arguments: Backend.available, [(workers: 1, waitMicros: 0), (workers: 4, waitMicros: 0), (workers: 2, waitMicros: 2_000)])
+    func w4ConcurrentChargesNeverOverspend(backend: Backend, writer: (workers: Int, waitMicros: Int)) async throws {
         var settings = CofferEngine.Settings()
-        settings.ledger.workers = workers
+        settings.ledger.workers = writer.workers
+        settings.ledger.maxWaitMicros = writer.waitMicros
         try await TestEnvironment.with(backend, settings: settings) { env in
             let a = try await env.fundedAccount(cashMinor: 10_000)
             env.engine.writer.resetProfile()
