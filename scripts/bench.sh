@@ -46,6 +46,9 @@ pgbench -i -q -s 10 "$base/pgbench_base" >/dev/null 2>&1
 pgbench -n -b tpcb-like -c 8 -j 2 -T "$seconds" "$base/pgbench_base" | tee "$out/pgbench.log" | grep -E 'tps|latency'
 pg_tps=$(grep -oE 'tps = [0-9.]+' "$out/pgbench.log" | head -n 1 | awk '{print $3}')
 
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+postgres_ticks() { local t=0 p; for p in $(pgrep -x postgres); do t=$((t + $(cpu_ticks "$p"))); done; echo "$t"; }
+
 run() { # name, database, clients, accounts
   echo "== coffer bench ledger: $1"
   "$bin" bench ledger --database "$2" --clients "$3" --accounts "$4" --seconds "$seconds" | tee "$out/$1.txt" |
@@ -63,8 +66,17 @@ if command -v perf >/dev/null && perf record -q -o /dev/null -- true >/dev/null 
     >"$out/pg-64c-1000a.txt" 2>"$out/pg-64c-1000a.err" &
   bench=$!
   for _ in $(seq 1 600); do grep -q '^measuring' "$out/pg-64c-1000a.err" 2>/dev/null && break; sleep 0.1; done
-  perf record -q -F 499 -g -p "$bench" -o "$out/perf.data" -- sleep $((seconds > 3 ? seconds - 2 : 1)) >/dev/null 2>&1 || true
+  # CPU time of coffer and of all PostgreSQL processes over the same window (utime+stime from /proc, in clock ticks).
+  window=$((seconds > 3 ? seconds - 2 : 1))
+  c0=$(cpu_ticks "$bench"); p0=$(postgres_ticks)
+  perf record -q -F 499 -g -p "$bench" -o "$out/perf.data" -- sleep "$window" >/dev/null 2>&1 || true
+  c1=$(cpu_ticks "$bench"); p1=$(postgres_ticks)
   wait "$bench"
+  ops=$(grep -oE 'ops_per_s=[0-9]+' "$out/pg-64c-1000a.txt" | cut -d= -f2)
+  awk -v c=$((c1 - c0)) -v p=$((p1 - p0)) -v o="$ops" -v w="$window" -v hz="$(getconf CLK_TCK)" 'BEGIN {
+    printf "CPU during the run: coffer %.2f cores, postgres %.2f cores; per charge: coffer %.0f us, postgres %.0f us\n",
+      c / hz / w, p / hz / w, c / hz / w / o * 1e6, p / hz / w / o * 1e6 }' >"$out/cpu.txt"
+  cat "$out/cpu.txt"
   grep -E 'throughput|latency|verify' "$out/pg-64c-1000a.txt"
   perf report -i "$out/perf.data" --children --sort symbol --stdio 2>/dev/null | grep -E '^ +[0-9]' | sed -E 's/ +- +- +$//' |
     swift demangle --simplified | cut -c1-160 | head -n 80 >"$out/perf-top.txt" || true
@@ -178,6 +190,7 @@ echo "## Profiles of pg-64c-1000a"
 echo
 echo '```'
 sed -n '/^batch profile/,$p' "$out/pg-64c-1000a.txt" | grep -v '^verify'
+[ -f "$out/cpu.txt" ] && cat "$out/cpu.txt"
 echo '```'
 if [ -f "$out/pg-statements.txt" ]; then echo; echo '```'; cat "$out/pg-statements.txt"; echo '```'; fi
 if [ -f "$out/perf-top.txt" ]; then
