@@ -171,11 +171,12 @@ done
 echo
 echo "## HTTP (wrk against coffer serve, one account, postpaid charges of 0.01)"
 echo
-echo "| run | charges/s | p50 | p99 | server RSS at end |"
-echo "| --- | ---: | ---: | ---: | ---: |"
+echo "| run | charges/s | p50 | p99 | server RSS at end | ratio to pgbench tps |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: |"
 for f in "$out"/*.http; do
   line=$(cat "$f")
-  echo "| $(basename "$f" .http) | $(echo "$line" | grep -oE 'ops_per_s=[0-9.]+' | cut -d= -f2) | $(echo "$line" | grep -oE 'p50=[^ ]+' | cut -d= -f2) | $(echo "$line" | grep -oE 'p99=[^ ]+' | cut -d= -f2) | $(( $(echo "$line" | grep -oE 'rss_kb=[0-9]+' | cut -d= -f2) / 1024 )) MiB |"
+  ops=$(echo "$line" | grep -oE 'ops_per_s=[0-9.]+' | cut -d= -f2)
+  echo "| $(basename "$f" .http) | $ops | $(echo "$line" | grep -oE 'p50=[^ ]+' | cut -d= -f2) | $(echo "$line" | grep -oE 'p99=[^ ]+' | cut -d= -f2) | $(( $(echo "$line" | grep -oE 'rss_kb=[0-9]+' | cut -d= -f2) / 1024 )) MiB | $(awk -v a="$ops" -v b="$pg_tps" 'BEGIN { printf "%.2f", a / b }') |"
 done
 if [ -f "$out/memory.txt" ]; then
   echo
