@@ -30,6 +30,7 @@ let package = Package(
         .target(name: "CofferChannels", dependencies: [
             "CofferCore", "CofferServices",
             .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "_CryptoExtras", package: "swift-crypto"),
         ]),
         .target(name: "CofferStorage", dependencies: [
             "CofferCore", "CofferServices",
@@ -58,6 +59,7 @@ let package = Package(
         .testTarget(name: "CofferStorageTests", dependencies: [
             "CofferCore", "CofferServices", "CofferStorage", "CofferChannels", "CofferTestSupport",
         ]),
+        .testTarget(name: "CofferChannelsTests", dependencies: ["CofferCore", "CofferServices", "CofferChannels"]),
         .testTarget(name: "CofferHTTPTests", dependencies: [
             "CofferCore", "CofferServices", "CofferStorage", "CofferHTTP", "CofferChannels", "CofferTestSupport",
             .product(name: "Hummingbird", package: "hummingbird"),

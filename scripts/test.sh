@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Runs every test of Coffer on SQLite and PostgreSQL:
 #   1. starts a private PostgreSQL (installing Debian's package if needed) unless COFFER_TEST_POSTGRES_URL is set;
-#   2. builds once (`swift build --build-tests`) and runs every suite from that build;
-#   3. runs the README's curl walk-through against a started server on SQLite and on PostgreSQL, then `coffer verify`;
-#   4. kills the server with SIGKILL under load on both databases and checks that nothing acknowledged was lost and
+#   2. makes a Python virtual environment with the payment libraries the interoperability tests check Coffer against
+#      (wechatpayv3, python-alipay-sdk, cryptography from PyPI), kept in .build/interop-venv;
+#   3. builds once (`swift build --build-tests`) and runs every suite from that build;
+#   4. runs the README's curl walk-through against a started server on SQLite and on PostgreSQL, then `coffer verify`;
+#   5. kills the server with SIGKILL under load on both databases and checks that nothing acknowledged was lost and
 #      nothing was applied twice (scripts/crash-test.py);
-#   5. stops what it started.
+#   6. stops what it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/postgres.sh
@@ -15,6 +17,15 @@ if [ -z "${COFFER_TEST_POSTGRES_URL:-}" ]; then
   trap stop_postgres EXIT
 fi
 export COFFER_REQUIRE_POSTGRES=1
+
+venv=.build/interop-venv
+if ! "$venv/bin/python" -c 'import wechatpayv3, alipay, cryptography' >/dev/null 2>&1; then
+  echo "== Python virtual environment for the interoperability tests ($venv)"
+  mkdir -p .build
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check wechatpayv3==2.0.4 python-alipay-sdk==3.4.0 'cryptography>=42'
+fi
+export COFFER_TEST_PYTHON=$PWD/$venv/bin/python COFFER_REQUIRE_INTEROP=1
 
 echo "== building (debug, with tests)"
 swift build --build-tests

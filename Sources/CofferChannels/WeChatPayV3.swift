@@ -1,0 +1,179 @@
+import CofferCore
+import CofferServices
+import Crypto
+import _CryptoExtras
+import Foundation
+
+/// Merchant settings for WeChat Pay API v3. They come from configuration, never from code; `description` never shows a
+/// secret, so the settings can be logged.
+public struct WeChatPayV3Settings: Sendable, CustomStringConvertible {
+    public var merchantId: String
+    public var appId: String
+    /// Serial number of the merchant's API certificate (sent in the Authorization header).
+    public var merchantSerialNo: String
+    public var merchantPrivateKeyPEM: String
+    /// The 32-byte APIv3 key that encrypts notification resources.
+    public var apiV3Key: String
+    /// Serial number and public key WeChat Pay signs its notifications and responses with.
+    public var platformSerialNo: String
+    public var platformPublicKeyPEM: String
+
+    public init(merchantId: String, appId: String, merchantSerialNo: String, merchantPrivateKeyPEM: String, apiV3Key: String,
+                platformSerialNo: String, platformPublicKeyPEM: String) {
+        self.merchantId = merchantId
+        self.appId = appId
+        self.merchantSerialNo = merchantSerialNo
+        self.merchantPrivateKeyPEM = merchantPrivateKeyPEM
+        self.apiV3Key = apiV3Key
+        self.platformSerialNo = platformSerialNo
+        self.platformPublicKeyPEM = platformPublicKeyPEM
+    }
+
+    public var description: String {
+        "WeChatPayV3Settings(merchantId: \(merchantId), appId: \(appId), merchantSerialNo: \(merchantSerialNo), platformSerialNo: \(platformSerialNo), keys: redacted)"
+    }
+}
+
+/// The cryptographic half of WeChat Pay API v3: signing the merchant's requests (`WECHATPAY2-SHA256-RSA2048`), verifying
+/// WeChat Pay's signed notifications, and decrypting their `AEAD_AES_256_GCM` resource. Proven against the PyPI package
+/// `wechatpayv3` in the interoperability tests.
+public struct WeChatPayV3Protocol: Sendable {
+    public static let schema = "WECHATPAY2-SHA256-RSA2048"
+    /// Notifications whose timestamp is further than this from now are refused (replay window).
+    public static let maxSkewSeconds: Int64 = 300
+
+    public let settings: WeChatPayV3Settings
+    private let merchantKey: _RSA.Signing.PrivateKey
+    private let platformKey: _RSA.Signing.PublicKey
+    private let apiV3KeyBytes: [UInt8]
+    private var apiV3Key: SymmetricKey { SymmetricKey(data: apiV3KeyBytes) }
+
+    public enum SettingsError: Error, CustomStringConvertible {
+        case merchantKey, platformKey, apiV3Key
+        public var description: String {
+            switch self {
+            case .merchantKey: "the merchant private key is not a PEM RSA key of at least 2048 bits"
+            case .platformKey: "the platform public key is not a PEM RSA key of at least 2048 bits"
+            case .apiV3Key: "the APIv3 key must be exactly 32 bytes"
+            }
+        }
+    }
+
+    public init(settings: WeChatPayV3Settings) throws(SettingsError) {
+        self.settings = settings
+        do { merchantKey = try _RSA.Signing.PrivateKey(pemRepresentation: settings.merchantPrivateKeyPEM) } catch {
+            throw .merchantKey
+        }
+        do { platformKey = try _RSA.Signing.PublicKey(pemRepresentation: settings.platformPublicKeyPEM) } catch {
+            throw .platformKey
+        }
+        guard settings.apiV3Key.utf8.count == 32 else { throw .apiV3Key }
+        apiV3KeyBytes = Array(settings.apiV3Key.utf8)
+    }
+
+    /// The Authorization header of a request: the signature covers "METHOD\nPATH?QUERY\nTIMESTAMP\nNONCE\nBODY\n".
+    public func authorization(method: String, pathAndQuery: String, body: [UInt8], timestamp: Int64, nonce: String) throws -> String {
+        var message = Array("\(method)\n\(pathAndQuery)\n\(timestamp)\n\(nonce)\n".utf8)
+        message += body
+        message.append(UInt8(ascii: "\n"))
+        let signature = try merchantKey.signature(for: message, padding: .insecurePKCS1v1_5).rawRepresentation.base64EncodedString()
+        return "\(Self.schema) mchid=\"\(settings.merchantId)\",nonce_str=\"\(nonce)\",signature=\"\(signature)\","
+            + "timestamp=\"\(timestamp)\",serial_no=\"\(settings.merchantSerialNo)\""
+    }
+
+    /// Checks a response or notification signature: "TIMESTAMP\nNONCE\nBODY\n" signed by the platform key named by
+    /// `Wechatpay-Serial`, no further than `maxSkewSeconds` from now.
+    public func verifySignature(headers: [String: String], body: [UInt8], nowMicros: Int64) throws(CofferError) {
+        func header(_ name: String) -> String? { headers[name] ?? headers.first { $0.key.lowercased() == name }?.value }
+        guard let timestamp = header("wechatpay-timestamp"), let nonce = header("wechatpay-nonce"),
+              let signature = header("wechatpay-signature"), let serial = header("wechatpay-serial"),
+              let seconds = Int64(timestamp), let raw = Data(base64Encoded: signature) else {
+            throw .notificationSignatureInvalid
+        }
+        // A serial we do not know is a key we cannot check with: refuse rather than guess.
+        guard serial == settings.platformSerialNo else { throw .notificationSignatureInvalid }
+        var message = Array("\(timestamp)\n\(nonce)\n".utf8)
+        message += body
+        message.append(UInt8(ascii: "\n"))
+        guard platformKey.isValidSignature(_RSA.Signing.RSASignature(rawRepresentation: raw), for: message,
+                                           padding: .insecurePKCS1v1_5) else {
+            throw .notificationSignatureInvalid
+        }
+        guard abs(nowMicros / 1_000_000 - seconds) <= Self.maxSkewSeconds else { throw .notificationStale }
+    }
+
+    /// Decrypts a notification resource: AES-256-GCM with the APIv3 key, the resource's nonce and associated data; the
+    /// base64 ciphertext carries the 16-byte tag at its end.
+    public func decrypt(ciphertextBase64: String, nonce: String, associatedData: String) throws(CofferError) -> [UInt8] {
+        guard let sealed = Data(base64Encoded: ciphertextBase64), sealed.count > 16 else {
+            throw .notificationMalformed("the resource ciphertext is not base64 of at least 17 bytes")
+        }
+        do {
+            let box = try AES.GCM.SealedBox(nonce: AES.GCM.Nonce(data: Array(nonce.utf8)), ciphertext: sealed.dropLast(16),
+                                            tag: sealed.suffix(16))
+            return Array(try AES.GCM.open(box, using: apiV3Key, authenticating: Array(associatedData.utf8)))
+        } catch {
+            throw .notificationMalformed("the resource does not decrypt with the APIv3 key")
+        }
+    }
+
+    struct Notification: Decodable {
+        struct Resource: Decodable {
+            var algorithm: String
+            var ciphertext: String
+            var associated_data: String?
+            var nonce: String
+        }
+        var event_type: String
+        var resource: Resource
+    }
+
+    struct Transaction: Decodable {
+        struct Amount: Decodable {
+            var total: Int64
+            var currency: String
+        }
+        var mchid: String
+        var appid: String
+        var out_trade_no: String
+        var transaction_id: String
+        var trade_state: String
+        var amount: Amount
+    }
+
+    /// A payment notification, verified and decrypted: the recharge it pays, WeChat Pay's transaction id and the amount in
+    /// fen. Anything but a successful payment to this merchant and app, in CNY, is refused.
+    public func verifyPaymentNotification(headers: [String: String], body: [UInt8], nowMicros: Int64) throws(CofferError) -> VerifiedNotification {
+        try verifySignature(headers: headers, body: body, nowMicros: nowMicros)
+        let notification: Notification
+        do { notification = try JSONDecoder().decode(Notification.self, from: Data(body)) } catch {
+            throw .notificationMalformed("expected event_type and an encrypted resource")
+        }
+        guard notification.event_type == "TRANSACTION.SUCCESS" else {
+            throw CofferError("notification_not_success", .unprocessable,
+                              "The notification reports \(notification.event_type), not a successful payment; nothing was credited.")
+        }
+        guard notification.resource.algorithm == "AEAD_AES_256_GCM" else {
+            throw .notificationMalformed("unsupported resource algorithm \(notification.resource.algorithm)")
+        }
+        let plain = try decrypt(ciphertextBase64: notification.resource.ciphertext, nonce: notification.resource.nonce,
+                                associatedData: notification.resource.associated_data ?? "")
+        let transaction: Transaction
+        do { transaction = try JSONDecoder().decode(Transaction.self, from: Data(plain)) } catch {
+            throw .notificationMalformed("the decrypted transaction lacks out_trade_no, transaction_id, trade_state or amount")
+        }
+        guard transaction.mchid == settings.merchantId, transaction.appid == settings.appId else {
+            throw .notificationMalformed("the transaction belongs to another merchant or app")
+        }
+        guard transaction.trade_state == "SUCCESS" else {
+            throw CofferError("notification_not_success", .unprocessable,
+                              "The transaction is \(transaction.trade_state), not SUCCESS; nothing was credited.")
+        }
+        guard transaction.amount.currency == "CNY", transaction.amount.total > 0,
+              transaction.amount.total <= MoneyFormat.maxAbsMinor else {
+            throw .notificationMalformed("the amount must be a positive number of fen in CNY")
+        }
+        return VerifiedNotification(rechargeId: transaction.out_trade_no, channelTradeNo: transaction.transaction_id,
+                                    amountMinor: transaction.amount.total)
+    }
+}
