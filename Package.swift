@@ -18,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         .target(name: "CofferCore"),
@@ -31,6 +32,7 @@ let package = Package(
             "CofferCore", "CofferServices",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "_CryptoExtras", package: "swift-crypto"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
         ]),
         .target(name: "CofferStorage", dependencies: [
             "CofferCore", "CofferServices",
@@ -54,12 +56,13 @@ let package = Package(
         // Shared by the test targets only: fresh databases per test on SQLite and PostgreSQL.
         .target(name: "CofferTestSupport", dependencies: [
             "CofferCore", "CofferServices", "CofferStorage", "CofferChannels",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
         ]),
         .testTarget(name: "CofferCoreTests", dependencies: ["CofferCore", "CofferServices"]),
         .testTarget(name: "CofferStorageTests", dependencies: [
             "CofferCore", "CofferServices", "CofferStorage", "CofferChannels", "CofferTestSupport",
         ]),
-        .testTarget(name: "CofferChannelsTests", dependencies: ["CofferCore", "CofferServices", "CofferChannels"]),
+        .testTarget(name: "CofferChannelsTests", dependencies: ["CofferCore", "CofferServices", "CofferChannels", "CofferTestSupport"]),
         .testTarget(name: "CofferHTTPTests", dependencies: [
             "CofferCore", "CofferServices", "CofferStorage", "CofferHTTP", "CofferChannels", "CofferTestSupport",
             .product(name: "Hummingbird", package: "hummingbird"),

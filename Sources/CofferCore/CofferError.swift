@@ -11,6 +11,7 @@ public struct CofferError: Error, Equatable, Sendable, CustomStringConvertible {
         case payloadTooLarge  // 413
         case tooManyRequests  // 429
         case internalError    // 500
+        case badGateway       // 502: a payment channel refused or failed
     }
 
     public let code: String

@@ -62,6 +62,7 @@ struct ProblemMiddleware: RouterMiddleware {
         case .payloadTooLarge: .contentTooLarge
         case .tooManyRequests: .tooManyRequests
         case .internalError: .internalServerError
+        case .badGateway: .badGateway
         }
     }
 

@@ -46,7 +46,9 @@ public final class TestEnvironment: Sendable {
         writerTask = Task { await writer.run() }
     }
 
-    public static func make(_ backend: Backend, settings: CofferEngine.Settings = .init()) async throws -> TestEnvironment {
+    /// `channels` adds payment channels beside the sandbox; they get the environment's manual clock.
+    public static func make(_ backend: Backend, settings: CofferEngine.Settings = .init(),
+                            channels: (ManualClock) throws -> [any PaymentChannel] = { _ in [] }) async throws -> TestEnvironment {
         let name = "t_" + Secrets.token(prefix: "").prefix(16)
         let location: DatabaseLocation
         var cleanup: @Sendable () -> Void = {}
@@ -68,14 +70,15 @@ public final class TestEnvironment: Sendable {
         var s = settings
         s.bcryptCost = 4
         let sandbox = SandboxChannel(secret: sandboxSecret)
-        let engine = CofferEngine(store: store, clock: clock, channels: [sandbox], settings: s)
+        let engine = CofferEngine(store: store, clock: clock, channels: [sandbox] + (try channels(clock)), settings: s)
         return TestEnvironment(backend: backend, store: store, clock: clock, engine: engine, sandbox: sandbox, cleanup: cleanup)
     }
 
     /// Runs a test body on a fresh environment, then checks `coffer verify`'s invariant and tears down.
     public static func with<R: Sendable>(_ backend: Backend, settings: CofferEngine.Settings = .init(),
+                                         channels: (ManualClock) throws -> [any PaymentChannel] = { _ in [] },
                                          _ body: (TestEnvironment) async throws -> R) async throws -> R {
-        let env = try await make(backend, settings: settings)
+        let env = try await make(backend, settings: settings, channels: channels)
         do {
             let result = try await body(env)
             let problems = try await env.store.verify()

@@ -1,41 +1,9 @@
 import CofferChannels
 import CofferCore
 import CofferServices
+import CofferTestSupport
 import Foundation
 import Testing
-
-/// Runs the Python half of the interoperability tests (Tests/Interop), built on the PyPI packages the issue names. The
-/// test command makes the virtual environment and sets COFFER_TEST_PYTHON; COFFER_REQUIRE_INTEROP=1 makes its absence a
-/// failure instead of a skip.
-enum Interop {
-    static let python = ProcessInfo.processInfo.environment["COFFER_TEST_PYTHON"].flatMap { $0.isEmpty ? nil : $0 }
-    static let required = ProcessInfo.processInfo.environment["COFFER_REQUIRE_INTEROP"] == "1"
-    static let toolsDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Interop")
-
-    static func run(_ tool: String, _ command: String, _ request: [String: Any] = [:]) throws -> [String: Any] {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python!)
-        process.arguments = [toolsDirectory.appendingPathComponent(tool).path, command]
-        let input = Pipe(), output = Pipe(), errors = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        input.fileHandleForWriting.write(try JSONSerialization.data(withJSONObject: request))
-        try input.fileHandleForWriting.close()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw InteropFailure("\(tool) \(command) failed: \(stderr)") }
-        return try JSONSerialization.jsonObject(with: data) as! [String: Any]
-    }
-}
-
-struct InteropFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ d: String) { description = d }
-}
 
 @Suite("Interoperability set-up")
 struct InteropSetupTests {

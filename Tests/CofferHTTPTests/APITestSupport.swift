@@ -52,8 +52,9 @@ struct APIFixture {
     }
 
     static func run(_ backend: Backend, sandbox: Bool = true,
+                    channels: (ManualClock) throws -> [any PaymentChannel] = { _ in [] },
                     _ test: @escaping @Sendable (APIFixture) async throws -> Void) async throws {
-        try await TestEnvironment.with(backend) { env in
+        try await TestEnvironment.with(backend, channels: channels) { env in
             let deps = HTTPDependencies(engine: env.engine, sandbox: sandbox ? env.sandbox : nil)
             // The environment already runs the ledger writer; the app here is the router alone.
             let app = Application(router: buildRouter(deps))

@@ -1,0 +1,103 @@
+import AsyncHTTPClient
+import CofferCore
+import CofferServices
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// WeChat Pay Native pay (扫码支付) as a payment channel: a recharge becomes a Native order whose `code_url` the customer
+/// scans; WeChat Pay's notification, verified and decrypted by `WeChatPayV3Protocol`, credits it through the shared handler.
+public struct WeChatPayChannel: PaymentChannel {
+    public static let channelName = "wechatpay"
+    public static let nativeOrderPath = "/v3/pay/transactions/native"
+    /// Every call to WeChat Pay gives up after this long; the customer can retry, the order number stays the same.
+    public static let timeoutSeconds: Int64 = 10
+
+    public let name = channelName
+    public let movesRealMoney = true
+    public let wire: WeChatPayV3Protocol
+    /// `https://api.mch.weixin.qq.com` in production; configurable so that tests (and a provider's proxy) can stand in.
+    public let baseURL: String
+    /// Where WeChat Pay sends notifications: this server's `/v1/channels/wechatpay/notifications`, as seen from outside.
+    public let notifyURL: String
+    private let http: HTTPClient
+    private let clock: any Clock
+
+    public init(wire: WeChatPayV3Protocol, baseURL: String, notifyURL: String, clock: any Clock = SystemClock(),
+                http: HTTPClient = .shared) {
+        self.wire = wire
+        self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        self.notifyURL = notifyURL
+        self.clock = clock
+        self.http = http
+    }
+
+    struct NativeOrder: Encodable {
+        struct Amount: Encodable {
+            var total: Int64
+            var currency = "CNY"
+        }
+        var appid: String
+        var mchid: String
+        var description: String
+        var out_trade_no: String
+        var notify_url: String
+        var amount: Amount
+    }
+
+    struct NativeOrderAnswer: Decodable { var code_url: String }
+    struct ErrorAnswer: Decodable {
+        var code: String
+        var message: String
+    }
+
+    /// Creates (or, for an order number WeChat Pay already knows with the same content, finds again) the Native order.
+    public func paymentInstruction(for recharge: RechargeRecord) async throws -> PaymentInstruction {
+        let order = NativeOrder(appid: wire.settings.appId, mchid: wire.settings.merchantId,
+                                description: "账户充值 \(recharge.id)", out_trade_no: recharge.id, notify_url: notifyURL,
+                                amount: .init(total: recharge.amountMinor))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let body = Array(try encoder.encode(order))
+        let (status, headers, answer) = try await send("POST", Self.nativeOrderPath, body: body)
+        guard (200..<300).contains(status) else {
+            let reason = (try? JSONDecoder().decode(ErrorAnswer.self, from: Data(answer))).map { "\($0.code): \($0.message)" }
+            throw CofferError("channel_refused", .badGateway,
+                              "WeChat Pay refused the order (HTTP \(status)\(reason.map { ", \($0)" } ?? "")); try again later or use another channel.")
+        }
+        // A response is only trusted when WeChat Pay's platform key signed it.
+        try wire.verifySignature(headers: headers, body: answer, nowMicros: clock.nowMicros())
+        guard let decoded = try? JSONDecoder().decode(NativeOrderAnswer.self, from: Data(answer)),
+              decoded.code_url.hasPrefix("weixin://") else {
+            throw CofferError("channel_refused", .badGateway, "WeChat Pay answered without a code_url.")
+        }
+        return PaymentInstruction(kind: "qr", url: decoded.code_url)
+    }
+
+    public func verifyNotification(headers: [String: String], body: [UInt8], nowMicros: Int64) throws(CofferError) -> VerifiedNotification {
+        try wire.verifyPaymentNotification(headers: headers, body: body, nowMicros: nowMicros)
+    }
+
+    private func send(_ method: String, _ path: String, body: [UInt8]) async throws -> (Int, [String: String], [UInt8]) {
+        var request = HTTPClientRequest(url: baseURL + path)
+        request.method = HTTPMethod(rawValue: method)
+        let authorization = try wire.authorization(method: method, pathAndQuery: path, body: body,
+                                                   timestamp: clock.nowMicros() / 1_000_000,
+                                                   nonce: Secrets.token(prefix: "").uppercased())
+        request.headers.add(name: "Authorization", value: authorization)
+        request.headers.add(name: "Accept", value: "application/json")
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "User-Agent", value: "Coffer")
+        request.body = .bytes(ByteBuffer(bytes: body))
+        let response: HTTPClientResponse
+        do {
+            response = try await http.execute(request, timeout: .seconds(Self.timeoutSeconds))
+        } catch {
+            throw CofferError("channel_unreachable", .badGateway, "WeChat Pay could not be reached; try again in a moment.")
+        }
+        let answer = try await response.body.collect(upTo: 1 << 20)
+        var headers: [String: String] = [:]
+        for (name, value) in response.headers { headers[name.lowercased()] = value }
+        return (Int(response.status.code), headers, Array(answer.readableBytesView))
+    }
+}

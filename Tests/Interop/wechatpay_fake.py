@@ -1,0 +1,123 @@
+#!/usr/bin/env python3
+"""A loopback stand-in for WeChat Pay's API v3 gateway, for Coffer's end-to-end tests. Signing, verification and
+encryption come from the PyPI package `wechatpayv3` (and `cryptography`), not from Coffer.
+
+Usage: wechatpay_fake.py SETTINGS.json   (prints "port N" once listening on 127.0.0.1)
+SETTINGS: merchant_id, app_id, merchant_public_pem, platform_private_pem, platform_serial, apiv3_key.
+
+  POST /v3/pay/transactions/native   checks the merchant's Authorization header like WeChat Pay, answers a signed code_url;
+                                     the same out_trade_no with the same content answers the same code_url
+  POST /fake/pay                     {"out_trade_no", "timestamp", optional "amount"}: the payment notification WeChat Pay
+                                     would send for that order, as {"headers", "body"}
+"""
+import json
+import os
+import re
+import signal
+import sys
+import threading
+import uuid
+from base64 import b64decode, b64encode
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.hashes import SHA256
+from wechatpayv3.utils import aes_decrypt, load_private_key, load_public_key, rsa_sign
+
+settings = json.load(open(sys.argv[1]))
+merchant_public = load_public_key(settings["merchant_public_pem"])
+platform_private = load_private_key(settings["platform_private_pem"])
+orders = {}
+
+
+def signed_headers(body, timestamp):
+    nonce = uuid.uuid4().hex.upper()
+    signature = rsa_sign(platform_private, "%s\n%s\n%s\n" % (timestamp, nonce, body))
+    return {"Wechatpay-Timestamp": str(timestamp), "Wechatpay-Nonce": nonce, "Wechatpay-Signature": signature,
+            "Wechatpay-Serial": settings["platform_serial"]}
+
+
+class Handler(BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def answer(self, status, payload, signed=True):
+        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        if signed:
+            for k, v in signed_headers(body, self.request_timestamp or 0).items():
+                self.send_header(k, v)
+        data = body.encode()
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_POST(self):
+        self.request_timestamp = None
+        raw = self.rfile.read(int(self.headers.get("Content-Length", "0"))).decode()
+        if self.path == "/v3/pay/transactions/native":
+            return self.native(raw)
+        if self.path == "/fake/pay":
+            return self.pay(json.loads(raw))
+        self.answer(404, {"code": "NOT_FOUND", "message": self.path}, signed=False)
+
+    def native(self, raw):
+        header = self.headers.get("Authorization", "")
+        schema, _, params = header.partition(" ")
+        fields = dict(re.findall(r'(\w+)="([^"]*)"', params))
+        sign_str = "POST\n%s\n%s\n%s\n%s\n" % (self.path, fields.get("timestamp"), fields.get("nonce_str"), raw)
+        try:
+            if schema != "WECHATPAY2-SHA256-RSA2048" or fields.get("mchid") != settings["merchant_id"]:
+                raise InvalidSignature()
+            merchant_public.verify(b64decode(fields.get("signature", "")), sign_str.encode(), PKCS1v15(), SHA256())
+        except (InvalidSignature, ValueError):
+            return self.answer(401, {"code": "SIGN_ERROR", "message": "签名错误"}, signed=False)
+        self.request_timestamp = int(fields["timestamp"])
+        order = json.loads(raw)
+        if order.get("appid") != settings["app_id"] or order.get("mchid") != settings["merchant_id"] \
+                or order.get("amount", {}).get("currency") != "CNY" or not order.get("notify_url"):
+            return self.answer(400, {"code": "PARAM_ERROR", "message": "参数错误"}, signed=False)
+        known = orders.get(order["out_trade_no"])
+        if known and known != order:
+            return self.answer(400, {"code": "INVALID_REQUEST", "message": "201 商户订单号重复"}, signed=False)
+        orders[order["out_trade_no"]] = order
+        self.answer(200, {"code_url": "weixin://wxpay/bizpayurl?pr=" + order["out_trade_no"][-12:]})
+
+    def pay(self, request):
+        order = orders.get(request["out_trade_no"])
+        if not order:
+            return self.answer(404, {"code": "ORDER_NOT_EXIST", "message": "订单不存在"}, signed=False)
+        total = request.get("amount", order["amount"]["total"])
+        transaction = {
+            "appid": order["appid"], "mchid": order["mchid"], "out_trade_no": order["out_trade_no"],
+            "transaction_id": "42000000012026" + str(abs(hash(order["out_trade_no"])))[:14].rjust(14, "0"),
+            "trade_type": "NATIVE", "trade_state": "SUCCESS", "trade_state_desc": "支付成功", "bank_type": "OTHERS",
+            "success_time": "2026-11-23T10:00:00+08:00", "payer": {"openid": "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"},
+            "amount": {"total": total, "payer_total": total, "currency": "CNY", "payer_currency": "CNY"},
+        }
+        plain = json.dumps(transaction, ensure_ascii=False, separators=(",", ":"))
+        nonce = uuid.uuid4().hex[:12]
+        key = settings["apiv3_key"]
+        ciphertext = b64encode(AESGCM(key.encode()).encrypt(nonce.encode(), plain.encode(), b"transaction")).decode()
+        assert aes_decrypt(nonce, ciphertext, "transaction", key) == plain
+        body = json.dumps({
+            "id": str(uuid.uuid4()), "create_time": "2026-11-23T10:00:00+08:00", "resource_type": "encrypt-resource",
+            "event_type": "TRANSACTION.SUCCESS", "summary": "支付成功",
+            "resource": {"original_type": "transaction", "algorithm": "AEAD_AES_256_GCM", "ciphertext": ciphertext,
+                         "associated_data": "transaction", "nonce": nonce},
+        }, ensure_ascii=False, separators=(",", ":"))
+        self.answer(200, {"headers": signed_headers(body, int(request["timestamp"])), "body": body}, signed=False)
+
+
+# The test runner may start us with SIGTERM blocked; unblock it, and also leave when the runner's end of stdin closes, so
+# that a killed test run leaves no gateway behind.
+signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM, signal.SIGINT])
+signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+threading.Thread(target=lambda: (sys.stdin.read(), os._exit(0)), daemon=True).start()
+
+server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+print("port %d" % server.server_address[1], flush=True)
+server.serve_forever()
