@@ -71,6 +71,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Microseconds a ledger batch may wait for more operations before it starts (0–100000; 0: a batch forms while the previous one commits).")
     var ledgerMaxWaitMicros = 0
     @Option(help: "Ledger batches in flight at once (1–64; default 2 on PostgreSQL, 1 on SQLite).") var ledgerWorkers: Int?
+    @Option(help: "JSON file with payment channel settings (see README). Default: $COFFER_CHANNELS_FILE.") var channelsFile: String?
 
     func validate() throws {
         guard (1...8192).contains(ledgerMaxBatch) else { throw ValidationError("--ledger-max-batch must be between 1 and 8192") }
@@ -88,20 +89,26 @@ struct Serve: AsyncParsableCommand {
         let sandboxChannel = sandboxEnabled
             ? SandboxChannel(secret: ProcessInfo.processInfo.environment["COFFER_SANDBOX_SECRET"] ?? Secrets.token(prefix: "sbx"))
             : nil
+        var channels: [any PaymentChannel] = sandboxChannel.map { [$0] } ?? []
+        if let path = channelsFile ?? ProcessInfo.processInfo.environment["COFFER_CHANNELS_FILE"], !path.isEmpty {
+            channels += try ChannelsFile.load(path: path)
+        }
         var engineSettings = CofferEngine.Settings()
         engineSettings.ledger = LedgerWriterSettings(maxBatchSize: ledgerMaxBatch, maxWaitMicros: ledgerMaxWaitMicros,
                                                      workers: ledgerWorkers ?? db.defaultLedgerWorkers)
-        let engine = CofferEngine(store: store, channels: sandboxChannel.map { [$0] } ?? [], settings: engineSettings,
+        let engine = CofferEngine(store: store, channels: channels, settings: engineSettings,
                                   logger: logger)
         let demoLines = demo ? try await DemoData.ensure(engine: engine, dataDir: db.dataDir) : []
         var settings = ServerSettings()
         settings.host = host
         settings.port = port
         let database = db.displayName
+        let realChannels = channels.filter(\.movesRealMoney).map(\.name)
         let app = buildApplication(HTTPDependencies(engine: engine, sandbox: sandboxChannel), settings: settings,
                                    logger: logger) { port in
             say("Coffer is running on http://\(host):\(port) (database: \(database))")
             if sandboxEnabled { say("sandbox channel: enabled (test channel, moves no real money)") }
+            for name in realChannels { say("payment channel: \(name)") }
             for line in demoLines { say(line) }
         }
         try await app.runService()

@@ -1,0 +1,64 @@
+import CofferChannels
+import CofferServices
+import Foundation
+
+/// Payment channel settings, read from a JSON file (`--channels-file` or `COFFER_CHANNELS_FILE`) so that credentials live
+/// in configuration, never in code. Secrets are named by file path, so the settings file itself can be shared:
+///
+///     {"wechatpay": {"merchantId": "1900000001", "appId": "wx…", "merchantSerialNo": "…",
+///                    "merchantPrivateKeyFile": "/etc/coffer/wechatpay/apiclient_key.pem",
+///                    "apiV3KeyFile": "/etc/coffer/wechatpay/apiv3.key",
+///                    "platformSerialNo": "…", "platformPublicKeyFile": "/etc/coffer/wechatpay/platform_pub.pem",
+///                    "baseURL": "https://api.mch.weixin.qq.com",
+///                    "notifyURL": "https://billing.example.com/v1/channels/wechatpay/notifications"}}
+struct ChannelsFile: Decodable {
+    struct WeChatPay: Decodable {
+        var merchantId: String
+        var appId: String
+        var merchantSerialNo: String
+        var merchantPrivateKeyFile: String
+        var apiV3KeyFile: String
+        var platformSerialNo: String
+        var platformPublicKeyFile: String
+        var baseURL: String?
+        var notifyURL: String
+    }
+    var wechatpay: WeChatPay?
+
+    struct Problem: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    static func load(path: String) throws -> [any PaymentChannel] {
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+            throw Problem(description: "cannot read the channels file \(path)")
+        }
+        let file: ChannelsFile
+        do { file = try JSONDecoder().decode(ChannelsFile.self, from: data) } catch {
+            throw Problem(description: "the channels file \(path) is not valid: \(error)")
+        }
+        var channels: [any PaymentChannel] = []
+        if let w = file.wechatpay {
+            func secret(_ p: String) throws -> String {
+                do { return try String(contentsOfFile: p, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) } catch {
+                    throw Problem(description: "wechatpay: cannot read \(p)")
+                }
+            }
+            guard w.notifyURL.hasPrefix("https://") || w.notifyURL.hasPrefix("http://127.0.0.1") else {
+                throw Problem(description: "wechatpay: notifyURL must be https")
+            }
+            let settings = WeChatPayV3Settings(
+                merchantId: w.merchantId, appId: w.appId, merchantSerialNo: w.merchantSerialNo,
+                merchantPrivateKeyPEM: try secret(w.merchantPrivateKeyFile), apiV3Key: try secret(w.apiV3KeyFile),
+                platformSerialNo: w.platformSerialNo, platformPublicKeyPEM: try secret(w.platformPublicKeyFile))
+            let wire: WeChatPayV3Protocol
+            do { wire = try WeChatPayV3Protocol(settings: settings) } catch {
+                throw Problem(description: "wechatpay: \(error)")
+            }
+            channels.append(WeChatPayChannel(wire: wire, baseURL: w.baseURL ?? "https://api.mch.weixin.qq.com",
+                                             notifyURL: w.notifyURL))
+        }
+        return channels
+    }
+}
