@@ -200,6 +200,14 @@ public struct AccountService: Sendable {
 
 /// W10 for writes outside the ledger: the record and its response are stored in the same transaction.
 enum Idempotent {
+    /// The stored answer of an earlier request under this key, if any; a different request under it is refused.
+    static func replay<R: Codable & Sendable>(_ store: any CofferStore, _ ctx: IdempotencyContext) async throws -> R? {
+        let stored = try await store.transaction { tx in try await tx.idempotency(scope: ctx.scope, key: ctx.key) }
+        guard let stored else { return nil }
+        guard stored.requestHash == ctx.requestHash else { throw CofferError.idempotencyConflict }
+        return try JSONDecoder().decode(R.self, from: Data(stored.responseJSON.utf8))
+    }
+
     static func write<R: Codable & Sendable>(_ store: any CofferStore, _ ctx: IdempotencyContext, _ response: R,
                                              _ body: @escaping @Sendable (any StoreTransaction) async throws -> Void) async throws -> (R, replayed: Bool) {
         let json = String(decoding: try LedgerBatchApplier.encoder.encode(response), as: UTF8.self)

@@ -61,14 +61,19 @@ public struct RechargeService: Sendable {
         let amount = try MoneyFormat.parsePositive(amountText, minMinor: settings.minMinor, maxMinor: settings.maxMinor)
         let channel = try channel(channelName)
         guard try await store.account(id: accountId) != nil else { throw CofferError.notFound("account", accountId) }
+        let ctx = try IdempotencyContext(scope: accountId, key: idempotencyKey, fingerprint: "recharge|\(amount)|\(channel.name)")
+        // A replay is answered before the channel is asked, so that it cannot open a second order at the channel.
+        if let earlier: RechargeView = try await Idempotent.replay(store, ctx) { return (earlier, true) }
         let now = clock.nowMicros()
-        let recharge = RechargeRecord(id: ids.make("rch"), accountId: accountId, channel: channel.name, amountMinor: amount,
+        var recharge = RechargeRecord(id: ids.make("rch"), accountId: accountId, channel: channel.name, amountMinor: amount,
                                       state: .pending, channelTradeNo: nil,
                                       expiresAtMicros: now + settings.pendingTTLSeconds * 1_000_000, paidAtMicros: nil,
                                       createdAtMicros: now)
         let instruction = try await channel.paymentInstruction(for: recharge)
-        let view = RechargeView(recharge: recharge, payment: instruction, testChannel: !channel.movesRealMoney)
-        let ctx = try IdempotencyContext(scope: accountId, key: idempotencyKey, fingerprint: "recharge|\(amount)|\(channel.name)")
+        recharge.paymentKind = instruction.kind
+        recharge.paymentURL = instruction.url
+        let order = recharge
+        let view = RechargeView(recharge: order, payment: instruction, testChannel: !channel.movesRealMoney)
         let settings = self.settings
         return try await Idempotent.write(store, ctx, view) { tx in
             // R7, checked inside the write transaction so that parallel requests cannot slip past the limit together.
@@ -78,13 +83,20 @@ public struct RechargeService: Sendable {
                 throw CofferError("recharge_rate_limited", .tooManyRequests,
                                   "At most \(settings.maxOrdersPerWindow) recharge orders per \(settings.orderWindowSeconds / 60) minutes; wait a few minutes or pay an open order.")
             }
-            try await tx.insertRecharge(recharge)
+            try await tx.insertRecharge(order)
         }
     }
 
     public func view(_ recharge: RechargeRecord) async throws -> RechargeView {
         let c = channels[recharge.channel]
-        let payment = recharge.state == .pending ? try await c?.paymentInstruction(for: recharge) : nil
+        let payment: PaymentInstruction?
+        if recharge.state != .pending {
+            payment = nil
+        } else if let kind = recharge.paymentKind, let url = recharge.paymentURL {
+            payment = PaymentInstruction(kind: kind, url: url)
+        } else {
+            payment = try await c?.paymentInstruction(for: recharge)
+        }
         return RechargeView(recharge: recharge, payment: payment, testChannel: !(c?.movesRealMoney ?? false))
     }
 

@@ -133,8 +133,13 @@ public struct RechargeRecord: Codable, Sendable, Equatable {
     public var expiresAtMicros: Int64
     public var paidAtMicros: Int64?
     public var createdAtMicros: Int64
+    /// What the channel told the customer to do (kind and URL), kept from the order's creation.
+    public var paymentKind: String?
+    public var paymentURL: String?
 
-    public init(id: String, accountId: String, channel: String, amountMinor: Int64, state: RechargeState, channelTradeNo: String? = nil, expiresAtMicros: Int64, paidAtMicros: Int64? = nil, createdAtMicros: Int64) {
+    public init(id: String, accountId: String, channel: String, amountMinor: Int64, state: RechargeState, channelTradeNo: String? = nil, expiresAtMicros: Int64, paidAtMicros: Int64? = nil, createdAtMicros: Int64, paymentKind: String? = nil, paymentURL: String? = nil) {
+        self.paymentKind = paymentKind
+        self.paymentURL = paymentURL
         self.id = id
         self.accountId = accountId
         self.channel = channel

@@ -77,7 +77,9 @@ enum Rows {
                        channelTradeNo: try r.decode(column: "channel_trade_no", as: String?.self),
                        expiresAtMicros: try r.decode(column: "expires_at", as: Int64.self),
                        paidAtMicros: try r.decode(column: "paid_at", as: Int64?.self),
-                       createdAtMicros: try r.decode(column: "created_at", as: Int64.self))
+                       createdAtMicros: try r.decode(column: "created_at", as: Int64.self),
+                       paymentKind: try r.decode(column: "payment_kind", as: String?.self),
+                       paymentURL: try r.decode(column: "payment_url", as: String?.self))
     }
 
     static func transaction(_ r: any SQLRow) throws -> TransactionRecord {

@@ -175,5 +175,11 @@ enum Schema {
             )
             """,
         ],
+        // 2: the payment instruction a channel gave for an order, so that reading a pending recharge does not ask the
+        // channel again (a real channel's order is created once).
+        [
+            "ALTER TABLE recharges ADD COLUMN payment_kind TEXT",
+            "ALTER TABLE recharges ADD COLUMN payment_url TEXT",
+        ],
     ]
 }

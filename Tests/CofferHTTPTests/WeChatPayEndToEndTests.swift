@@ -44,12 +44,20 @@ struct WeChatPayEndToEndTests {
     func recharge(backend: Backend) async throws {
         try await Self.withGateway(backend) { api, gateway in
             let a = api.accountId
-            let created = try await api.post("/v1/accounts/\(a)/recharges", key: api.ownerKey, #"{"amount":"100.00","channel":"wechatpay"}"#)
+            let order = #"{"amount":"100.00","channel":"wechatpay"}"#
+            let created = try await api.call(.post, "/v1/accounts/\(a)/recharges", key: api.ownerKey, idempotencyKey: "wx-order-1", body: order)
             #expect(created.status == 201, "\(created.text)")
             #expect(created.json["testChannel"] as? Bool == false)
             #expect(created.string("payment", "kind") == "qr")
             #expect(created.string("payment", "url")?.hasPrefix("weixin://wxpay/bizpayurl?pr=") == true)
             let rechargeId = try #require(created.string("id"))
+            // A replayed create and a read of the pending order answer the stored order; WeChat Pay is asked once.
+            let replay = try await api.call(.post, "/v1/accounts/\(a)/recharges", key: api.ownerKey, idempotencyKey: "wx-order-1", body: order)
+            #expect(replay.string("id") == rechargeId)
+            #expect(replay.headers[.init("Idempotent-Replayed")!] == "true")
+            let pending = try await api.call(.get, "/v1/accounts/\(a)/recharges/\(rechargeId)", key: api.ownerKey)
+            #expect(pending.string("payment", "url") == created.string("payment", "url"))
+            #expect(try await Interop.post(gateway + "/fake/stats", [:])["native_calls"] as? Int == 1)
 
             let first = try await Self.deliver(api, gateway: gateway, rechargeId: rechargeId)
             #expect(first.status == 200, "\(first.text)")

@@ -7,6 +7,7 @@ SETTINGS: merchant_id, app_id, merchant_public_pem, platform_private_pem, platfo
 
   POST /v3/pay/transactions/native   checks the merchant's Authorization header like WeChat Pay, answers a signed code_url;
                                      the same out_trade_no with the same content answers the same code_url
+  POST /fake/stats                   {"native_calls": N}, how many order requests arrived
   POST /fake/pay                     {"out_trade_no", "timestamp", optional "amount"}: the payment notification WeChat Pay
                                      would send for that order, as {"headers", "body"}
 """
@@ -30,6 +31,7 @@ settings = json.load(open(sys.argv[1]))
 merchant_public = load_public_key(settings["merchant_public_pem"])
 platform_private = load_private_key(settings["platform_private_pem"])
 orders = {}
+stats = {"native_calls": 0}
 
 
 def signed_headers(body, timestamp):
@@ -62,9 +64,12 @@ class Handler(BaseHTTPRequestHandler):
             return self.native(raw)
         if self.path == "/fake/pay":
             return self.pay(json.loads(raw))
+        if self.path == "/fake/stats":
+            return self.answer(200, stats, signed=False)
         self.answer(404, {"code": "NOT_FOUND", "message": self.path}, signed=False)
 
     def native(self, raw):
+        stats["native_calls"] += 1
         header = self.headers.get("Authorization", "")
         schema, _, params = header.partition(" ")
         fields = dict(re.findall(r'(\w+)="([^"]*)"', params))
