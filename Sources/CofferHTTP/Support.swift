@@ -145,8 +145,6 @@ enum Money {
 }
 
 enum Time {
-    static func rfc3339(_ micros: Int64) -> String { RFC3339.format(micros: micros) }
-
     static func parse(_ text: String, field: String) throws(CofferError) -> Int64 {
         let f = ISO8601DateFormatter()
         f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]

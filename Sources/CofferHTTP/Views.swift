@@ -33,7 +33,7 @@ struct AccountView: Codable {
     let timeZone: String, createdAt: String
     init(_ a: AccountRecord) {
         id = a.id; type = a.type.rawValue; entityName = a.entityName; taxId = a.taxId; contactEmail = a.contactEmail
-        currency = a.currency; timeZone = a.timeZone; createdAt = Time.rfc3339(a.createdAtMicros)
+        currency = a.currency; timeZone = a.timeZone; createdAt = RFC3339.format(micros: a.createdAtMicros)
     }
 }
 
@@ -41,7 +41,7 @@ struct UserJSON: Codable {
     let id: String, accountId: String, email: String, name: String, role: String, createdAt: String
     init(_ u: UserView) {
         id = u.id; accountId = u.accountId; email = u.email; name = u.name; role = u.role.rawValue
-        createdAt = Time.rfc3339(u.createdAtMicros)
+        createdAt = RFC3339.format(micros: u.createdAtMicros)
     }
 }
 
@@ -51,7 +51,7 @@ struct ApiKeyJSON: Codable {
     let secret: String?
     init(_ k: CreatedApiKey) {
         id = k.id; kind = k.kind.rawValue; accountId = k.accountId; userId = k.userId; name = k.name
-        createdAt = Time.rfc3339(k.createdAtMicros); secret = k.secret.isEmpty ? nil : k.secret
+        createdAt = RFC3339.format(micros: k.createdAtMicros); secret = k.secret.isEmpty ? nil : k.secret
     }
 }
 
@@ -61,8 +61,8 @@ struct FreezeView: Codable {
     init(_ f: FreezeRecord) {
         id = f.id; accountId = f.accountId; amount = MoneyFormat.format(f.amountMinor)
         captured = MoneyFormat.format(f.capturedMinor); state = f.state.rawValue
-        expiresAt = f.expiresAtMicros.map(Time.rfc3339); reference = f.reference
-        createdAt = Time.rfc3339(f.createdAtMicros); resolvedAt = f.resolvedAtMicros.map(Time.rfc3339)
+        expiresAt = f.expiresAtMicros.map { RFC3339.format(micros: $0) }; reference = f.reference
+        createdAt = RFC3339.format(micros: f.createdAtMicros); resolvedAt = f.resolvedAtMicros.map { RFC3339.format(micros: $0) }
     }
 }
 
@@ -73,7 +73,7 @@ struct ChargeView: Codable {
         id = c.id; accountId = c.accountId; mode = c.mode.rawValue; amount = MoneyFormat.format(c.amountMinor)
         paidByCash = MoneyFormat.format(c.cashMinor); paidByGift = MoneyFormat.format(c.giftMinor)
         refunded = MoneyFormat.format(c.refundedCashMinor + c.refundedGiftMinor); reference = c.reference
-        createdAt = Time.rfc3339(c.createdAtMicros)
+        createdAt = RFC3339.format(micros: c.createdAtMicros)
     }
 }
 
@@ -93,8 +93,8 @@ struct RechargeJSON: Codable {
         let r = v.recharge
         id = r.id; accountId = r.accountId; channel = r.channel; testChannel = v.testChannel
         amount = MoneyFormat.format(r.amountMinor); state = r.state.rawValue; channelTradeNo = r.channelTradeNo
-        expiresAt = Time.rfc3339(r.expiresAtMicros); paidAt = r.paidAtMicros.map(Time.rfc3339)
-        createdAt = Time.rfc3339(r.createdAtMicros); payment = v.payment
+        expiresAt = RFC3339.format(micros: r.expiresAtMicros); paidAt = r.paidAtMicros.map { RFC3339.format(micros: $0) }
+        createdAt = RFC3339.format(micros: r.createdAtMicros); payment = v.payment
     }
 }
 
@@ -104,7 +104,7 @@ struct TransactionView: Codable {
     let channelTradeNo: String?, memo: String?, entryId: String
     init(_ t: TransactionRecord) {
         let m = t.movement
-        id = t.id; time = Time.rfc3339(t.createdAtMicros); type = m.type.rawValue; amount = MoneyFormat.format(m.amountMinor)
+        id = t.id; time = RFC3339.format(micros: t.createdAtMicros); type = m.type.rawValue; amount = MoneyFormat.format(m.amountMinor)
         cash = MoneyFormat.format(m.cashDeltaMinor); gift = MoneyFormat.format(m.giftDeltaMinor)
         frozen = MoneyFormat.format(m.frozenDeltaMinor); balanceAfter = MoneyFormat.format(m.balanceAfterMinor)
         availableAfter = MoneyFormat.format(m.availableAfterMinor); relatedType = t.relatedType; relatedId = t.relatedId
@@ -122,7 +122,7 @@ struct LedgerWriteView: Codable {
     let charge: ChargeView?
     let refund: RefundView?
     init(_ r: LedgerReceipt) {
-        entryId = r.entryId; kind = r.kind; createdAt = Time.rfc3339(r.createdAtMicros)
+        entryId = r.entryId; kind = r.kind; createdAt = RFC3339.format(micros: r.createdAtMicros)
         wallet = WalletView(accountId: r.accountId, r.wallet)
         freeze = r.freeze.map(FreezeView.init); charge = r.charge.map(ChargeView.init); refund = r.refund.map(RefundView.init)
     }

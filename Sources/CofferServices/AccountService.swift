@@ -201,9 +201,13 @@ public struct AccountService: Sendable {
 /// W10 for writes outside the ledger: the record and its response are stored in the same transaction.
 enum Idempotent {
     /// The stored answer of an earlier request under this key, if any; a different request under it is refused.
+    /// A plain read: on SQLite it does not queue behind the write lock.
     static func replay<R: Codable & Sendable>(_ store: any CofferStore, _ ctx: IdempotencyContext) async throws -> R? {
-        let stored = try await store.transaction { tx in try await tx.idempotency(scope: ctx.scope, key: ctx.key) }
-        guard let stored else { return nil }
+        try await store.idempotency(scope: ctx.scope, key: ctx.key).map { try answer($0, ctx) }
+    }
+
+    /// W10: the first answer for the same request; a different request under the key is refused.
+    private static func answer<R: Decodable>(_ stored: StoredIdempotency, _ ctx: IdempotencyContext) throws -> R {
         guard stored.requestHash == ctx.requestHash else { throw CofferError.idempotencyConflict }
         return try JSONDecoder().decode(R.self, from: Data(stored.responseJSON.utf8))
     }
@@ -219,7 +223,6 @@ enum Idempotent {
             return nil
         }
         guard let stored else { return (response, false) }
-        guard stored.requestHash == ctx.requestHash else { throw CofferError.idempotencyConflict }
-        return (try JSONDecoder().decode(R.self, from: Data(stored.responseJSON.utf8)), true)
+        return (try answer(stored, ctx), true)
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import Synchronization
 
 /// Where the ledger writer's batches spend their time, summed over all batches since start. Cheap enough to be always
@@ -38,21 +39,13 @@ public struct LedgerProfile: Sendable, Equatable {
                                          ("idempotency lookup", idempotencyMicros), ("evaluate", evaluateMicros),
                                          ("write rows", writeMicros), ("commit", commitMicros)]
         let total = max(1, phases.map(\.1).reduce(0, +))
-        var lines = ["\(batches) batches, mean \(String(format1: Double(operations) / Double(batches))) operations per batch, "
-                     + "mean \(String(format2: Double(total) / Double(batches) / 1000)) ms per batch"]
+        var lines = [String(format: "%d batches, mean %.1f operations per batch, mean %.2f ms per batch", batches,
+                            Double(operations) / Double(batches), Double(total) / Double(batches) / 1000)]
         for (name, micros) in phases {
-            lines.append("  \(name): \(String(format2: Double(micros) / Double(batches) / 1000)) ms per batch "
-                         + "(\(Int((Double(micros) * 100 / Double(total)).rounded())) %)")
+            lines.append("  \(name): " + String(format: "%.2f ms per batch (%.0f %%)", Double(micros) / Double(batches) / 1000,
+                                                 Double(micros) * 100 / Double(total)))
         }
         return lines.joined(separator: "\n")
-    }
-}
-
-extension String {
-    init(format1 value: Double) { self = String(Double(Int((value * 10).rounded())) / 10) }
-    init(format2 value: Double) {
-        let hundredths = Int((value * 100).rounded())
-        self = "\(hundredths / 100)." + (hundredths % 100 < 10 ? "0" : "") + "\(hundredths % 100)"
     }
 }
 

@@ -69,6 +69,8 @@ public protocol CofferStore: Sendable {
     func user(id: String) async throws -> UserRecord?
     func user(email: String) async throws -> UserRecord?
     func apiKey(digest: String) async throws -> ApiKeyRecord?
+    /// The stored answer under an idempotency key, read outside any write transaction.
+    func idempotency(scope: String, key: String) async throws -> StoredIdempotency?
     func wallet(accountId: String) async throws -> WalletBalances?
     func freeze(accountId: String, id: String) async throws -> FreezeRecord?
     func charge(accountId: String, id: String) async throws -> ChargeRecord?

@@ -61,6 +61,10 @@ public final class SQLStore: CofferStore {
         try await read { db in try await db.raw("SELECT * FROM users WHERE email = \(bind: email)").first().map(Rows.user) }
     }
 
+    public func idempotency(scope: String, key: String) async throws -> StoredIdempotency? {
+        try await read { db in try await SQLTransaction.idempotency(db, scope: scope, key: key) }
+    }
+
     public func apiKey(digest: String) async throws -> ApiKeyRecord? {
         try await read { db in
             try await db.raw("SELECT * FROM api_keys WHERE digest = \(bind: digest) AND revoked_at IS NULL").first().map(Rows.apiKey)

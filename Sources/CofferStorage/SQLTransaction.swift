@@ -12,6 +12,11 @@ struct SQLTransaction: StoreTransaction {
     private var forUpdate: String { postgres ? " FOR UPDATE" : "" }
 
     func idempotency(scope: String, key: String) async throws -> StoredIdempotency? {
+        try await Self.idempotency(db, scope: scope, key: key)
+    }
+
+    /// Shared by the transaction and by the store's plain read.
+    static func idempotency(_ db: any SQLDatabase, scope: String, key: String) async throws -> StoredIdempotency? {
         try await db.raw("SELECT request_hash, response_json FROM idempotency_keys WHERE account_id = \(bind: scope) AND idem_key = \(bind: key)")
             .first().map { StoredIdempotency(requestHash: try $0.decode(column: "request_hash", as: String.self),
                                              responseJSON: try $0.decode(column: "response_json", as: String.self)) }
