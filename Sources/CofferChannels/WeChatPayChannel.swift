@@ -78,6 +78,18 @@ public struct WeChatPayChannel: PaymentChannel {
         try wire.verifyPaymentNotification(headers: headers, body: body, nowMicros: nowMicros)
     }
 
+    /// 查询订单 by out_trade_no: a signed GET; an order WeChat Pay does not know is simply not paid.
+    public func queryPayment(for recharge: RechargeRecord) async throws -> PaymentStatus {
+        let path = "/v3/pay/transactions/out-trade-no/\(recharge.id)?mchid=\(wire.settings.merchantId)"
+        let (status, headers, answer) = try await send("GET", path, body: [])
+        if status == 404 { return .notPaid("ORDER_NOT_EXIST") }
+        guard status == 200 else {
+            throw CofferError("channel_refused", .badGateway, "WeChat Pay refused the order query (HTTP \(status)).")
+        }
+        try wire.verifySignature(headers: headers, body: answer, nowMicros: clock.nowMicros())
+        return try wire.paymentStatus(queryAnswer: answer, rechargeId: recharge.id)
+    }
+
     private func send(_ method: String, _ path: String, body: [UInt8]) async throws -> (Int, [String: String], [UInt8]) {
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = HTTPMethod(rawValue: method)
@@ -86,9 +98,11 @@ public struct WeChatPayChannel: PaymentChannel {
                                                    nonce: Secrets.token(prefix: "").uppercased())
         request.headers.add(name: "Authorization", value: authorization)
         request.headers.add(name: "Accept", value: "application/json")
-        request.headers.add(name: "Content-Type", value: "application/json")
         request.headers.add(name: "User-Agent", value: "Coffer")
-        request.body = .bytes(ByteBuffer(bytes: body))
+        if method != "GET" {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: body))
+        }
         let response: HTTPClientResponse
         do {
             response = try await http.execute(request, timeout: .seconds(Self.timeoutSeconds))

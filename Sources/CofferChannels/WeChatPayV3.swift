@@ -136,7 +136,8 @@ public struct WeChatPayV3Protocol: Sendable {
         var mchid: String
         var appid: String
         var out_trade_no: String
-        var transaction_id: String
+        /// Absent until the order is paid.
+        var transaction_id: String?
         var trade_state: String
         var amount: Amount
     }
@@ -158,22 +159,41 @@ public struct WeChatPayV3Protocol: Sendable {
         }
         let plain = try decrypt(ciphertextBase64: notification.resource.ciphertext, nonce: notification.resource.nonce,
                                 associatedData: notification.resource.associated_data ?? "")
-        let transaction: Transaction
-        do { transaction = try JSONDecoder().decode(Transaction.self, from: Data(plain)) } catch {
-            throw .notificationMalformed("the decrypted transaction lacks out_trade_no, transaction_id, trade_state or amount")
-        }
-        guard transaction.mchid == settings.merchantId, transaction.appid == settings.appId else {
-            throw .notificationMalformed("the transaction belongs to another merchant or app")
-        }
+        let transaction = try ownTransaction(plain)
         guard transaction.trade_state == "SUCCESS" else {
             throw CofferError("notification_not_success", .unprocessable,
                               "The transaction is \(transaction.trade_state), not SUCCESS; nothing was credited.")
+        }
+        guard let transactionId = transaction.transaction_id else {
+            throw .notificationMalformed("a paid transaction must carry transaction_id")
+        }
+        return VerifiedNotification(rechargeId: transaction.out_trade_no, channelTradeNo: transactionId,
+                                    amountMinor: transaction.amount.total)
+    }
+
+    /// A transaction object (decrypted notification resource or query answer) of this merchant and app, in CNY.
+    func ownTransaction(_ json: [UInt8]) throws(CofferError) -> Transaction {
+        let transaction: Transaction
+        do { transaction = try JSONDecoder().decode(Transaction.self, from: Data(json)) } catch {
+            throw .notificationMalformed("the transaction lacks out_trade_no, trade_state or amount")
+        }
+        guard transaction.mchid == settings.merchantId, transaction.appid == settings.appId else {
+            throw .notificationMalformed("the transaction belongs to another merchant or app")
         }
         guard transaction.amount.currency == "CNY", transaction.amount.total > 0,
               transaction.amount.total <= MoneyFormat.maxAbsMinor else {
             throw .notificationMalformed("the amount must be a positive number of fen in CNY")
         }
-        return VerifiedNotification(rechargeId: transaction.out_trade_no, channelTradeNo: transaction.transaction_id,
-                                    amountMinor: transaction.amount.total)
+        return transaction
+    }
+
+    /// A query answer (already signature-checked): paid with WeChat Pay's transaction id, or the state it is in.
+    public func paymentStatus(queryAnswer json: [UInt8], rechargeId: String) throws(CofferError) -> PaymentStatus {
+        let transaction = try ownTransaction(json)
+        guard transaction.out_trade_no == rechargeId else { throw .notificationMalformed("the answer is for another order") }
+        guard transaction.trade_state == "SUCCESS", let id = transaction.transaction_id else {
+            return .notPaid(transaction.trade_state)
+        }
+        return .paid(VerifiedNotification(rechargeId: rechargeId, channelTradeNo: id, amountMinor: transaction.amount.total))
     }
 }

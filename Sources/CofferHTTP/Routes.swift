@@ -92,6 +92,7 @@ struct Routes: Sendable {
         v1.post("accounts/:accountId/advances", use: advance)
         v1.post("accounts/:accountId/recharges", use: createRecharge)
         v1.get("accounts/:accountId/recharges/:rechargeId", use: getRecharge)
+        v1.post("accounts/:accountId/recharges/:rechargeId/sync", use: syncRecharge)
         v1.post("sandbox/recharges/:rechargeId/pay", use: sandboxPay)
         v1.post("channels/:channel/notifications", use: channelNotification)
         v1.post("accounts/:accountId/freezes", use: createFreeze)
@@ -208,6 +209,17 @@ struct Routes: Sendable {
         return try JSON.response(RechargeJSON(try await engine.recharges.view(r)))
     }
 
+    /// "I have paid": asks the channel about the order and credits it if it was paid (a lost notification loses nothing).
+    /// Reads only; safe to repeat, so it takes no idempotency key.
+    @Sendable func syncRecharge(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let (_, accountId) = try await authorize(request, context, .finance)
+        let id = try context.param("rechargeId")
+        guard let r = try await engine.store.recharge(id: id), r.accountId == accountId else {
+            throw CofferError.notFound("recharge", id)
+        }
+        return try JSON.response(RechargeJSON(try await engine.recharges.view(try await engine.recharges.sync(r))))
+    }
+
     /// The sandbox's simulated payer: signs a notification for the order and sends it through the shared handler.
     @Sendable func sandboxPay(_ request: Request, _ context: CofferContext) async throws -> Response {
         guard let sandbox = deps.sandbox else {
@@ -236,6 +248,12 @@ struct Routes: Sendable {
         for field in request.headers { headers[field.name.canonicalName] = field.value }
         let result = try await engine.recharges.handleNotification(channelName: channel, headers: headers,
                                                                    body: Array(body.readableBytesView))
+        // Some channels (Alipay) read only a plain-text word, sent here after the credit is committed.
+        if let ack = engine.recharges.acknowledgement(channelName: channel) {
+            var fields = HTTPFields()
+            fields[.contentType] = "text/plain; charset=utf-8"
+            return Response(status: .ok, headers: fields, body: .init(byteBuffer: ByteBuffer(string: ack)))
+        }
         switch result {
         case .credited(let receipt): return try JSON.response(["status": "credited", "entryId": receipt.entryId])
         case .alreadyCredited: return try JSON.response(["status": "already_credited"])

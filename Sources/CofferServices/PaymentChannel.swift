@@ -29,6 +29,21 @@ public protocol PaymentChannel: Sendable {
     var movesRealMoney: Bool { get }
     func paymentInstruction(for recharge: RechargeRecord) async throws -> PaymentInstruction
     func verifyNotification(headers: [String: String], body: [UInt8], nowMicros: Int64) throws(CofferError) -> VerifiedNotification
+    /// Asks the channel about an order, for when its notification was lost or is late (R5: a paid order is never lost).
+    func queryPayment(for recharge: RechargeRecord) async throws -> PaymentStatus
+    /// The plain-text body the channel expects once a notification is durably handled (Alipay: "success"); nil for JSON.
+    var notificationAcknowledgement: String? { get }
+}
+
+/// What a channel says about an order when asked.
+public enum PaymentStatus: Sendable, Equatable {
+    case paid(VerifiedNotification)
+    /// Not (yet) paid, with the channel's own word for the state.
+    case notPaid(String)
+}
+
+extension PaymentChannel {
+    public var notificationAcknowledgement: String? { nil }
 }
 
 extension CofferError {

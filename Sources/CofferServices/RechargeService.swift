@@ -48,6 +48,8 @@ public struct RechargeService: Sendable {
 
     public var channelNames: [String] { channels.keys.sorted() }
 
+    public func acknowledgement(channelName: String) -> String? { channels[channelName]?.notificationAcknowledgement }
+
     func channel(_ name: String) throws(CofferError) -> any PaymentChannel {
         guard let c = channels[name] else {
             throw CofferError("channel_unavailable", .badRequest,
@@ -110,8 +112,14 @@ public struct RechargeService: Sendable {
             logger.warning("refused \(channelName) notification: \(error.code)")
             throw error
         }
+        return try await credit(notice, channel: channel)
+    }
+
+    /// The credit path shared by notifications and queries: the amount must match the order; keyed by the channel trade
+    /// number, so a repeated notification or a query after a notification is a replay, never a second credit.
+    func credit(_ notice: VerifiedNotification, channel: any PaymentChannel) async throws -> NotificationResult {
         guard let recharge = try await store.recharge(id: notice.rechargeId), recharge.channel == channel.name else {
-            logger.warning("refused \(channelName) notification for unknown recharge \(notice.rechargeId)")
+            logger.warning("refused \(channel.name) notification for unknown recharge \(notice.rechargeId)")
             throw CofferError.notFound("recharge", notice.rechargeId)
         }
         if recharge.state == .paid {
@@ -121,7 +129,6 @@ public struct RechargeService: Sendable {
             }
             return .alreadyCredited(recharge)
         }
-        // Keyed by the channel trade number: a repeated notification is a replay, never a second credit.
         let request = LedgerRequest(.creditRecharge(accountId: recharge.accountId, rechargeId: recharge.id,
                                                     channelTradeNo: notice.channelTradeNo, amountMinor: notice.amountMinor),
                                     idempotencyKey: "notify:\(channel.name):\(notice.channelTradeNo)",
@@ -135,14 +142,36 @@ public struct RechargeService: Sendable {
                again.channelTradeNo == notice.channelTradeNo {
                 return .alreadyCredited(again)
             }
-            logger.warning("refused \(channelName) notification for \(recharge.id): \(error.code)")
+            logger.warning("refused \(channel.name) payment for \(recharge.id): \(error.code)")
             throw error
         }
     }
 
+    /// Asks the channel whether an order was paid and credits it if so ("I have paid" in the console, and expiry).
+    public func sync(_ recharge: RechargeRecord) async throws -> RechargeRecord {
+        guard recharge.state != .paid else { return recharge }
+        let channel = try channel(recharge.channel)
+        switch try await channel.queryPayment(for: recharge) {
+        case .paid(let notice):
+            guard notice.rechargeId == recharge.id else { throw CofferError.notificationMalformed("the answer is for another order") }
+            _ = try await credit(notice, channel: channel)
+        case .notPaid:
+            break
+        }
+        return try await store.recharge(id: recharge.id) ?? recharge
+    }
+
     /// R5: pending orders past their deadline become expired. Moves no money.
+    /// Before that, every due order of a real channel is queried once, so that a payment whose notification was lost is
+    /// credited rather than left behind (a notification that arrives after expiry still credits, too).
     public func expireDue(limit: Int = 500) async throws -> Int {
         let now = clock.nowMicros()
+        for recharge in try await store.dueRecharges(nowMicros: now, limit: limit) {
+            guard let channel = channels[recharge.channel], channel.movesRealMoney else { continue }
+            do { _ = try await sync(recharge) } catch {
+                logger.warning("could not query \(recharge.channel) for \(recharge.id) before expiry: \(error)")
+            }
+        }
         return try await store.transaction { tx in try await tx.expireRecharges(dueBeforeMicros: now, limit: limit) }
     }
 }

@@ -75,6 +75,8 @@ public protocol CofferStore: Sendable {
     func freeze(accountId: String, id: String) async throws -> FreezeRecord?
     func charge(accountId: String, id: String) async throws -> ChargeRecord?
     func recharge(id: String) async throws -> RechargeRecord?
+    /// Pending orders past their deadline, oldest first.
+    func dueRecharges(nowMicros: Int64, limit: Int) async throws -> [RechargeRecord]
     func transactions(_ query: TransactionQuery) async throws -> [TransactionRecord]
     func entries(accountId: String) async throws -> [JournalEntryRecord]
     func dueFreezes(nowMicros: Int64, limit: Int) async throws -> [FreezeRecord]

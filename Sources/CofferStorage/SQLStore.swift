@@ -91,6 +91,15 @@ public final class SQLStore: CofferStore {
         try await read { db in try await db.raw("SELECT * FROM recharges WHERE id = \(bind: id)").first().map(Rows.recharge) }
     }
 
+    public func dueRecharges(nowMicros: Int64, limit: Int) async throws -> [RechargeRecord] {
+        try await read { db in
+            try await db.raw("""
+                SELECT * FROM recharges WHERE state = 'pending' AND expires_at <= \(bind: nowMicros)
+                ORDER BY expires_at LIMIT \(literal: limit)
+                """).all().map(Rows.recharge)
+        }
+    }
+
     public func transactions(_ q: TransactionQuery) async throws -> [TransactionRecord] {
         precondition(q.limit >= 1 && q.limit <= 10_000)
         var sql: SQLQueryString = "SELECT * FROM transactions WHERE account_id = \(bind: q.accountId)"

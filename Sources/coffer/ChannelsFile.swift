@@ -10,7 +10,11 @@ import Foundation
 ///                    "apiV3KeyFile": "/etc/coffer/wechatpay/apiv3.key",
 ///                    "platformSerialNo": "…", "platformPublicKeyFile": "/etc/coffer/wechatpay/platform_pub.pem",
 ///                    "baseURL": "https://api.mch.weixin.qq.com",
-///                    "notifyURL": "https://billing.example.com/v1/channels/wechatpay/notifications"}}
+///                    "notifyURL": "https://billing.example.com/v1/channels/wechatpay/notifications"},
+///      "alipay": {"appId": "2021…", "sellerId": "2088…", "appPrivateKeyFile": "/etc/coffer/alipay/app_private.pem",
+///                 "alipayPublicKeyFile": "/etc/coffer/alipay/alipay_public.pem",
+///                 "gatewayURL": "https://openapi.alipay.com/gateway.do",
+///                 "notifyURL": "https://billing.example.com/v1/channels/alipay/notifications"}}
 struct ChannelsFile: Decodable {
     struct WeChatPay: Decodable {
         var merchantId: String
@@ -24,6 +28,15 @@ struct ChannelsFile: Decodable {
         var notifyURL: String
     }
     var wechatpay: WeChatPay?
+    struct Alipay: Decodable {
+        var appId: String
+        var sellerId: String?
+        var appPrivateKeyFile: String
+        var alipayPublicKeyFile: String
+        var gatewayURL: String?
+        var notifyURL: String
+    }
+    var alipay: Alipay?
 
     struct Problem: Error, CustomStringConvertible {
         let description: String
@@ -39,15 +52,19 @@ struct ChannelsFile: Decodable {
             throw Problem(description: "the channels file \(path) is not valid: \(error)")
         }
         var channels: [any PaymentChannel] = []
+        func secretFile(_ p: String, _ channel: String) throws -> String {
+            do { return try String(contentsOfFile: p, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) } catch {
+                throw Problem(description: "\(channel): cannot read \(p)")
+            }
+        }
+        func checkNotifyURL(_ url: String, _ channel: String) throws {
+            guard url.hasPrefix("https://") || url.hasPrefix("http://127.0.0.1") else {
+                throw Problem(description: "\(channel): notifyURL must be https")
+            }
+        }
         if let w = file.wechatpay {
-            func secret(_ p: String) throws -> String {
-                do { return try String(contentsOfFile: p, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) } catch {
-                    throw Problem(description: "wechatpay: cannot read \(p)")
-                }
-            }
-            guard w.notifyURL.hasPrefix("https://") || w.notifyURL.hasPrefix("http://127.0.0.1") else {
-                throw Problem(description: "wechatpay: notifyURL must be https")
-            }
+            func secret(_ p: String) throws -> String { try secretFile(p, "wechatpay") }
+            try checkNotifyURL(w.notifyURL, "wechatpay")
             let settings = WeChatPayV3Settings(
                 merchantId: w.merchantId, appId: w.appId, merchantSerialNo: w.merchantSerialNo,
                 merchantPrivateKeyPEM: try secret(w.merchantPrivateKeyFile), apiV3Key: try secret(w.apiV3KeyFile),
@@ -58,6 +75,15 @@ struct ChannelsFile: Decodable {
             }
             channels.append(WeChatPayChannel(wire: wire, baseURL: w.baseURL ?? "https://api.mch.weixin.qq.com",
                                              notifyURL: w.notifyURL))
+        }
+        if let a = file.alipay {
+            try checkNotifyURL(a.notifyURL, "alipay")
+            let settings = AlipaySettings(appId: a.appId, appPrivateKeyPEM: try secretFile(a.appPrivateKeyFile, "alipay"),
+                                          alipayPublicKeyPEM: try secretFile(a.alipayPublicKeyFile, "alipay"), sellerId: a.sellerId)
+            let api: AlipayOpenAPI
+            do { api = try AlipayOpenAPI(settings: settings) } catch { throw Problem(description: "alipay: \(error)") }
+            channels.append(AlipayChannel(api: api, gatewayURL: a.gatewayURL ?? "https://openapi.alipay.com/gateway.do",
+                                          notifyURL: a.notifyURL))
         }
         return channels
     }

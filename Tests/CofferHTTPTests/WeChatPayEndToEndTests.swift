@@ -101,4 +101,23 @@ struct WeChatPayEndToEndTests {
             #expect(wallet.string("balance") == "70.00")
         }
     }
+
+    @Test("R5 a lost WeChat Pay notification: \"I have paid\" queries the order (signed GET) and credits once",
+          arguments: Backend.available)
+    func lostNotification(backend: Backend) async throws {
+        try await Self.withGateway(backend) { api, gateway in
+            let a = api.accountId
+            let created = try await api.post("/v1/accounts/\(a)/recharges", key: api.ownerKey, #"{"amount":"12.34","channel":"wechatpay"}"#)
+            let rechargeId = try #require(created.string("id"))
+            let unpaid = try await api.post("/v1/accounts/\(a)/recharges/\(rechargeId)/sync", key: api.ownerKey)
+            #expect(unpaid.status == 200 && unpaid.string("state") == "pending", "\(unpaid.text)")
+            _ = try await Interop.post(gateway + "/fake/pay", ["out_trade_no": rechargeId, "timestamp": api.env.clock.nowMicros() / 1_000_000])
+            let synced = try await api.post("/v1/accounts/\(a)/recharges/\(rechargeId)/sync", key: api.ownerKey)
+            #expect(synced.string("state") == "paid", "\(synced.text)")
+            #expect(try await Self.deliver(api, gateway: gateway, rechargeId: rechargeId).string("status") == "already_credited")
+            let wallet = try await api.call(.get, "/v1/accounts/\(a)/wallet", key: api.financeKey)
+            #expect(wallet.string("balance") == "12.34")
+            #expect(try await Interop.post(gateway + "/fake/stats", [:])["query_calls"] as? Int == 2)
+        }
+    }
 }

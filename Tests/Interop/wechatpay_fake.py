@@ -7,6 +7,7 @@ SETTINGS: merchant_id, app_id, merchant_public_pem, platform_private_pem, platfo
 
   POST /v3/pay/transactions/native   checks the merchant's Authorization header like WeChat Pay, answers a signed code_url;
                                      the same out_trade_no with the same content answers the same code_url
+  GET  /v3/pay/transactions/out-trade-no/{no}?mchid=   查询订单: signed transaction (NOTPAY until /fake/pay), 404 if unknown
   POST /fake/stats                   {"native_calls": N}, how many order requests arrived
   POST /fake/pay                     {"out_trade_no", "timestamp", optional "amount"}: the payment notification WeChat Pay
                                      would send for that order, as {"headers", "body"}
@@ -57,6 +58,36 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def authorized(self, raw):
+        header = self.headers.get("Authorization", "")
+        schema, _, params = header.partition(" ")
+        fields = dict(re.findall(r'(\w+)="([^"]*)"', params))
+        sign_str = "%s\n%s\n%s\n%s\n%s\n" % (self.command, self.path, fields.get("timestamp"), fields.get("nonce_str"), raw)
+        try:
+            if schema != "WECHATPAY2-SHA256-RSA2048" or fields.get("mchid") != settings["merchant_id"]:
+                raise InvalidSignature()
+            merchant_public.verify(b64decode(fields.get("signature", "")), sign_str.encode(), PKCS1v15(), SHA256())
+        except (InvalidSignature, ValueError):
+            self.answer(401, {"code": "SIGN_ERROR", "message": "签名错误"}, signed=False)
+            return False
+        self.request_timestamp = int(fields["timestamp"])
+        return True
+
+    def do_GET(self):
+        self.request_timestamp = None
+        stats["query_calls"] = stats.get("query_calls", 0) + 1
+        match = re.fullmatch(r"/v3/pay/transactions/out-trade-no/([^?]+)\?mchid=(\d+)", self.path)
+        if not match:
+            return self.answer(404, {"code": "NOT_FOUND", "message": self.path}, signed=False)
+        if not self.authorized(""):
+            return
+        order = orders.get(match.group(1))
+        if not order:
+            return self.answer(404, {"code": "ORDER_NOT_EXIST", "message": "订单不存在"})
+        self.answer(200, order.get("paid") or {
+            "appid": order["appid"], "mchid": order["mchid"], "out_trade_no": order["out_trade_no"],
+            "trade_state": "NOTPAY", "trade_state_desc": "订单未支付", "amount": {"total": order["amount"]["total"], "currency": "CNY"}})
+
     def do_POST(self):
         self.request_timestamp = None
         raw = self.rfile.read(int(self.headers.get("Content-Length", "0"))).decode()
@@ -70,25 +101,16 @@ class Handler(BaseHTTPRequestHandler):
 
     def native(self, raw):
         stats["native_calls"] += 1
-        header = self.headers.get("Authorization", "")
-        schema, _, params = header.partition(" ")
-        fields = dict(re.findall(r'(\w+)="([^"]*)"', params))
-        sign_str = "POST\n%s\n%s\n%s\n%s\n" % (self.path, fields.get("timestamp"), fields.get("nonce_str"), raw)
-        try:
-            if schema != "WECHATPAY2-SHA256-RSA2048" or fields.get("mchid") != settings["merchant_id"]:
-                raise InvalidSignature()
-            merchant_public.verify(b64decode(fields.get("signature", "")), sign_str.encode(), PKCS1v15(), SHA256())
-        except (InvalidSignature, ValueError):
-            return self.answer(401, {"code": "SIGN_ERROR", "message": "签名错误"}, signed=False)
-        self.request_timestamp = int(fields["timestamp"])
+        if not self.authorized(raw):
+            return
         order = json.loads(raw)
         if order.get("appid") != settings["app_id"] or order.get("mchid") != settings["merchant_id"] \
                 or order.get("amount", {}).get("currency") != "CNY" or not order.get("notify_url"):
             return self.answer(400, {"code": "PARAM_ERROR", "message": "参数错误"}, signed=False)
         known = orders.get(order["out_trade_no"])
-        if known and known != order:
+        if known and {k: v for k, v in known.items() if k != "paid"} != order:
             return self.answer(400, {"code": "INVALID_REQUEST", "message": "201 商户订单号重复"}, signed=False)
-        orders[order["out_trade_no"]] = order
+        orders[order["out_trade_no"]] = dict(order)
         self.answer(200, {"code_url": "weixin://wxpay/bizpayurl?pr=" + order["out_trade_no"][-12:]})
 
     def pay(self, request):
@@ -103,6 +125,7 @@ class Handler(BaseHTTPRequestHandler):
             "success_time": "2026-11-23T10:00:00+08:00", "payer": {"openid": "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"},
             "amount": {"total": total, "payer_total": total, "currency": "CNY", "payer_currency": "CNY"},
         }
+        order["paid"] = transaction
         plain = json.dumps(transaction, ensure_ascii=False, separators=(",", ":"))
         nonce = uuid.uuid4().hex[:12]
         key = settings["apiv3_key"]
