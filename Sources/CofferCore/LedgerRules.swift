@@ -78,10 +78,13 @@ public enum LedgerRules {
         return SpendSplit(cashMinor: amountMinor - fromGift, giftMinor: fromGift)
     }
 
-    public static func grantGift(_ w: WalletBalances, amountMinor: Int64) throws(CofferError) -> LedgerEffect {
+    /// Gift money is the platform's expense (a grant, or a gift recharge code). It is not cash, so it does not repay
+    /// arrears or advances (R9 speaks of incoming money).
+    public static func grantGift(_ w: WalletBalances, amountMinor: Int64,
+                                 type: TransactionType = .giftGrant) throws(CofferError) -> LedgerEffect {
         precondition(amountMinor > 0)
         var e = LedgerEffect(w)
-        try e.move(.giftGrant, gift: amountMinor, counter: .giftExpense)
+        try e.move(type, gift: amountMinor, counter: .giftExpense)
         return e.checked()
     }
 

@@ -10,11 +10,15 @@ public struct CofferEngine: Sendable {
     public let accounts: AccountService
     public let wallets: WalletService
     public let recharges: RechargeService
+    public let codes: RechargeCodeService
+    public let bank: BankTransferService
     public let jobs: BackgroundJobs
 
     public struct Settings: Sendable {
         public var ledger = LedgerWriterSettings()
         public var recharge = RechargeSettings()
+        public var codes = RechargeCodeSettings()
+        public var bank = BankTransferSettings()
         public var bcryptCost: UInt8 = 12
         public init() {}
     }
@@ -29,6 +33,8 @@ public struct CofferEngine: Sendable {
         wallets = WalletService(writer: writer, store: store, ids: ids)
         recharges = RechargeService(store: store, writer: writer, clock: clock, ids: ids, channels: channels,
                                     settings: settings.recharge, logger: logger)
+        codes = RechargeCodeService(store: store, writer: writer, clock: clock, ids: ids, settings: settings.codes)
+        bank = BankTransferService(store: store, writer: writer, clock: clock, ids: ids, settings: settings.bank, logger: logger)
         jobs = BackgroundJobs(store: store, writer: writer, recharges: recharges, clock: clock)
     }
 }

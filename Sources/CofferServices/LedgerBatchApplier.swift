@@ -17,6 +17,10 @@ struct LedgerBatchApplier {
     private var dirtyChargeKeys: Set<String> = []
     private var newChargeKeys: Set<String> = []
     private var recharges: [String: RechargeRecord] = [:]
+    private var codes: [String: RechargeCodeRecord] = [:]
+    private var remittances: [String: RemittanceRecord] = [:]
+    private var lines: [String: StatementLineRecord] = [:]
+    private var creditedSerials: Set<String> = []
     private var seenKeys: [String: (hash: String, json: String)] = [:]
     private var storedKeys: [IdempotencyKeyPair: StoredIdempotency] = [:]
     private var touchedWallets: Set<String> = []
@@ -41,6 +45,7 @@ struct LedgerBatchApplier {
         var t = monotonicMicros()
         func lap() -> Int64 { let now = monotonicMicros(); defer { t = now }; return now - t }
         wallets = try await tx.lockWallets(Array(Set(requests.map(\.command.accountId))).sorted())
+        try await lockSources(requests)
         profile.lockMicros = lap()
         // Every key of the batch in one round trip, after the wallet locks: a concurrent writer that stored one of them
         // for these accounts has committed by now.
@@ -63,6 +68,22 @@ struct LedgerBatchApplier {
         profile.batches = 1
         profile.operations = requests.count
         return outcomes
+    }
+
+    /// The code, remittance and statement-line rows the batch will move, locked in id order after the wallets.
+    private mutating func lockSources(_ requests: [LedgerRequest]) async throws {
+        var codeIds: Set<String> = [], remittanceIds: Set<String> = [], lineIds: Set<String> = []
+        for request in requests {
+            switch request.command {
+            case let .redeemCode(_, id): codeIds.insert(id)
+            case let .creditRemittance(_, id, _): remittanceIds.insert(id)
+            case let .creditStatementLine(_, id, _): lineIds.insert(id)
+            default: break
+            }
+        }
+        if !codeIds.isEmpty { codes = try await tx.lockCodes(codeIds.sorted()) }
+        if !remittanceIds.isEmpty { remittances = try await tx.lockRemittances(remittanceIds.sorted()) }
+        if !lineIds.isEmpty { lines = try await tx.lockStatementLines(lineIds.sorted()) }
     }
 
     private mutating func runOne(_ request: LedgerRequest) async throws -> LedgerOutcome {
@@ -191,10 +212,7 @@ struct LedgerBatchApplier {
             memo = reason
         case let .creditRecharge(_, rechargeId, trade, amount):
             var r = try await pendingRecharge(accountId, rechargeId)
-            guard r.amountMinor == amount else {
-                throw CofferError("amount_mismatch", .unprocessable,
-                                  "The notified amount \(MoneyFormat.format(amount)) differs from the order amount \(MoneyFormat.format(r.amountMinor)).")
-            }
+            guard r.amountMinor == amount else { throw CofferError.amountMismatch(amount, expected: r.amountMinor) }
             effect = try LedgerRules.creditIncoming(wallet, amountMinor: amount, type: .recharge)
             r.state = .paid
             r.channelTradeNo = trade
@@ -204,6 +222,63 @@ struct LedgerBatchApplier {
             receiptRecharge = r
             related = ("recharge", rechargeId)
             tradeNo = trade
+            message(accountId, "recharge_credited", "充值到账 Recharge credited",
+                    "充值 \(MoneyFormat.format(amount)) 元已到账（\(r.channel)，订单 \(rechargeId)）。", now)
+        case let .redeemCode(_, codeId):
+            guard var c = codes[codeId] else { throw CofferError.notFound("recharge code", codeId) }
+            switch c.state {
+            case .unused: break
+            case .redeemed: throw CofferError.codeAlreadyRedeemed(byThisAccount: c.redeemedBy == accountId)
+            case .voided: throw CofferError.codeVoided
+            }
+            guard now < c.validUntilMicros else { throw CofferError.codeExpired }
+            effect = c.bucket == .cash
+                ? try LedgerRules.creditIncoming(wallet, amountMinor: c.amountMinor, type: .codeRedemption)
+                : try LedgerRules.grantGift(wallet, amountMinor: c.amountMinor, type: .codeRedemption)
+            c.state = .redeemed
+            c.redeemedBy = accountId
+            c.redeemedAtMicros = now
+            codes[codeId] = c
+            write.redeemedCodes.append(c)
+            related = ("recharge_code", codeId)
+        case let .creditRemittance(_, remittanceId, amount):
+            guard var r = remittances[remittanceId], r.accountId == accountId else {
+                throw CofferError.notFound("remittance", remittanceId)
+            }
+            guard r.state == .pendingReview else {
+                throw CofferError("remittance_already_reviewed", .conflict, "Remittance \(remittanceId) is already \(r.state.rawValue).")
+            }
+            guard r.amountMinor == amount else { throw CofferError.amountMismatch(amount, expected: r.amountMinor) }
+            if let serial = r.bankSerial { try await requireSerialNotCredited(serial) }
+            effect = try LedgerRules.creditIncoming(wallet, amountMinor: amount, type: .remittance)
+            r.state = .approved
+            r.reviewedBy = request.actor
+            r.reviewedAtMicros = now
+            remittances[remittanceId] = r
+            write.approvedRemittances.append(r)
+            related = ("remittance", remittanceId)
+            tradeNo = r.bankSerial
+            message(accountId, "remittance_credited", "汇款已入账 Remittance credited",
+                    "您于 \(r.remittedOn) 的汇款 \(MoneyFormat.format(amount)) 元已审核通过并入账。", now)
+        case let .creditStatementLine(_, lineId, amount):
+            guard var l = lines[lineId] else { throw CofferError.notFound("statement line", lineId) }
+            guard StatementLineState.creditable.contains(l.state), l.accountId == nil || l.accountId == accountId else {
+                throw CofferError("statement_line_not_creditable", .conflict,
+                                  "Statement line \(l.bankSerial) is \(l.state.rawValue) and cannot be credited to \(accountId).")
+            }
+            guard l.amountMinor == amount else { throw CofferError.amountMismatch(amount, expected: l.amountMinor) }
+            try await requireSerialNotCredited(l.bankSerial)
+            effect = try LedgerRules.creditIncoming(wallet, amountMinor: amount, type: .remittance)
+            l.state = .credited
+            l.accountId = accountId
+            l.resolvedAtMicros = now
+            l.resolvedBy = request.actor
+            lines[lineId] = l
+            write.creditedLines.append(l)
+            related = ("statement_line", lineId)
+            tradeNo = l.bankSerial
+            message(accountId, "remittance_credited", "汇款已入账 Remittance credited",
+                    "\(l.payerName) 汇入的 \(MoneyFormat.format(amount)) 元（银行流水 \(l.bankSerial)）已入账。", now)
         }
 
         // TIGER_STYLE: the wallet we write must still be the wallet we read plus exactly these postings.
@@ -222,9 +297,9 @@ struct LedgerBatchApplier {
                                                         relatedId: related?.id, channelTradeNo: tradeNo, memo: memo,
                                                         createdAtMicros: now))
         }
-        // Z3: operator money actions are audited with the balances before and after.
+        // Z3: operator money actions (and every bank credit) are audited with the balances before and after.
         switch request.command {
-        case .adjust, .grantGift, .advance:
+        case .adjust, .grantGift, .advance, .creditRemittance, .creditStatementLine:
             let before = wallet, after = effect.wallet
             write.audits.append(AuditRecord(
                 id: ids.make("aud"), accountId: accountId, actor: request.actor, action: "wallet.\(request.command.kind)",
@@ -246,6 +321,20 @@ struct LedgerBatchApplier {
     /// batches, this catches them before two entries would share one row.
     private func requireNew(_ isNew: Bool, _ what: String, _ id: String) throws {
         guard isNew else { throw CofferError("duplicate_id", .conflict, "A \(what) with id \(id) is already in this batch.") }
+    }
+
+    /// One bank transfer is credited once, whether it was reported as a remittance or arrived on a statement.
+    private mutating func requireSerialNotCredited(_ serial: String) async throws {
+        guard !creditedSerials.contains(serial), !(try await tx.bankSerialCredited(serial)) else {
+            throw CofferError("bank_serial_already_credited", .conflict,
+                              "A transfer with bank serial number \(serial) has already been credited; it cannot be credited again.")
+        }
+        creditedSerials.insert(serial)
+    }
+
+    private mutating func message(_ accountId: String, _ kind: String, _ title: String, _ body: String, _ now: Int64) {
+        write.messages.append(SiteMessageRecord(id: ids.make("msg"), accountId: accountId, kind: kind, title: title, body: body,
+                                                createdAtMicros: now))
     }
 
     private mutating func activeFreeze(_ accountId: String, _ id: String) async throws -> FreezeRecord {

@@ -13,12 +13,19 @@ public enum LedgerCommand: Sendable {
     case charge(accountId: String, chargeId: String, amountMinor: Int64, mode: ChargeMode, reference: String?)
     case refund(accountId: String, chargeId: String, refundId: String, amountMinor: Int64, reason: String?)
     case creditRecharge(accountId: String, rechargeId: String, channelTradeNo: String, amountMinor: Int64)
+    /// R8: the code's own amount and bucket are credited; the code row is locked and marked redeemed in the same write.
+    case redeemCode(accountId: String, codeId: String)
+    /// T1: an operator approves a remittance; the amount must equal the submitted one.
+    case creditRemittance(accountId: String, remittanceId: String, amountMinor: Int64)
+    /// T2: a bank statement line matched (or assigned) to the account.
+    case creditStatementLine(accountId: String, lineId: String, amountMinor: Int64)
 
     public var accountId: String {
         switch self {
         case .grantGift(let a, _, _), .adjust(let a, _, _, _), .advance(let a, _, _), .freeze(let a, _, _, _, _),
              .capture(let a, _, _), .release(let a, _), .expireFreeze(let a, _), .charge(let a, _, _, _, _),
-             .refund(let a, _, _, _, _), .creditRecharge(let a, _, _, _):
+             .refund(let a, _, _, _, _), .creditRecharge(let a, _, _, _), .redeemCode(let a, _),
+             .creditRemittance(let a, _, _), .creditStatementLine(let a, _, _):
             return a
         }
     }
@@ -35,6 +42,9 @@ public enum LedgerCommand: Sendable {
         case .charge: "charge"
         case .refund: "refund"
         case .creditRecharge: "recharge_credit"
+        case .redeemCode: "code_redemption"
+        case .creditRemittance: "remittance_credit"
+        case .creditStatementLine: "statement_credit"
         }
     }
 
@@ -47,13 +57,14 @@ public enum LedgerCommand: Sendable {
         }
         switch self {
         case let .grantGift(_, m, _), let .advance(_, m, _), let .freeze(_, _, m, _, _), let .charge(_, _, m, _, _),
-             let .refund(_, _, _, m, _), let .creditRecharge(_, _, _, m):
+             let .refund(_, _, _, m, _), let .creditRecharge(_, _, _, m), let .creditRemittance(_, _, m),
+             let .creditStatementLine(_, _, m):
             try positive(m)
         case let .capture(_, _, m):
             if let m { try positive(m) }
         case let .adjust(_, _, d, _):
             guard d != 0, d.magnitude <= UInt64(limit) else { throw .invalidField("amount", "must be non-zero and within range") }
-        case .release, .expireFreeze:
+        case .release, .expireFreeze, .redeemCode:
             break
         }
     }
@@ -71,6 +82,9 @@ public enum LedgerCommand: Sendable {
         case let .charge(a, _, m, mode, r): "charge|\(a)|\(m)|\(mode.rawValue)|\(r ?? "")"
         case let .refund(a, c, _, m, r): "refund|\(a)|\(c)|\(m)|\(r ?? "")"
         case let .creditRecharge(a, r, t, m): "credit|\(a)|\(r)|\(t)|\(m)"
+        case let .redeemCode(a, c): "code|\(a)|\(c)"
+        case let .creditRemittance(a, r, m): "remittance|\(a)|\(r)|\(m)"
+        case let .creditStatementLine(a, l, m): "statement|\(a)|\(l)|\(m)"
         }
     }
 }

@@ -10,6 +10,10 @@ public struct LedgerBatchWrite: Sendable {
     public var newCharges: [ChargeRecord] = []
     public var updatedCharges: [ChargeRecord] = []
     public var paidRecharges: [RechargeRecord] = []
+    public var redeemedCodes: [RechargeCodeRecord] = []
+    public var approvedRemittances: [RemittanceRecord] = []
+    public var creditedLines: [StatementLineRecord] = []
+    public var messages: [SiteMessageRecord] = []
     public var idempotency: [(scope: String, key: String, stored: StoredIdempotency)] = []
     public var audits: [AuditRecord] = []
     public init() {}
@@ -26,7 +30,7 @@ public struct IdempotencyKeyPair: Hashable, Sendable {
 }
 
 /// One database transaction. Reads marked "lock" take row locks on PostgreSQL (SQLite holds the write lock already).
-public protocol StoreTransaction: Sendable {
+public protocol StoreTransaction: MoneyInWrites {
     func idempotency(scope: String, key: String) async throws -> StoredIdempotency?
     /// Many lookups in one round trip.
     func idempotency(_ pairs: [IdempotencyKeyPair]) async throws -> [IdempotencyKeyPair: StoredIdempotency]
@@ -36,6 +40,12 @@ public protocol StoreTransaction: Sendable {
     func lockFreeze(accountId: String, id: String) async throws -> FreezeRecord?
     func lockCharge(accountId: String, id: String) async throws -> ChargeRecord?
     func lockRecharge(id: String) async throws -> RechargeRecord?
+    /// Lock in id order (one statement each), after the wallets, so that concurrent batches cannot deadlock.
+    func lockCodes(_ ids: [String]) async throws -> [String: RechargeCodeRecord]
+    func lockRemittances(_ ids: [String]) async throws -> [String: RemittanceRecord]
+    func lockStatementLines(_ ids: [String]) async throws -> [String: StatementLineRecord]
+    /// Whether money with this bank serial number was already credited, by an approved remittance or a statement line.
+    func bankSerialCredited(_ serial: String) async throws -> Bool
     func apply(_ batch: LedgerBatchWrite) async throws
 
     func insertAccount(_ account: AccountRecord) async throws
@@ -59,7 +69,7 @@ public struct VerifyProblem: Sendable, CustomStringConvertible {
 }
 
 /// The storage port: one implementation over SQLite and PostgreSQL (CofferStorage).
-public protocol CofferStore: Sendable {
+public protocol CofferStore: MoneyInReads {
     var backendName: String { get }
     func migrate() async throws
     func transaction<R: Sendable>(_ body: @escaping @Sendable (any StoreTransaction) async throws -> R) async throws -> R

@@ -160,6 +160,7 @@ struct SQLTransaction: StoreTransaction {
                 """).all()
             guard rows.count == 1 else { throw StoreError("recharge \(r.id) was paid concurrently") }
         }
+        try await applyMoneyIn(batch)
         // One statement for every wallet of the batch (UPDATE … FROM a VALUES list: PostgreSQL, and SQLite ≥ 3.33).
         for chunk in Array(batch.wallets).chunked(1_000) {
             var sql: SQLQueryString = "WITH v(account_id, cash, gift, share, frozen, advance) AS (VALUES "

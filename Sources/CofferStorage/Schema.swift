@@ -181,5 +181,130 @@ enum Schema {
             "ALTER TABLE recharges ADD COLUMN payment_kind TEXT",
             "ALTER TABLE recharges ADD COLUMN payment_url TEXT",
         ],
+        // 3: money in without a payment channel: recharge codes (R8), bank remittances (T1), dedicated accounts and bank
+        // statement lines (T2), and site messages (N). Each source row is moved to its credited state by the ledger writer
+        // in the same transaction as the credit, so a code, remittance or statement line is credited at most once.
+        [
+            """
+            CREATE TABLE code_batches (
+                id TEXT PRIMARY KEY,
+                amount_minor BIGINT NOT NULL CHECK (amount_minor > 0),
+                bucket TEXT NOT NULL CHECK (bucket IN ('cash','gift')),
+                valid_until BIGINT NOT NULL,
+                code_count INTEGER NOT NULL CHECK (code_count BETWEEN 1 AND 10000),
+                memo TEXT,
+                created_by TEXT NOT NULL,
+                created_at BIGINT NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE recharge_codes (
+                id TEXT PRIMARY KEY,
+                batch_id TEXT NOT NULL REFERENCES code_batches(id),
+                code TEXT NOT NULL,
+                digest TEXT NOT NULL UNIQUE CHECK (length(digest) = 64),
+                amount_minor BIGINT NOT NULL CHECK (amount_minor > 0),
+                bucket TEXT NOT NULL CHECK (bucket IN ('cash','gift')),
+                valid_until BIGINT NOT NULL,
+                state TEXT NOT NULL CHECK (state IN ('unused','redeemed','voided')),
+                redeemed_by TEXT REFERENCES accounts(id),
+                redeemed_at BIGINT,
+                CHECK ((state = 'redeemed') = (redeemed_by IS NOT NULL AND redeemed_at IS NOT NULL))
+            )
+            """,
+            "CREATE INDEX recharge_codes_batch ON recharge_codes(batch_id, id)",
+            """
+            CREATE TABLE code_attempts (
+                id TEXT PRIMARY KEY,
+                account_id TEXT NOT NULL REFERENCES accounts(id),
+                created_at BIGINT NOT NULL
+            )
+            """,
+            "CREATE INDEX code_attempts_by_account ON code_attempts(account_id, created_at)",
+            """
+            CREATE TABLE remittances (
+                id TEXT PRIMARY KEY,
+                account_id TEXT NOT NULL REFERENCES accounts(id),
+                payer_name TEXT NOT NULL CHECK (length(payer_name) BETWEEN 1 AND 200),
+                payer_account TEXT NOT NULL,
+                payer_bank TEXT NOT NULL,
+                amount_minor BIGINT NOT NULL CHECK (amount_minor > 0),
+                remitted_on TEXT NOT NULL,
+                bank_serial TEXT,
+                receipt_path TEXT NOT NULL,
+                receipt_type TEXT NOT NULL CHECK (receipt_type IN ('image/png','image/jpeg','application/pdf')),
+                receipt_bytes INTEGER NOT NULL CHECK (receipt_bytes BETWEEN 1 AND 5242880),
+                receipt_sha256 TEXT NOT NULL,
+                state TEXT NOT NULL CHECK (state IN ('pending_review','approved','rejected')),
+                reject_reason TEXT,
+                resubmission_of TEXT REFERENCES remittances(id),
+                reviewed_by TEXT,
+                reviewed_at BIGINT,
+                created_at BIGINT NOT NULL,
+                CHECK ((state = 'rejected') = (reject_reason IS NOT NULL)),
+                CHECK ((state = 'pending_review') = (reviewed_at IS NULL))
+            )
+            """,
+            "CREATE INDEX remittances_by_account ON remittances(account_id, created_at)",
+            "CREATE INDEX remittances_queue ON remittances(created_at) WHERE state = 'pending_review'",
+            "CREATE UNIQUE INDEX remittances_serial_credited ON remittances(bank_serial) WHERE state = 'approved'",
+            """
+            CREATE TABLE dedicated_accounts (
+                account_id TEXT PRIMARY KEY REFERENCES accounts(id),
+                identifier TEXT NOT NULL UNIQUE CHECK (length(identifier) = 10),
+                number TEXT NOT NULL UNIQUE CHECK (length(number) = 25),
+                created_at BIGINT NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE payer_names (
+                account_id TEXT NOT NULL REFERENCES accounts(id),
+                name TEXT NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
+                third_party BOOLEAN NOT NULL,
+                agreement_signed_at BIGINT,
+                agreement_signed_by TEXT,
+                created_at BIGINT NOT NULL,
+                PRIMARY KEY (account_id, name)
+            )
+            """,
+            """
+            CREATE TABLE statement_lines (
+                id TEXT PRIMARY KEY,
+                bank_serial TEXT NOT NULL UNIQUE,
+                booked_on TEXT NOT NULL,
+                amount_minor BIGINT NOT NULL CHECK (amount_minor > 0),
+                currency TEXT NOT NULL CHECK (length(currency) = 3),
+                payer_name TEXT NOT NULL,
+                payer_account TEXT NOT NULL,
+                payee_account TEXT NOT NULL,
+                memo TEXT NOT NULL,
+                state TEXT NOT NULL CHECK (state IN ('matched','credited','to_be_confirmed','to_be_signed','held_keyword',
+                                                     'held_currency','unmatched','refunded')),
+                account_id TEXT REFERENCES accounts(id),
+                note TEXT,
+                source TEXT NOT NULL,
+                imported_at BIGINT NOT NULL,
+                resolved_at BIGINT,
+                resolved_by TEXT,
+                CHECK (state IN ('unmatched','refunded','held_currency','held_keyword') OR account_id IS NOT NULL)
+            )
+            """,
+            "CREATE INDEX statement_lines_by_state ON statement_lines(state, imported_at)",
+            "CREATE INDEX statement_lines_by_account ON statement_lines(account_id, imported_at)",
+            """
+            CREATE TABLE site_messages (
+                id TEXT PRIMARY KEY,
+                account_id TEXT NOT NULL REFERENCES accounts(id),
+                kind TEXT NOT NULL,
+                title TEXT NOT NULL,
+                body TEXT NOT NULL,
+                created_at BIGINT NOT NULL,
+                read_at BIGINT,
+                delivered_at BIGINT
+            )
+            """,
+            "CREATE INDEX site_messages_by_account ON site_messages(account_id, created_at)",
+            "CREATE INDEX site_messages_undelivered ON site_messages(created_at) WHERE delivered_at IS NULL",
+        ],
     ]
 }

@@ -1,0 +1,44 @@
+import CofferCore
+
+/// Reads for money that arrives without a payment channel: recharge codes, remittances, statement lines, messages.
+public protocol MoneyInReads: Sendable {
+    func bankSerialCredited(_ serial: String) async throws -> Bool
+    func code(digest: String) async throws -> RechargeCodeRecord?
+    func codeBatch(id: String) async throws -> CodeBatchRecord?
+    /// Newest first.
+    func codeBatches(limit: Int) async throws -> [CodeBatchRecord]
+    func codes(batchId: String) async throws -> [RechargeCodeRecord]
+    func remittance(id: String) async throws -> RemittanceRecord?
+    /// For one account newest first; for all accounts (the review queue) oldest first.
+    func remittances(accountId: String?, state: RemittanceState?, limit: Int) async throws -> [RemittanceRecord]
+    func remittances(bankSerial: String) async throws -> [RemittanceRecord]
+    func dedicatedAccount(accountId: String) async throws -> DedicatedAccountRecord?
+    func dedicatedAccount(identifier: String) async throws -> DedicatedAccountRecord?
+    func payerNames(accountId: String) async throws -> [PayerNameRecord]
+    func statementLine(id: String) async throws -> StatementLineRecord?
+    func statementLine(bankSerial: String) async throws -> StatementLineRecord?
+    /// Oldest first.
+    func statementLines(accountId: String?, states: [StatementLineState], limit: Int) async throws -> [StatementLineRecord]
+    /// Newest first.
+    func siteMessages(accountId: String, limit: Int) async throws -> [SiteMessageRecord]
+    func undeliveredMessages(limit: Int) async throws -> [SiteMessageRecord]
+    func markDelivered(messageIds: [String], atMicros: Int64) async throws
+}
+
+/// Writes of the same, inside a store transaction.
+public protocol MoneyInWrites: Sendable {
+    func insertCodeBatch(_ batch: CodeBatchRecord, codes: [RechargeCodeRecord]) async throws
+    /// False when the account has used up its attempts in the window (R8).
+    func reserveCodeAttempt(accountId: String, id: String, nowMicros: Int64, sinceMicros: Int64, limit: Int) async throws -> Bool
+    func deleteCodeAttempt(id: String) async throws
+    func insertRemittance(_ r: RemittanceRecord) async throws
+    func rejectRemittance(id: String, reason: String, actor: String, nowMicros: Int64) async throws -> Bool
+    func insertDedicatedAccount(_ d: DedicatedAccountRecord) async throws
+    /// False when a line with the same bank serial number exists (T2: a line is processed once).
+    func insertStatementLine(_ l: StatementLineRecord) async throws -> Bool
+    func updateStatementLine(id: String, from: StatementLineState, to: StatementLineState, accountId: String?, note: String?,
+                             actor: String?, nowMicros: Int64?) async throws -> Bool
+    func upsertPayerName(_ p: PayerNameRecord) async throws
+    func signAgreement(accountId: String, name: String, actor: String, nowMicros: Int64) async throws -> Bool
+    func insertMessages(_ messages: [SiteMessageRecord]) async throws
+}
