@@ -69,6 +69,9 @@ public final class TestEnvironment: Sendable {
         let clock = ManualClock(micros: 1_790_000_000_000_000)
         var s = settings
         s.bcryptCost = 4
+        if s.bank.receiptDirectory == BankTransferSettings().receiptDirectory {
+            s.bank.receiptDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("coffer-tests/\(name)-receipts").path
+        }
         let sandbox = SandboxChannel(secret: sandboxSecret)
         let engine = CofferEngine(store: store, clock: clock, channels: [sandbox] + (try channels(clock)), settings: s)
         return TestEnvironment(backend: backend, store: store, clock: clock, engine: engine, sandbox: sandbox, cleanup: cleanup)
