@@ -327,6 +327,15 @@ public struct BankTransferService: Sendable {
         case .failure(let error):
             logger.warning("statement line \(line.bankSerial) not credited: \(error.code)")
             result.note = error.detail
+            // A matched line that can never be credited (its transfer was credited as a remittance) goes to the operator's
+            // pool instead of being retried by every import.
+            if line.state == .matched {
+                let moved = try await store.transaction { tx in
+                    try await tx.updateStatementLine(id: line.id, from: .matched, to: .unmatched, accountId: accountId,
+                                                     note: error.detail, actor: nil, nowMicros: nil)
+                }
+                if moved { result.state = StatementLineState.unmatched.rawValue }
+            }
         }
         result.accountId = accountId
         return result

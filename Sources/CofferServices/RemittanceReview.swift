@@ -96,7 +96,7 @@ extension BankTransferService {
         let handle = try FileHandle(forWritingTo: temporary)
         try handle.synchronize()
         try handle.close()
-        _ = try FileManager.default.replaceItemAt(final, withItemAt: temporary)
+        try FileManager.default.moveItem(at: temporary, to: final)
         return name
     }
 

@@ -131,6 +131,7 @@ struct RechargeCodeTests {
 }
 
 extension Result where Failure == CofferError {
+    /// The refusal code, or nil on success.
     var failureCode: String? {
         if case .failure(let e) = self { return e.code }
         return nil
