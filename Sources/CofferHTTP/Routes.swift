@@ -105,6 +105,7 @@ struct Routes: Sendable {
         v1.get("accounts/:accountId/transactions", use: TransactionRoutes(routes: self).list)
         v1.post("batch/charges", use: BatchRoutes(routes: self).charges)
         v1.post("batch/freezes", use: BatchRoutes(routes: self).freezes)
+        MoneyInRoutes(routes: self).register(on: v1)
     }
 
     // MARK: accounts, users, keys

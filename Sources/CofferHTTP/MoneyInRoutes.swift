@@ -1,0 +1,332 @@
+import CofferCore
+import CofferServices
+import Foundation
+import HTTPTypes
+import Hummingbird
+import MultipartKit
+
+/// Recharge codes (R8), bank remittance (T1, T2) and site messages: thin handlers over RechargeCodeService and
+/// BankTransferService.
+struct MoneyInRoutes: Sendable {
+    let routes: Routes
+    var engine: CofferEngine { routes.engine }
+    /// A receipt of at most 5 MB plus the form's other fields.
+    static let maxUploadBytes = 5 * 1_024 * 1_024 + 64 * 1_024
+    static let maxStatementBytes = 4 * 1_024 * 1_024
+
+    func register(on v1: RouterGroup<CofferContext>) {
+        v1.post("accounts/:accountId/code-redemptions", use: redeemCode)
+        v1.get("accounts/:accountId/bank-transfer", use: collectionDetails)
+        v1.post("accounts/:accountId/remittances", use: submitRemittance)
+        v1.get("accounts/:accountId/remittances", use: listRemittances)
+        v1.get("accounts/:accountId/remittances/:remittanceId/receipt", use: accountReceipt)
+        v1.get("accounts/:accountId/payer-names", use: listPayers)
+        v1.post("accounts/:accountId/payer-names", use: registerPayer)
+        v1.post("accounts/:accountId/payer-names/agreement", use: signAgreement)
+        v1.get("accounts/:accountId/statement-lines", use: accountLines)
+        v1.get("accounts/:accountId/messages", use: messages)
+
+        v1.post("operator/code-batches", use: createCodeBatch)
+        v1.get("operator/code-batches/:batchId/codes.csv", use: exportCodes)
+        v1.get("operator/remittances", use: reviewQueue)
+        v1.get("operator/remittances/:remittanceId/receipt", use: operatorReceipt)
+        v1.post("operator/remittances/:remittanceId/approve", use: approve)
+        v1.post("operator/remittances/:remittanceId/reject", use: reject)
+        v1.post("operator/statements", use: importStatementFile)
+        v1.post("operator/statement-lines", use: importStatementPush)
+        v1.get("operator/statement-lines", use: operatorLines)
+        v1.post("operator/statement-lines/:lineId/assign", use: assignLine)
+        v1.post("operator/statement-lines/:lineId/refund", use: refundLine)
+    }
+
+    func operatorOnly(_ request: Request) async throws -> Principal {
+        let principal = try await routes.authenticate(request)
+        try Access.requireOperator(principal)
+        return principal
+    }
+
+    // MARK: customer
+
+    @Sendable func redeemCode(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let (principal, accountId) = try await routes.authorize(request, context, .finance)
+        let key = try request.idempotencyKey()
+        struct Body: Decodable { let code: String }
+        let body = try await JSON.decode(Body.self, from: request)
+        let outcome = try await engine.codes.redeem(accountId: accountId, typed: body.code, idempotencyKey: key, actor: principal.actor)
+        return try JSON.response(LedgerWriteView(try outcome.get()), replayed: outcome.replayed)
+    }
+
+    @Sendable func collectionDetails(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let (_, accountId) = try await routes.authorize(request, context, .finance)
+        return try JSON.response(try await engine.bank.collectionDetails(accountId: accountId))
+    }
+
+    struct RemittanceForm: Decodable {
+        var payerName: String?
+        var payerAccount: String?
+        var payerBank: String?
+        var amount: String?
+        var remittedOn: String?
+        var bankSerial: String?
+        var resubmissionOf: String?
+        var receipt: Data?
+    }
+
+    /// multipart/form-data, so that the console's plain HTML form and an API client send the same thing.
+    @Sendable func submitRemittance(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let (principal, accountId) = try await routes.authorize(request, context, .finance)
+        let key = try request.idempotencyKey()
+        guard let type = request.headers[.contentType], type.lowercased().hasPrefix("multipart/form-data"),
+              let boundary = type.split(separator: ";").lazy.map({ $0.trimmingCharacters(in: .whitespaces) })
+                .first(where: { $0.lowercased().hasPrefix("boundary=") })?.dropFirst(9) else {
+            throw CofferError("multipart_required", .badRequest,
+                              "Send multipart/form-data with the fields payerName, payerAccount, payerBank, amount, remittedOn, optional bankSerial, and the file receipt.")
+        }
+        var request = request
+        let body: ByteBuffer
+        do { body = try await request.collectBody(upTo: Self.maxUploadBytes) } catch {
+            throw CofferError("receipt_too_large", .payloadTooLarge, "The receipt must be at most 5 MB.")
+        }
+        let form: RemittanceForm
+        do {
+            form = try FormDataDecoder().decode(RemittanceForm.self, from: body,
+                                                boundary: String(boundary).trimmingCharacters(in: CharacterSet(charactersIn: "\"")))
+        } catch {
+            throw CofferError("multipart_invalid", .badRequest, "The form could not be read; check the multipart boundary and fields.")
+        }
+        let input = RemittanceInput(payerName: form.payerName ?? "", payerAccount: form.payerAccount ?? "",
+                                    payerBank: form.payerBank ?? "", amountText: form.amount ?? "", remittedOn: form.remittedOn ?? "",
+                                    bankSerial: form.bankSerial, receipt: form.receipt.map { Array($0) } ?? [],
+                                    resubmissionOf: form.resubmissionOf.flatMap { $0.isEmpty ? nil : $0 })
+        let (record, replayed) = try await engine.bank.submitRemittance(accountId: accountId, input, idempotencyKey: key,
+                                                                        actor: principal.actor)
+        return try JSON.response(RemittanceView(record), status: .created, replayed: replayed)
+    }
+
+    @Sendable func listRemittances(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let (_, accountId) = try await routes.authorize(request, context, .finance)
+        let items = try await engine.store.remittances(accountId: accountId, state: nil, limit: Limits.maxPageSize)
+        return try JSON.response(["items": items.map(RemittanceView.init)])
+    }
+
+    func receiptResponse(_ remittance: RemittanceRecord) throws -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = remittance.receiptType
+        headers[HTTPField.Name("X-Content-Type-Options")!] = "nosniff"
+        headers[.contentDisposition] = "inline; filename=\"\(remittance.receiptPath)\""
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try engine.bank.receipt(remittance))))
+    }
+
+    @Sendable func accountReceipt(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let (_, accountId) = try await routes.authorize(request, context, .finance)
+        let id = try context.param("remittanceId")
+        guard let r = try await engine.store.remittance(id: id), r.accountId == accountId else { throw CofferError.notFound("remittance", id) }
+        return try receiptResponse(r)
+    }
+
+    @Sendable func listPayers(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let (_, accountId) = try await routes.authorize(request, context, .finance)
+        return try JSON.response(["items": try await engine.store.payerNames(accountId: accountId).map(PayerView.init)])
+    }
+
+    @Sendable func registerPayer(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let (principal, accountId) = try await routes.authorize(request, context, .finance)
+        struct Body: Decodable { let name: String; let thirdParty: Bool? }
+        let body = try await JSON.decode(Body.self, from: request)
+        let results = try await engine.bank.registerPayer(accountId: accountId, name: body.name, thirdParty: body.thirdParty ?? false,
+                                                          actor: principal.actor)
+        return try JSON.response(["recheckedLines": results], status: .created)
+    }
+
+    @Sendable func signAgreement(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let (principal, accountId) = try await routes.authorize(request, context, .owner)
+        struct Body: Decodable { let name: String }
+        let body = try await JSON.decode(Body.self, from: request)
+        let results = try await engine.bank.signAgreement(accountId: accountId, name: body.name, actor: principal.actor)
+        return try JSON.response(["recheckedLines": results])
+    }
+
+    @Sendable func accountLines(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let (_, accountId) = try await routes.authorize(request, context, .finance)
+        let lines = try await engine.store.statementLines(accountId: accountId, states: [], limit: Limits.maxPageSize)
+        return try JSON.response(["items": lines.map(StatementLineView.init)])
+    }
+
+    @Sendable func messages(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let (_, accountId) = try await routes.authorize(request, context, .member)
+        return try JSON.response(["items": try await engine.store.siteMessages(accountId: accountId, limit: Limits.maxPageSize).map(MessageView.init)])
+    }
+
+    // MARK: operator
+
+    @Sendable func createCodeBatch(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let principal = try await operatorOnly(request)
+        let key = try request.idempotencyKey()
+        struct Body: Decodable { let amount: String; let credit: String; let validUntil: String; let count: Int; let memo: String? }
+        let body = try await JSON.decode(Body.self, from: request)
+        let (batch, replayed) = try await engine.codes.createBatch(
+            amountText: body.amount, bucket: try parseEnum(WalletBucket.self, body.credit, field: "credit"),
+            validUntilMicros: try Time.parse(body.validUntil, field: "validUntil"), count: body.count, memo: body.memo,
+            idempotencyKey: key, actor: principal.actor)
+        return try JSON.response(CodeBatchView(batch), status: .created, replayed: replayed)
+    }
+
+    /// For printing: UTF-8 with BOM so that spreadsheet programs read it right; every export is audited.
+    @Sendable func exportCodes(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let principal = try await operatorOnly(request)
+        let (batch, codes) = try await engine.codes.export(batchId: try context.param("batchId"), actor: principal.actor)
+        var out = "\u{FEFF}code,amount,credit,valid_until,state,redeemed_by,redeemed_at\r\n"
+        for c in codes {
+            out += [c.code, MoneyFormat.format(c.amountMinor), c.bucket.rawValue, RFC3339.format(micros: c.validUntilMicros),
+                    c.state.rawValue, c.redeemedBy ?? "", c.redeemedAtMicros.map { RFC3339.format(micros: $0) } ?? ""]
+                .joined(separator: ",") + "\r\n"
+        }
+        var headers = HTTPFields()
+        headers[.contentType] = "text/csv; charset=utf-8"
+        headers[.contentDisposition] = "attachment; filename=\"codes-\(batch.id).csv\""
+        headers[.cacheControl] = "no-store"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: out)))
+    }
+
+    @Sendable func reviewQueue(_ request: Request, _ context: CofferContext) async throws -> Response {
+        _ = try await operatorOnly(request)
+        return try JSON.response(["items": try await engine.bank.reviewQueue(limit: Limits.maxPageSize).map(RemittanceView.init)])
+    }
+
+    @Sendable func operatorReceipt(_ request: Request, _ context: CofferContext) async throws -> Response {
+        _ = try await operatorOnly(request)
+        let id = try context.param("remittanceId")
+        guard let r = try await engine.store.remittance(id: id) else { throw CofferError.notFound("remittance", id) }
+        return try receiptResponse(r)
+    }
+
+    @Sendable func approve(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let principal = try await operatorOnly(request)
+        let outcome = try await engine.bank.approve(remittanceId: try context.param("remittanceId"),
+                                                    idempotencyKey: try request.idempotencyKey(), actor: principal.actor)
+        return try JSON.response(LedgerWriteView(try outcome.get()), replayed: outcome.replayed)
+    }
+
+    @Sendable func reject(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let principal = try await operatorOnly(request)
+        struct Body: Decodable { let reason: String }
+        let body = try await JSON.decode(Body.self, from: request)
+        let r = try await engine.bank.reject(remittanceId: try context.param("remittanceId"), reason: body.reason, actor: principal.actor)
+        return try JSON.response(RemittanceView(r))
+    }
+
+    /// The statement file as the request body (text/csv); `?name=` records the file name with every line.
+    @Sendable func importStatementFile(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let principal = try await operatorOnly(request)
+        var request = request
+        let body: ByteBuffer
+        do { body = try await request.collectBody(upTo: Self.maxStatementBytes) } catch {
+            throw CofferError("statement_too_long", .payloadTooLarge, "The statement file must be at most 4 MB; split it.")
+        }
+        guard let text = String(bytes: Array(body.readableBytesView), encoding: .utf8) else {
+            throw CofferError("statement_csv_invalid", .badRequest, "The statement file must be UTF-8 text.")
+        }
+        let name = request.uri.queryParameters["name"].map(String.init) ?? "upload.csv"
+        let lines = try engine.bank.parseStatementCSV(text)
+        let results = try await engine.bank.importStatement(lines, source: "file:\(name.prefix(100))", actor: principal.actor)
+        return try JSON.response(["lines": results])
+    }
+
+    /// The bank's push: the same fields as the CSV, as JSON.
+    @Sendable func importStatementPush(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let principal = try await operatorOnly(request)
+        struct Line: Decodable {
+            let bankSerial: String, bookedOn: String, amount: String, currency: String
+            let payerName: String, payerAccount: String, payeeAccount: String, memo: String?
+        }
+        struct Body: Decodable { let lines: [Line] }
+        var request = request
+        let buffer = try await request.collectBody(upTo: Self.maxStatementBytes)
+        let body: Body
+        do { body = try JSONDecoder().decode(Body.self, from: Data(buffer.readableBytesView)) } catch let error as DecodingError {
+            throw JSON.describe(error)
+        }
+        let lines = body.lines.map {
+            StatementLineInput(bankSerial: $0.bankSerial, bookedOn: $0.bookedOn, amountText: $0.amount, currency: $0.currency,
+                               payerName: $0.payerName, payerAccount: $0.payerAccount, payeeAccount: $0.payeeAccount, memo: $0.memo ?? "")
+        }
+        return try JSON.response(["lines": try await engine.bank.importStatement(lines, source: "push", actor: principal.actor)])
+    }
+
+    @Sendable func operatorLines(_ request: Request, _ context: CofferContext) async throws -> Response {
+        _ = try await operatorOnly(request)
+        let states = try (request.uri.queryParameters["state"].map(String.init) ?? "unmatched,held_keyword,held_currency")
+            .split(separator: ",").map { s throws(CofferError) in try parseEnum(StatementLineState.self, String(s), field: "state") }
+        let lines = try await engine.store.statementLines(accountId: nil, states: states, limit: Limits.maxPageSize)
+        return try JSON.response(["items": lines.map(StatementLineView.init)])
+    }
+
+    @Sendable func assignLine(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let principal = try await operatorOnly(request)
+        struct Body: Decodable { let accountId: String }
+        let body = try await JSON.decode(Body.self, from: request)
+        return try JSON.response(try await engine.bank.assignLine(id: try context.param("lineId"), accountId: body.accountId,
+                                                                 actor: principal.actor))
+    }
+
+    @Sendable func refundLine(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let principal = try await operatorOnly(request)
+        struct Body: Decodable { let reason: String }
+        let body = try await JSON.decode(Body.self, from: request)
+        let line = try await engine.bank.refundLine(id: try context.param("lineId"), reason: body.reason, actor: principal.actor)
+        return try JSON.response(StatementLineView(line))
+    }
+}
+
+struct RemittanceView: Encodable {
+    struct Receipt: Encodable { let type: String; let bytes: Int; let sha256: String }
+    let id, accountId, payerName, payerAccount, payerBank, amount, remittedOn, state, createdAt: String
+    let bankSerial, rejectReason, resubmissionOf, reviewedAt: String?
+    let receipt: Receipt
+    init(_ r: RemittanceRecord) {
+        (id, accountId, payerName, payerAccount, payerBank) = (r.id, r.accountId, r.payerName, r.payerAccount, r.payerBank)
+        (amount, remittedOn, state) = (MoneyFormat.format(r.amountMinor), r.remittedOn, r.state.rawValue)
+        createdAt = RFC3339.format(micros: r.createdAtMicros)
+        (bankSerial, rejectReason, resubmissionOf) = (r.bankSerial, r.rejectReason, r.resubmissionOf)
+        reviewedAt = r.reviewedAtMicros.map { RFC3339.format(micros: $0) }
+        receipt = Receipt(type: r.receiptType, bytes: r.receiptBytes, sha256: r.receiptSHA256)
+    }
+}
+
+struct StatementLineView: Encodable {
+    let id, bankSerial, bookedOn, amount, currency, payerName, payerAccount, payeeAccount, memo, state, source, importedAt: String
+    let accountId, note: String?
+    init(_ l: StatementLineRecord) {
+        (id, bankSerial, bookedOn, amount, currency) = (l.id, l.bankSerial, l.bookedOn, MoneyFormat.format(l.amountMinor), l.currency)
+        (payerName, payerAccount, payeeAccount, memo) = (l.payerName, l.payerAccount, l.payeeAccount, l.memo)
+        (state, source, importedAt) = (l.state.rawValue, l.source, RFC3339.format(micros: l.importedAtMicros))
+        (accountId, note) = (l.accountId, l.note)
+    }
+}
+
+struct PayerView: Encodable {
+    let name: String
+    let thirdParty: Bool
+    let agreementSigned: Bool
+    init(_ p: PayerNameRecord) { (name, thirdParty, agreementSigned) = (p.name, p.thirdParty, p.agreementSignedAtMicros != nil) }
+}
+
+struct CodeBatchView: Encodable {
+    let id, amount, credit, validUntil, createdAt: String
+    let count: Int
+    let memo: String?
+    init(_ b: CodeBatchRecord) {
+        (id, amount, credit) = (b.id, MoneyFormat.format(b.amountMinor), b.bucket.rawValue)
+        (validUntil, createdAt) = (RFC3339.format(micros: b.validUntilMicros), RFC3339.format(micros: b.createdAtMicros))
+        (count, memo) = (b.count, b.memo)
+    }
+}
+
+struct MessageView: Encodable {
+    let id, kind, title, body, createdAt: String
+    let read: Bool
+    init(_ m: SiteMessageRecord) {
+        (id, kind, title, body) = (m.id, m.kind, m.title, m.body)
+        (createdAt, read) = (RFC3339.format(micros: m.createdAtMicros), m.readAtMicros != nil)
+    }
+}

@@ -1,0 +1,139 @@
+import CofferCore
+import CofferServices
+import CofferTestSupport
+import Foundation
+import Testing
+
+/// The HTTP surface of recharge codes and bank remittance: the same rules as the service tests, through the routes,
+/// with roles checked on every route.
+@Suite("Money-in API: recharge codes, remittances, statements")
+struct MoneyInAPITests {
+    static func multipart(_ fields: [(String, String)], receipt: String?, boundary: String = "coffer-boundary-7MA4YWxk") -> String {
+        var out = ""
+        for (name, value) in fields {
+            out += "--\(boundary)\r\nContent-Disposition: form-data; name=\"\(name)\"\r\n\r\n\(value)\r\n"
+        }
+        if let receipt {
+            out += "--\(boundary)\r\nContent-Disposition: form-data; name=\"receipt\"; filename=\"receipt.pdf\"\r\n"
+                + "Content-Type: application/pdf\r\n\r\n\(receipt)\r\n"
+        }
+        return out + "--\(boundary)--\r\n"
+    }
+
+    static let formType = ["Content-Type": "multipart/form-data; boundary=coffer-boundary-7MA4YWxk"]
+
+    @Test("R8 an operator creates and exports a batch; a customer redeems over HTTP; a member is refused (W12)", arguments: Backend.available)
+    func r8OverHTTP(backend: Backend) async throws {
+        try await APIFixture.run(backend) { api in
+            let a = api.accountId
+            let validUntil = RFC3339.format(micros: api.env.clock.nowMicros() + 86_400_000_000)
+            let batch = #"{"amount":"50.00","credit":"gift","validUntil":"\#(validUntil)","count":2,"memo":"活动"}"#
+            #expect(try await api.post("/v1/operator/code-batches", key: api.ownerKey, batch).status == 403)
+            let created = try await api.post("/v1/operator/code-batches", key: api.platformKey, batch)
+            #expect(created.status == 201, "\(created.text)")
+            let batchId = try #require(created.string("id"))
+            let csv = try await api.call(.get, "/v1/operator/code-batches/\(batchId)/codes.csv", key: api.platformKey)
+            #expect(csv.headers[.contentType] == "text/csv; charset=utf-8")
+            let rows = csv.text.split(separator: "\r\n").dropFirst()
+            #expect(rows.count == 2)
+            let code = String(rows.first!.split(separator: ",")[0])
+
+            let member = try await api.post("/v1/accounts/\(a)/code-redemptions", key: api.memberKey, #"{"code":"\#(code)"}"#)
+            #expect(member.status == 403)
+            let redeemed = try await api.post("/v1/accounts/\(a)/code-redemptions", key: api.financeKey, #"{"code":"\#(code)"}"#)
+            #expect(redeemed.status == 200, "\(redeemed.text)")
+            #expect(redeemed.string("wallet", "gift") == "50.00")
+            let again = try await api.post("/v1/accounts/\(a)/code-redemptions", key: api.financeKey, #"{"code":"\#(code)"}"#)
+            #expect(again.status == 409 && again.code == "code_already_redeemed")
+            let unknown = try await api.post("/v1/accounts/\(a)/code-redemptions", key: api.financeKey, #"{"code":"AAAA-BBBB-CCCC-DDDD"}"#)
+            #expect(unknown.status == 404 && unknown.code == "code_not_found")
+            let after = try await api.call(.get, "/v1/operator/code-batches/\(batchId)/codes.csv", key: api.platformKey)
+            #expect(after.text.contains(",redeemed,\(a),"))
+        }
+    }
+
+    @Test("T1 over HTTP: collection details, multipart submission with a receipt, operator queue, receipt preview, approval",
+          arguments: Backend.available)
+    func t1OverHTTP(backend: Backend) async throws {
+        try await APIFixture.run(backend) { api in
+            let a = api.accountId
+            let details = try await api.call(.get, "/v1/accounts/\(a)/bank-transfer", key: api.financeKey)
+            #expect(details.status == 200)
+            #expect(details.string("dedicatedAccountNumber")?.count == 25)
+            #expect(details.string("memo")?.contains(a) == true)
+
+            let fields = [("payerName", "测试科技有限公司"), ("payerAccount", "6222020200001234"), ("payerBank", "工商银行"),
+                          ("amount", "1200.00"), ("remittedOn", "2026-11-20"), ("bankSerial", "HB-0001")]
+            let pdf = "%PDF-1.4\n1 0 obj << >> endobj\n%%EOF"
+            let noReceipt = try await api.call(.post, "/v1/accounts/\(a)/remittances", key: api.financeKey, idempotencyKey: "rm-0",
+                                               body: Self.multipart(fields, receipt: nil), headers: Self.formType)
+            #expect(noReceipt.status == 400 && noReceipt.code == "invalid_field")
+            let html = try await api.call(.post, "/v1/accounts/\(a)/remittances", key: api.financeKey, idempotencyKey: "rm-h",
+                                          body: Self.multipart(fields, receipt: "<script>alert(1)</script>"), headers: Self.formType)
+            #expect(html.status == 400 && html.code == "receipt_type_unsupported")
+            let json = try await api.call(.post, "/v1/accounts/\(a)/remittances", key: api.financeKey, idempotencyKey: "rm-j",
+                                          body: #"{"amount":"1.00"}"#)
+            #expect(json.status == 400 && json.code == "multipart_required")
+            let submitted = try await api.call(.post, "/v1/accounts/\(a)/remittances", key: api.financeKey, idempotencyKey: "rm-1",
+                                               body: Self.multipart(fields, receipt: pdf), headers: Self.formType)
+            #expect(submitted.status == 201, "\(submitted.text)")
+            #expect(submitted.string("state") == "pending_review" && submitted.string("amount") == "1200.00")
+            let id = try #require(submitted.string("id"))
+
+            #expect(try await api.call(.get, "/v1/operator/remittances", key: api.financeKey).status == 403)
+            let queue = try await api.call(.get, "/v1/operator/remittances", key: api.platformKey)
+            #expect((queue.json["items"] as? [[String: Any]])?.compactMap { $0["id"] as? String } == [id])
+            let preview = try await api.call(.get, "/v1/operator/remittances/\(id)/receipt", key: api.platformKey)
+            #expect(preview.status == 200 && preview.text == pdf && preview.headers[.contentType] == "application/pdf")
+
+            let missingReason = try await api.post("/v1/operator/remittances/\(id)/reject", key: api.platformKey, #"{"reason":" "}"#)
+            #expect(missingReason.status == 400)
+            let approved = try await api.post("/v1/operator/remittances/\(id)/approve", key: api.platformKey)
+            #expect(approved.status == 200, "\(approved.text)")
+            #expect(approved.string("wallet", "cash") == "1200.00")
+            let mine = try await api.call(.get, "/v1/accounts/\(a)/remittances", key: api.ownerKey)
+            #expect((mine.json["items"] as? [[String: Any]])?.first?["state"] as? String == "approved")
+            let messages = try await api.call(.get, "/v1/accounts/\(a)/messages", key: api.memberKey)
+            #expect((messages.json["items"] as? [[String: Any]])?.first?["kind"] as? String == "remittance_credited")
+        }
+    }
+
+    @Test("T2 over HTTP: statement CSV import with per-line results, registering the payer, assigning from the unmatched pool",
+          arguments: Backend.available)
+    func t2OverHTTP(backend: Backend) async throws {
+        try await APIFixture.run(backend) { api in
+            let a = api.accountId
+            let number = try #require(try await api.call(.get, "/v1/accounts/\(a)/bank-transfer", key: api.ownerKey)
+                .string("dedicatedAccountNumber"))
+            let prefix = String(number.prefix(15))
+            let csv = """
+                bank_serial,booked_on,amount,currency,payer_name,payer_account,payee_account,memo
+                S-1,2026-11-23,100.00,CNY,王五,6222000011112222,\(number),云服务费
+                S-2,2026-11-23,200.00,CNY,某某公司,6222000011113333,\(prefix)0000000000,云服务费
+                S-3,2026-11-23,1.234,CNY,某某公司,6222000011113333,\(number),云服务费
+                """
+            let csvType = ["Content-Type": "text/csv; charset=utf-8"]
+            #expect(try await api.call(.post, "/v1/operator/statements?name=nov.csv", key: api.ownerKey, body: csv, headers: csvType).status == 403)
+            let imported = try await api.call(.post, "/v1/operator/statements?name=nov.csv", key: api.platformKey, body: csv, headers: csvType)
+            #expect(imported.status == 200, "\(imported.text)")
+            let states = (imported.json["lines"] as? [[String: Any]])?.compactMap { $0["state"] as? String }
+            #expect(states == ["to_be_confirmed", "unmatched", "invalid"])
+
+            let registered = try await api.post("/v1/accounts/\(a)/payer-names", key: api.financeKey, #"{"name":"王五"}"#)
+            #expect(registered.status == 201)
+            #expect(((registered.json["recheckedLines"] as? [[String: Any]])?.first?["state"] as? String) == "credited")
+
+            let pool = try await api.call(.get, "/v1/operator/statement-lines?state=unmatched", key: api.platformKey)
+            let lineId = try #require((pool.json["items"] as? [[String: Any]])?.first?["id"] as? String)
+            let assigned = try await api.post("/v1/operator/statement-lines/\(lineId)/assign", key: api.platformKey, #"{"accountId":"\#(a)"}"#)
+            #expect(assigned.status == 200, "\(assigned.text)")
+            let wallet = try await api.call(.get, "/v1/accounts/\(a)/wallet", key: api.financeKey)
+            #expect(wallet.string("cash") == "300.00")
+
+            // The same file again is processed once.
+            let again = try await api.call(.post, "/v1/operator/statements", key: api.platformKey, body: csv, headers: csvType)
+            #expect((again.json["lines"] as? [[String: Any]])?.prefix(2).allSatisfy { $0["duplicate"] as? Bool == true } == true)
+            #expect(try await api.call(.get, "/v1/accounts/\(a)/wallet", key: api.financeKey).string("cash") == "300.00")
+        }
+    }
+}
