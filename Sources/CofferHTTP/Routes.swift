@@ -95,6 +95,10 @@ struct Routes: Sendable {
         v1.post("accounts/:accountId/recharges/:rechargeId/sync", use: syncRecharge)
         v1.post("sandbox/recharges/:rechargeId/pay", use: sandboxPay)
         v1.post("channels/:channel/notifications", use: channelNotification)
+        v1.get("channels") { request, _ in
+            _ = try await authenticate(request)
+            return try JSON.response(["items": engine.recharges.catalog])
+        }
         v1.post("accounts/:accountId/freezes", use: createFreeze)
         v1.get("accounts/:accountId/freezes/:freezeId", use: getFreeze)
         v1.post("accounts/:accountId/freezes/:freezeId/capture", use: captureFreeze)

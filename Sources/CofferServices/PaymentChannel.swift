@@ -55,3 +55,36 @@ extension CofferError {
         .init("notification_malformed", .badRequest, "The notification could not be read: \(why).")
     }
 }
+
+/// R2's channels and what Coffer does with each. A channel is offered to customers only when Coffer speaks its protocol
+/// and it is configured; the others are listed as unavailable so that nobody mistakes them for working ones.
+public enum ChannelCatalog {
+    public struct Entry: Codable, Sendable, Equatable {
+        public var name: String
+        public var title: String
+        public var currency: String
+        /// "real" (Coffer speaks the protocol), "test" (moves no money) or "not_implemented".
+        public var protocolStatus: String
+        public var enabled: Bool
+        public var note: String?
+    }
+
+    static let notImplemented: [(String, String, String)] = [
+        ("qqwallet", "QQ 钱包 QQ Wallet", "CNY"), ("netbank", "网银 (财付通) Net banking via Tenpay", "CNY"),
+        ("unionpay", "云闪付 UnionPay", "CNY"), ("wechatpay_hk", "WeChat Pay HK", "HKD"), ("alipay_hk", "AlipayHK", "HKD"),
+        ("intl_card", "国际信用卡 International card (via WeChat)", "CNY"), ("paypal", "PayPal", "USD"),
+    ]
+
+    public static func entries(enabled channels: [any PaymentChannel]) -> [Entry] {
+        let titles = ["wechatpay": "微信支付 WeChat Pay (Native)", "alipay": "支付宝 Alipay (当面付)", "sandbox": "Sandbox (test channel)"]
+        var out = channels.sorted { $0.name < $1.name }.map {
+            Entry(name: $0.name, title: titles[$0.name] ?? $0.name, currency: "CNY", protocolStatus: $0.movesRealMoney ? "real" : "test",
+                  enabled: true, note: $0.movesRealMoney ? nil : "Moves no money; for trying Coffer out.")
+        }
+        for (name, title, currency) in notImplemented {
+            out.append(Entry(name: name, title: title, currency: currency, protocolStatus: "not_implemented", enabled: false,
+                             note: "Coffer does not speak this channel's protocol yet; it cannot be enabled."))
+        }
+        return out
+    }
+}

@@ -47,6 +47,7 @@ public struct RechargeService: Sendable {
     }
 
     public var channelNames: [String] { channels.keys.sorted() }
+    public var catalog: [ChannelCatalog.Entry] { ChannelCatalog.entries(enabled: Array(channels.values)) }
 
     public func acknowledgement(channelName: String) -> String? { channels[channelName]?.notificationAcknowledgement }
 

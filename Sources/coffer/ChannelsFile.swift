@@ -37,12 +37,21 @@ struct ChannelsFile: Decodable {
         var notifyURL: String
     }
     var alipay: Alipay?
+    /// T1/T2: the platform's collection account and statement rules.
+    struct Bank: Decodable {
+        var payeeName: String
+        var bankName: String
+        var collectionAccount: String
+        var memoFormat: String?
+        var blockedKeywords: [String]?
+    }
+    var bank: Bank?
 
     struct Problem: Error, CustomStringConvertible {
         let description: String
     }
 
-    static func load(path: String) throws -> [any PaymentChannel] {
+    static func load(path: String) throws -> (channels: [any PaymentChannel], bank: Bank?) {
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
             throw Problem(description: "cannot read the channels file \(path)")
@@ -85,6 +94,11 @@ struct ChannelsFile: Decodable {
             channels.append(AlipayChannel(api: api, gatewayURL: a.gatewayURL ?? "https://openapi.alipay.com/gateway.do",
                                           notifyURL: a.notifyURL))
         }
-        return channels
+        if let b = file.bank {
+            guard b.collectionAccount.count == 15, b.collectionAccount.allSatisfy(\.isNumber) else {
+                throw Problem(description: "bank: collectionAccount must be the 15-digit account number (the dedicated-account prefix)")
+            }
+        }
+        return (channels, file.bank)
     }
 }

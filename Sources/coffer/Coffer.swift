@@ -90,10 +90,19 @@ struct Serve: AsyncParsableCommand {
             ? SandboxChannel(secret: ProcessInfo.processInfo.environment["COFFER_SANDBOX_SECRET"] ?? Secrets.token(prefix: "sbx"))
             : nil
         var channels: [any PaymentChannel] = sandboxChannel.map { [$0] } ?? []
-        if let path = channelsFile ?? ProcessInfo.processInfo.environment["COFFER_CHANNELS_FILE"], !path.isEmpty {
-            channels += try ChannelsFile.load(path: path)
-        }
         var engineSettings = CofferEngine.Settings()
+        engineSettings.bank.receiptDirectory = db.dataDir + "/receipts"
+        if let path = channelsFile ?? ProcessInfo.processInfo.environment["COFFER_CHANNELS_FILE"], !path.isEmpty {
+            let file = try ChannelsFile.load(path: path)
+            channels += file.channels
+            if let bank = file.bank {
+                engineSettings.bank.payeeName = bank.payeeName
+                engineSettings.bank.bankName = bank.bankName
+                engineSettings.bank.collectionAccount = bank.collectionAccount
+                if let memo = bank.memoFormat { engineSettings.bank.memoFormat = memo }
+                if let words = bank.blockedKeywords { engineSettings.bank.blockedKeywords = words }
+            }
+        }
         engineSettings.ledger = LedgerWriterSettings(maxBatchSize: ledgerMaxBatch, maxWaitMicros: ledgerMaxWaitMicros,
                                                      workers: ledgerWorkers ?? db.defaultLedgerWorkers)
         let engine = CofferEngine(store: store, channels: channels, settings: engineSettings,

@@ -26,6 +26,12 @@ struct MoneyInAPITests {
     func r8OverHTTP(backend: Backend) async throws {
         try await APIFixture.run(backend) { api in
             let a = api.accountId
+            // R2: the channel list says plainly which channels are real, which are a test, and which Coffer cannot speak.
+            let channels = try await api.call(.get, "/v1/channels", key: api.memberKey)
+            let byName = Dictionary(uniqueKeysWithValues: ((channels.json["items"] as? [[String: Any]]) ?? []).map {
+                ($0["name"] as? String ?? "", $0["protocolStatus"] as? String ?? "")
+            })
+            #expect(byName["sandbox"] == "test" && byName["paypal"] == "not_implemented" && byName["unionpay"] == "not_implemented")
             let validUntil = RFC3339.format(micros: api.env.clock.nowMicros() + 86_400_000_000)
             let batch = #"{"amount":"50.00","credit":"gift","validUntil":"\#(validUntil)","count":2,"memo":"活动"}"#
             #expect(try await api.post("/v1/operator/code-batches", key: api.ownerKey, batch).status == 403)
