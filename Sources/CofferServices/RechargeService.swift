@@ -1,4 +1,5 @@
 import CofferCore
+import Foundation
 import Logging
 
 public struct RechargeSettings: Sendable {
@@ -10,7 +11,19 @@ public struct RechargeSettings: Sendable {
     /// R7: orders per account in the window (*default* 10 per 10 minutes).
     public var maxOrdersPerWindow: Int = 10
     public var orderWindowSeconds: Int64 = 600
+    /// R3: per-channel limits, counted on paid and pending orders of the account, days and months in its time zone.
+    public var channelLimits: [String: ChannelLimits] = ["wechatpay": ChannelLimits(perPaymentMinor: 5_000_000, perDayMinor: 5_000_000)]
     public init() {}
+}
+
+/// R3: a channel's limits; nil means the platform sets none (the payer's bank still may).
+public struct ChannelLimits: Sendable, Equatable {
+    public var perPaymentMinor: Int64?
+    public var perDayMinor: Int64?
+    public var perMonthMinor: Int64?
+    public init(perPaymentMinor: Int64? = nil, perDayMinor: Int64? = nil, perMonthMinor: Int64? = nil) {
+        (self.perPaymentMinor, self.perDayMinor, self.perMonthMinor) = (perPaymentMinor, perDayMinor, perMonthMinor)
+    }
 }
 
 public struct RechargeView: Codable, Sendable, Equatable {
@@ -63,7 +76,9 @@ public struct RechargeService: Sendable {
                        actor: String) async throws -> (RechargeView, replayed: Bool) {
         let amount = try MoneyFormat.parsePositive(amountText, minMinor: settings.minMinor, maxMinor: settings.maxMinor)
         let channel = try channel(channelName)
-        guard try await store.account(id: accountId) != nil else { throw CofferError.notFound("account", accountId) }
+        guard let account = try await store.account(id: accountId) else { throw CofferError.notFound("account", accountId) }
+        let limits = settings.channelLimits[channel.name] ?? ChannelLimits()
+        if let max = limits.perPaymentMinor, amount > max { throw Self.limitExceeded("per payment", max, channel.name) }
         let ctx = try IdempotencyContext(scope: accountId, key: idempotencyKey, fingerprint: "recharge|\(amount)|\(channel.name)")
         // A replay is answered before the channel is asked, so that it cannot open a second order at the channel.
         if let earlier: RechargeView = try await Idempotent.replay(store, ctx) { return (earlier, true) }
@@ -86,8 +101,31 @@ public struct RechargeService: Sendable {
                 throw CofferError("recharge_rate_limited", .tooManyRequests,
                                   "At most \(settings.maxOrdersPerWindow) recharge orders per \(settings.orderWindowSeconds / 60) minutes; wait a few minutes or pay an open order.")
             }
+            // R3, in the same transaction for the same reason.
+            let (dayStart, monthStart) = Self.periodStarts(nowMicros: now, timeZone: account.timeZone)
+            for (max, since, name) in [(limits.perDayMinor, dayStart, "per day"), (limits.perMonthMinor, monthStart, "per month")] {
+                guard let max else { continue }
+                let used = try await tx.sumRechargeAmounts(accountId: accountId, channel: channel.name, sinceMicros: since)
+                if used + amount > max { throw Self.limitExceeded(name, max, channel.name, usedMinor: used) }
+            }
             try await tx.insertRecharge(order)
         }
+    }
+
+    static func limitExceeded(_ period: String, _ maxMinor: Int64, _ channel: String, usedMinor: Int64? = nil) -> CofferError {
+        let used = usedMinor.map { " (\(MoneyFormat.format($0)) already paid or pending)" } ?? ""
+        return CofferError("recharge_limit_exceeded", .unprocessable,
+                           "\(channel) allows at most \(MoneyFormat.format(maxMinor)) \(period)\(used). Pay a smaller amount, or use bank remittance (对公汇款), which has no platform limit.")
+    }
+
+    /// Start of today and of this month in the account's time zone (*default* Asia/Shanghai).
+    public static func periodStarts(nowMicros: Int64, timeZone: String) -> (day: Int64, month: Int64) {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: timeZone) ?? TimeZone(identifier: "Asia/Shanghai")!
+        let now = Date(timeIntervalSince1970: Double(nowMicros / 1_000_000))
+        let day = calendar.startOfDay(for: now)
+        let month = calendar.date(from: calendar.dateComponents([.year, .month], from: now)) ?? day
+        return (Int64(day.timeIntervalSince1970) * 1_000_000, Int64(month.timeIntervalSince1970) * 1_000_000)
     }
 
     public func view(_ recharge: RechargeRecord) async throws -> RechargeView {

@@ -56,6 +56,8 @@ public protocol StoreTransaction: MoneyInWrites {
     func expireRecharges(dueBeforeMicros: Int64, limit: Int) async throws -> Int
     func insertAudit(_ audit: AuditRecord) async throws
     func countRecentRecharges(accountId: String, sinceMicros: Int64) async throws -> Int
+    /// R3: paid and pending order amounts of one channel since a moment.
+    func sumRechargeAmounts(accountId: String, channel: String, sinceMicros: Int64) async throws -> Int64
 }
 
 public struct VerifyProblem: Sendable, CustomStringConvertible {

@@ -233,6 +233,13 @@ struct SQLTransaction: StoreTransaction {
             """).all()
     }
 
+    func sumRechargeAmounts(accountId: String, channel: String, sinceMicros: Int64) async throws -> Int64 {
+        try await db.raw("""
+            SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) AS n FROM recharges
+            WHERE account_id = \(bind: accountId) AND channel = \(bind: channel) AND state IN ('pending','paid') AND created_at >= \(bind: sinceMicros)
+            """).first()!.decode(column: "n", as: Int64.self)
+    }
+
     func countRecentRecharges(accountId: String, sinceMicros: Int64) async throws -> Int {
         try await db.raw("SELECT COUNT(*) AS n FROM recharges WHERE account_id = \(bind: accountId) AND created_at >= \(bind: sinceMicros)")
             .first()!.decode(column: "n", as: Int.self)

@@ -1,3 +1,4 @@
+import CofferCore
 import CofferChannels
 import CofferServices
 import Foundation
@@ -46,12 +47,20 @@ struct ChannelsFile: Decodable {
         var blockedKeywords: [String]?
     }
     var bank: Bank?
+    /// R3: per-channel limits in yuan, e.g. {"wechatpay": {"perPayment": "50000.00", "perDay": "50000.00"}}; a channel
+    /// named here replaces its defaults, a field left out means no platform limit.
+    struct Limits: Decodable {
+        var perPayment: String?
+        var perDay: String?
+        var perMonth: String?
+    }
+    var limits: [String: Limits]?
 
     struct Problem: Error, CustomStringConvertible {
         let description: String
     }
 
-    static func load(path: String) throws -> (channels: [any PaymentChannel], bank: Bank?) {
+    static func load(path: String) throws -> (channels: [any PaymentChannel], bank: Bank?, limits: [String: ChannelLimits]) {
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
             throw Problem(description: "cannot read the channels file \(path)")
@@ -99,6 +108,17 @@ struct ChannelsFile: Decodable {
                 throw Problem(description: "bank: collectionAccount must be the 15-digit account number (the dedicated-account prefix)")
             }
         }
-        return (channels, file.bank)
+        var limits: [String: ChannelLimits] = [:]
+        for (channel, l) in file.limits ?? [:] {
+            func minor(_ text: String?, _ field: String) throws -> Int64? {
+                guard let text else { return nil }
+                do { return try MoneyFormat.parsePositive(text, field: "limits.\(channel).\(field)") } catch {
+                    throw Problem(description: "\(error)")
+                }
+            }
+            limits[channel] = ChannelLimits(perPaymentMinor: try minor(l.perPayment, "perPayment"),
+                                            perDayMinor: try minor(l.perDay, "perDay"), perMonthMinor: try minor(l.perMonth, "perMonth"))
+        }
+        return (channels, file.bank, limits)
     }
 }

@@ -95,6 +95,7 @@ struct Serve: AsyncParsableCommand {
         if let path = channelsFile ?? ProcessInfo.processInfo.environment["COFFER_CHANNELS_FILE"], !path.isEmpty {
             let file = try ChannelsFile.load(path: path)
             channels += file.channels
+            engineSettings.recharge.channelLimits.merge(file.limits) { $1 }
             if let bank = file.bank {
                 engineSettings.bank.payeeName = bank.payeeName
                 engineSettings.bank.bankName = bank.bankName
