@@ -179,7 +179,7 @@ struct MoneyInRoutes: Sendable {
         for c in codes {
             out += [c.code, MoneyFormat.format(c.amountMinor), c.bucket.rawValue, RFC3339.format(micros: c.validUntilMicros),
                     c.state.rawValue, c.redeemedBy ?? "", c.redeemedAtMicros.map { RFC3339.format(micros: $0) } ?? ""]
-                .joined(separator: ",") + "\r\n"
+                .map { TransactionRoutes.csvField($0, text: false) }.joined(separator: ",") + "\r\n"
         }
         var headers = HTTPFields()
         headers[.contentType] = "text/csv; charset=utf-8"
@@ -240,12 +240,7 @@ struct MoneyInRoutes: Sendable {
             let payerName: String, payerAccount: String, payeeAccount: String, memo: String?
         }
         struct Body: Decodable { let lines: [Line] }
-        var request = request
-        let buffer = try await request.collectBody(upTo: Self.maxStatementBytes)
-        let body: Body
-        do { body = try JSONDecoder().decode(Body.self, from: Data(buffer.readableBytesView)) } catch let error as DecodingError {
-            throw JSON.describe(error)
-        }
+        let body = try await JSON.decode(Body.self, from: request, limitBytes: Self.maxStatementBytes)
         let lines = body.lines.map {
             StatementLineInput(bankSerial: $0.bankSerial, bookedOn: $0.bookedOn, amountText: $0.amount, currency: $0.currency,
                                payerName: $0.payerName, payerAccount: $0.payerAccount, payeeAccount: $0.payeeAccount, memo: $0.memo ?? "")

@@ -99,9 +99,9 @@ enum JSON {
     }
 
     /// Reads and decodes a JSON body, turning every decoding failure into a 400 that names the field to fix.
-    static func decode<T: Decodable>(_ type: T.Type, from request: Request) async throws -> T {
+    static func decode<T: Decodable>(_ type: T.Type, from request: Request, limitBytes: Int = Limits.maxBodyBytes) async throws -> T {
         var request = request
-        let buffer = try await request.collectBody(upTo: Limits.maxBodyBytes)
+        let buffer = try await request.collectBody(upTo: limitBytes)
         guard buffer.readableBytes > 0 else {
             throw CofferError("body_required", .badRequest, "Send a JSON object as the request body.")
         }

@@ -190,10 +190,13 @@ public struct BankTransferService: Sendable {
                                                  actor: nil, nowMicros: nil)
             }
             guard moved else { continue }
-            var result = StatementLineResult(line: 0, bankSerial: line.bankSerial, state: next.rawValue, accountId: accountId,
-                                             note: nil, duplicate: false)
-            if next == .matched { result = try await credit(line, accountId: accountId, actor: "system:statement-match", result) }
-            results.append(result)
+            var current = line
+            current.state = next
+            current.accountId = accountId
+            results.append(next == .matched
+                ? try await credit(current, accountId: accountId, actor: "system:statement-match")
+                : StatementLineResult(line: 0, bankSerial: line.bankSerial, state: next.rawValue, accountId: accountId,
+                                      note: nil, duplicate: false))
         }
         return results
     }
@@ -306,18 +309,19 @@ public struct BankTransferService: Sendable {
             return StatementLineResult(line: number, bankSerial: input.bankSerial, state: existing?.state.rawValue ?? "invalid",
                                        accountId: existing?.accountId, note: existing?.note, duplicate: true)
         }
+        if state == .matched, let accountId {
+            return try await credit(line, accountId: accountId, actor: "system:statement-match", lineNumber: number)
+        }
         result.state = state.rawValue
         result.accountId = accountId
         result.note = note
-        if state == .matched, let accountId {
-            result = try await credit(line, accountId: accountId, actor: "system:statement-match", result)
-        }
         return result
     }
 
-    /// Credits a line through the ledger writer, keyed by the bank serial number.
-    func credit(_ line: StatementLineRecord, accountId: String, actor: String, _ result: StatementLineResult) async throws -> StatementLineResult {
-        var result = result
+    /// Credits a line through the ledger writer, keyed by the bank serial number. `line.state` is the state its row is in.
+    func credit(_ line: StatementLineRecord, accountId: String, actor: String, lineNumber: Int = 0) async throws -> StatementLineResult {
+        var result = StatementLineResult(line: lineNumber, bankSerial: line.bankSerial, state: line.state.rawValue,
+                                         accountId: accountId, note: nil, duplicate: false)
         let outcome = try await writer.submit(LedgerRequest(
             .creditStatementLine(accountId: accountId, lineId: line.id, amountMinor: line.amountMinor),
             idempotencyKey: "statement:\(line.bankSerial)", actor: actor))
@@ -337,7 +341,6 @@ public struct BankTransferService: Sendable {
                 if moved { result.state = StatementLineState.unmatched.rawValue }
             }
         }
-        result.accountId = accountId
         return result
     }
 
@@ -345,9 +348,7 @@ public struct BankTransferService: Sendable {
     public func creditMatchedLines() async throws {
         for line in try await store.statementLines(accountId: nil, states: [.matched], limit: 1_000) {
             guard let accountId = line.accountId else { continue }
-            _ = try await credit(line, accountId: accountId, actor: "system:statement-match",
-                                 StatementLineResult(line: 0, bankSerial: line.bankSerial, state: "matched", accountId: accountId,
-                                                     note: nil, duplicate: false))
+            _ = try await credit(line, accountId: accountId, actor: "system:statement-match")
         }
     }
 
@@ -369,11 +370,7 @@ public struct BankTransferService: Sendable {
             }
             guard released else { throw CofferError("statement_line_changed", .conflict, "The line changed meanwhile; reload it.") }
         }
-        var assigned = line
-        assigned.accountId = nil
-        let result = try await credit(assigned, accountId: accountId, actor: actor,
-                                      StatementLineResult(line: 0, bankSerial: line.bankSerial, state: line.state.rawValue,
-                                                          accountId: accountId, note: nil, duplicate: false))
+        let result = try await credit(line, accountId: accountId, actor: actor)
         guard result.state == StatementLineState.credited.rawValue else {
             throw CofferError("statement_line_not_credited", .conflict, result.note ?? "The line was not credited.")
         }

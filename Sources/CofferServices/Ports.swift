@@ -53,8 +53,10 @@ public enum Secrets {
 
     /// Lower-case hex of SHA-256. On the ledger's hot path (every operation's fingerprint): a table lookup per byte, not
     /// `String(format:)`, which the profile showed at a fifth of the writer's CPU.
-    public static func sha256Hex(_ text: String) -> String {
-        let digest = SHA256.hash(data: Array(text.utf8))
+    public static func sha256Hex(_ text: String) -> String { sha256Hex(bytes: Array(text.utf8)) }
+
+    public static func sha256Hex(bytes: [UInt8]) -> String {
+        let digest = SHA256.hash(data: bytes)
         return String(unsafeUninitializedCapacity: SHA256.byteCount * 2) { out in
             var i = 0
             for byte in digest {

@@ -106,7 +106,7 @@ public struct RechargeService: Sendable {
             for (max, since, name) in [(limits.perDayMinor, dayStart, "per day"), (limits.perMonthMinor, monthStart, "per month")] {
                 guard let max else { continue }
                 let used = try await tx.sumRechargeAmounts(accountId: accountId, channel: channel.name, sinceMicros: since)
-                if used + amount > max { throw Self.limitExceeded(name, max, channel.name, usedMinor: used) }
+                if try Checked.add(used, amount) > max { throw Self.limitExceeded(name, max, channel.name, usedMinor: used) }
             }
             try await tx.insertRecharge(order)
         }

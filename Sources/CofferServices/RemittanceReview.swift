@@ -1,5 +1,4 @@
 import CofferCore
-import Crypto
 import Foundation
 
 /// T1: the legacy remittance flow. The customer transfers to the collection account and submits the remittance with its
@@ -39,7 +38,7 @@ extension BankTransferService {
         let payerName = try text(input.payerName, "payerName")
         let payerAccount = try text(input.payerAccount, "payerAccount", max: 40)
         let payerBank = try text(input.payerBank, "payerBank")
-        let amount = try MoneyFormat.parsePositive(input.amountText, maxMinor: MoneyFormat.maxAbsMinor)
+        let amount = try MoneyFormat.parsePositive(input.amountText)
         guard Self.isDate(input.remittedOn) else { throw CofferError.invalidField("remittedOn", "must be a date yyyy-MM-dd") }
         let serial = try input.bankSerial.map { try text($0, "bankSerial", max: 64) }.flatMap { $0.isEmpty ? nil : $0 }
         guard !input.receipt.isEmpty else { throw CofferError.invalidField("receipt", "a PNG, JPG or PDF receipt is required") }
@@ -49,7 +48,7 @@ extension BankTransferService {
         guard let type = Self.receiptType(input.receipt) else {
             throw CofferError("receipt_type_unsupported", .badRequest, "The receipt must be a PNG, JPG or PDF file.")
         }
-        let digest = SHA256.hash(data: input.receipt).map { String(format: "%02x", $0) }.joined()
+        let digest = Secrets.sha256Hex(bytes: input.receipt)
         let ctx = try IdempotencyContext(scope: accountId, key: idempotencyKey, fingerprint:
             "remittance|\(payerName)|\(payerAccount)|\(payerBank)|\(amount)|\(input.remittedOn)|\(serial ?? "")|\(digest)|\(input.resubmissionOf ?? "")")
         if let earlier: RemittanceRecord = try await Idempotent.replay(store, ctx) { return (earlier, true) }

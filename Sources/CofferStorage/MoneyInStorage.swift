@@ -235,7 +235,8 @@ extension SQLTransaction {
 
     func signAgreement(accountId: String, name: String, actor: String, nowMicros: Int64) async throws -> Bool {
         try await db.raw("""
-            UPDATE payer_names SET agreement_signed_at = \(bind: nowMicros), agreement_signed_by = \(bind: actor)
+            UPDATE payer_names SET agreement_signed_at = COALESCE(agreement_signed_at, \(bind: nowMicros)),
+              agreement_signed_by = COALESCE(agreement_signed_by, \(bind: actor))
             WHERE account_id = \(bind: accountId) AND name = \(bind: name) RETURNING name
             """).all().count == 1
     }

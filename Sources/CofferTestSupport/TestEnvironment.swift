@@ -100,6 +100,8 @@ public final class TestEnvironment: Sendable {
         if backend == .postgres { try? await store.dropSchemaForTests() }
         await store.shutdown()
         cleanup()
+        let receipts = engine.bank.settings.receiptDirectory
+        if receipts.hasPrefix(FileManager.default.temporaryDirectory.path) { try? FileManager.default.removeItem(atPath: receipts) }
     }
 
     // MARK: helpers

@@ -81,12 +81,12 @@ struct ChannelsFile: Decodable {
             }
         }
         if let w = file.wechatpay {
-            func secret(_ p: String) throws -> String { try secretFile(p, "wechatpay") }
             try checkNotifyURL(w.notifyURL, "wechatpay")
             let settings = WeChatPayV3Settings(
                 merchantId: w.merchantId, appId: w.appId, merchantSerialNo: w.merchantSerialNo,
-                merchantPrivateKeyPEM: try secret(w.merchantPrivateKeyFile), apiV3Key: try secret(w.apiV3KeyFile),
-                platformSerialNo: w.platformSerialNo, platformPublicKeyPEM: try secret(w.platformPublicKeyFile))
+                merchantPrivateKeyPEM: try secretFile(w.merchantPrivateKeyFile, "wechatpay"),
+                apiV3Key: try secretFile(w.apiV3KeyFile, "wechatpay"),
+                platformSerialNo: w.platformSerialNo, platformPublicKeyPEM: try secretFile(w.platformPublicKeyFile, "wechatpay"))
             let wire: WeChatPayV3Protocol
             do { wire = try WeChatPayV3Protocol(settings: settings) } catch {
                 throw Problem(description: "wechatpay: \(error)")

@@ -16,23 +16,15 @@ from urllib.parse import urlencode
 
 from alipay import AliPay
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from interop_keys import key_pair
 
 BEIJING = timezone(timedelta(hours=8))
 
 
-def key_pair():
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-                                    serialization.NoEncryption()).decode()
-    public_pem = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                               serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-    return private_pem, public_pem
-
-
 def keys(_):
-    ap, apub = key_pair()
-    lp, lpub = key_pair()
+    # PKCS#1 on purpose: Alipay's key tool prints PKCS#1 for most languages, and Coffer must read it.
+    ap, apub = key_pair(serialization.PrivateFormat.TraditionalOpenSSL)
+    lp, lpub = key_pair(serialization.PrivateFormat.TraditionalOpenSSL)
     return {"app_private_pem": ap, "app_public_pem": apub, "alipay_private_pem": lp, "alipay_public_pem": lpub}
 
 
