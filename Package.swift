@@ -21,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/swiftcsv/SwiftCSV.git", from: "0.10.0"),
         .package(url: "https://github.com/vapor/multipart-kit.git", from: "4.7.1"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
     ],
     targets: [
         .target(name: "CofferCore"),
@@ -51,8 +52,14 @@ let package = Package(
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "MultipartKit", package: "multipart-kit"),
         ], resources: [.copy("Resources/openapi.yaml")]),
+        // The console: server-rendered pages (Mustache), message catalogs, CSS; served beside the API.
+        .target(name: "CofferWeb", dependencies: [
+            "CofferCore", "CofferServices", "CofferChannels", "CofferHTTP",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Mustache", package: "swift-mustache"),
+        ], resources: [.copy("Resources/templates"), .copy("Resources/locales"), .copy("Resources/static")]),
         .executableTarget(name: "coffer", dependencies: [
-            "CofferCore", "CofferServices", "CofferStorage", "CofferHTTP", "CofferChannels",
+            "CofferCore", "CofferServices", "CofferStorage", "CofferHTTP", "CofferChannels", "CofferWeb",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
@@ -68,7 +75,7 @@ let package = Package(
         ]),
         .testTarget(name: "CofferChannelsTests", dependencies: ["CofferCore", "CofferServices", "CofferChannels", "CofferTestSupport"]),
         .testTarget(name: "CofferHTTPTests", dependencies: [
-            "CofferCore", "CofferServices", "CofferStorage", "CofferHTTP", "CofferChannels", "CofferTestSupport",
+            "CofferCore", "CofferServices", "CofferStorage", "CofferHTTP", "CofferChannels", "CofferTestSupport", "CofferWeb",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),

@@ -1,3 +1,4 @@
+import CofferCore
 import CofferServices
 import Foundation
 import Hummingbird
@@ -13,10 +14,19 @@ public enum OpenAPIDocument {
     }()
 }
 
-public func buildRouter(_ deps: HTTPDependencies, logger: Logger = Logger(label: "coffer.http")) -> Router<CofferContext> {
+/// Something served beside the API by the same server (the web console): its routes, and how it shows an error to a
+/// browser that asked for HTML outside its own routes (an unknown page).
+public protocol RouteModule: Sendable {
+    func register(on router: Router<CofferContext>)
+    func htmlError(_ request: Request, _ error: CofferError) async -> Response?
+}
+
+public func buildRouter(_ deps: HTTPDependencies, logger: Logger = Logger(label: "coffer.http"),
+                        modules: [any RouteModule] = []) -> Router<CofferContext> {
     let router = Router(context: CofferContext.self)
-    router.add(middleware: ProblemMiddleware(logger: logger))
+    router.add(middleware: ProblemMiddleware(logger: logger, modules: modules))
     Routes(deps: deps).register(on: router)
+    for module in modules { module.register(on: router) }
     return router
 }
 
@@ -60,10 +70,10 @@ public struct ServerSettings: Sendable {
 }
 
 public func buildApplication(_ deps: HTTPDependencies, settings: ServerSettings,
-                             logger: Logger = Logger(label: "coffer"),
+                             logger: Logger = Logger(label: "coffer"), modules: [any RouteModule] = [],
                              onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
     Application(
-        router: buildRouter(deps, logger: logger),
+        router: buildRouter(deps, logger: logger, modules: modules),
         configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "Coffer"),
         services: [LedgerWriterService(writer: deps.engine.writer),
                    JobsService(jobs: deps.engine.jobs, intervalSeconds: settings.jobIntervalSeconds, logger: logger)],

@@ -3,15 +3,12 @@ import CofferServices
 import Foundation
 import HTTPTypes
 import Hummingbird
-import MultipartKit
 
 /// Recharge codes (R8), bank remittance (T1, T2) and site messages: thin handlers over RechargeCodeService and
 /// BankTransferService.
 struct MoneyInRoutes: Sendable {
     let routes: Routes
     var engine: CofferEngine { routes.engine }
-    /// A receipt of at most 5 MB plus the form's other fields.
-    static let maxUploadBytes = 5 * 1_024 * 1_024 + 64 * 1_024
     static let maxStatementBytes = 4 * 1_024 * 1_024
 
     func register(on v1: RouterGroup<CofferContext>) {
@@ -61,43 +58,13 @@ struct MoneyInRoutes: Sendable {
         return try JSON.response(try await engine.bank.collectionDetails(accountId: accountId))
     }
 
-    struct RemittanceForm: Decodable {
-        var payerName: String?
-        var payerAccount: String?
-        var payerBank: String?
-        var amount: String?
-        var remittedOn: String?
-        var bankSerial: String?
-        var resubmissionOf: String?
-        var receipt: Data?
-    }
-
     /// multipart/form-data, so that the console's plain HTML form and an API client send the same thing.
     @Sendable func submitRemittance(_ request: Request, _ context: CofferContext) async throws -> Response {
         let (principal, accountId) = try await routes.authorize(request, context, .finance)
         let key = try request.idempotencyKey()
-        guard let type = request.headers[.contentType], type.lowercased().hasPrefix("multipart/form-data"),
-              let boundary = type.split(separator: ";").lazy.map({ $0.trimmingCharacters(in: .whitespaces) })
-                .first(where: { $0.lowercased().hasPrefix("boundary=") })?.dropFirst(9) else {
-            throw CofferError("multipart_required", .badRequest,
-                              "Send multipart/form-data with the fields payerName, payerAccount, payerBank, amount, remittedOn, optional bankSerial, and the file receipt.")
-        }
-        var request = request
-        let body: ByteBuffer
-        do { body = try await request.collectBody(upTo: Self.maxUploadBytes) } catch {
-            throw CofferError("receipt_too_large", .payloadTooLarge, "The receipt must be at most 5 MB.")
-        }
-        let form: RemittanceForm
-        do {
-            form = try FormDataDecoder().decode(RemittanceForm.self, from: body,
-                                                boundary: String(boundary).trimmingCharacters(in: CharacterSet(charactersIn: "\"")))
-        } catch {
-            throw CofferError("multipart_invalid", .badRequest, "The form could not be read; check the multipart boundary and fields.")
-        }
-        let input = RemittanceInput(payerName: form.payerName ?? "", payerAccount: form.payerAccount ?? "",
-                                    payerBank: form.payerBank ?? "", amountText: form.amount ?? "", remittedOn: form.remittedOn ?? "",
-                                    bankSerial: form.bankSerial, receipt: form.receipt.map { Array($0) } ?? [],
-                                    resubmissionOf: form.resubmissionOf.flatMap { $0.isEmpty ? nil : $0 })
+        let form = try await Forms.multipart(RemittanceForm.self, from: request, limitBytes: Forms.maxUploadBytes,
+                                             tooLarge: RemittanceForm.tooLarge, fields: RemittanceForm.fields)
+        let input = form.input
         let (record, replayed) = try await engine.bank.submitRemittance(accountId: accountId, input, idempotencyKey: key,
                                                                         actor: principal.actor)
         return try JSON.response(RemittanceView(record), status: .created, replayed: replayed)
@@ -175,17 +142,7 @@ struct MoneyInRoutes: Sendable {
     @Sendable func exportCodes(_ request: Request, _ context: CofferContext) async throws -> Response {
         let principal = try await operatorOnly(request)
         let (batch, codes) = try await engine.codes.export(batchId: try context.param("batchId"), actor: principal.actor)
-        var out = "\u{FEFF}code,amount,credit,valid_until,state,redeemed_by,redeemed_at\r\n"
-        for c in codes {
-            out += [c.code, MoneyFormat.format(c.amountMinor), c.bucket.rawValue, RFC3339.format(micros: c.validUntilMicros),
-                    c.state.rawValue, c.redeemedBy ?? "", c.redeemedAtMicros.map { RFC3339.format(micros: $0) } ?? ""]
-                .map { TransactionRoutes.csvField($0, text: false) }.joined(separator: ",") + "\r\n"
-        }
-        var headers = HTTPFields()
-        headers[.contentType] = "text/csv; charset=utf-8"
-        headers[.contentDisposition] = "attachment; filename=\"codes-\(batch.id).csv\""
-        headers[.cacheControl] = "no-store"
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: out)))
+        return Exports.codes(batch, codes)
     }
 
     @Sendable func reviewQueue(_ request: Request, _ context: CofferContext) async throws -> Response {

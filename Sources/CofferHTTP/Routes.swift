@@ -14,6 +14,26 @@ public struct HTTPDependencies: Sendable {
     }
 }
 
+extension HTTPDependencies {
+    /// The sandbox's "customer paid": a notification signed with the sandbox secret goes through the same handler as a real
+    /// channel's. Used by the API and by the console's test-channel button.
+    public func sandboxPay(rechargeId id: String, principal: Principal) async throws -> RechargeRecord {
+        guard let sandbox else {
+            throw CofferError("sandbox_disabled", .notFound, "The sandbox channel is not enabled on this server.")
+        }
+        guard let r = try await engine.store.recharge(id: id), r.channel == SandboxChannel.channelName else {
+            throw CofferError.notFound("recharge", id)
+        }
+        try Access.check(principal, account: r.accountId, needs: .finance)
+        let tradeNo = "sbx" + engine.ids.make("t").dropFirst(2)
+        let (headers, body) = try sandbox.signedNotification(rechargeId: r.id, tradeNo: tradeNo, amountMinor: r.amountMinor,
+                                                             nowMicros: engine.clock.nowMicros())
+        _ = try await engine.recharges.handleNotification(channelName: sandbox.name, headers: headers, body: body)
+        guard let paid = try await engine.store.recharge(id: id) else { throw CofferError.notFound("recharge", id) }
+        return paid
+    }
+}
+
 struct CreateAccountBody: Decodable {
     struct Owner: Decodable { let email: String; let name: String; let password: String }
     let type: String
@@ -227,20 +247,8 @@ struct Routes: Sendable {
 
     /// The sandbox's simulated payer: signs a notification for the order and sends it through the shared handler.
     @Sendable func sandboxPay(_ request: Request, _ context: CofferContext) async throws -> Response {
-        guard let sandbox = deps.sandbox else {
-            throw CofferError("sandbox_disabled", .notFound, "The sandbox channel is not enabled on this server.")
-        }
         let principal = try await authenticate(request)
-        let id = try context.param("rechargeId")
-        guard let r = try await engine.store.recharge(id: id), r.channel == SandboxChannel.channelName else {
-            throw CofferError.notFound("recharge", id)
-        }
-        try Access.check(principal, account: r.accountId, needs: .finance)
-        let tradeNo = "sbx" + engine.ids.make("t").dropFirst(2)
-        let (headers, body) = try sandbox.signedNotification(rechargeId: r.id, tradeNo: tradeNo, amountMinor: r.amountMinor,
-                                                             nowMicros: engine.clock.nowMicros())
-        _ = try await engine.recharges.handleNotification(channelName: sandbox.name, headers: headers, body: body)
-        guard let paid = try await engine.store.recharge(id: id) else { throw CofferError.notFound("recharge", id) }
+        let paid = try await deps.sandboxPay(rechargeId: try context.param("rechargeId"), principal: principal)
         return try JSON.response(RechargeJSON(try await engine.recharges.view(paid)))
     }
 

@@ -8,7 +8,12 @@ import NIOCore
 
 public struct CofferContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
-    public init(source: ApplicationRequestContextSource) { coreContext = .init(source: source) }
+    /// The peer's IP address (for per-client limits such as sign-in attempts); nil in router tests.
+    public let remoteIP: String?
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        remoteIP = source.channel.remoteAddress?.ipAddress
+    }
 }
 
 /// Hard limits (TIGER_STYLE: a limit on everything).
@@ -23,9 +28,39 @@ enum Limits {
 struct ProblemMiddleware: RouterMiddleware {
     typealias Context = CofferContext
     let logger: Logger
+    var modules: [any RouteModule] = []
 
     func handle(_ request: Request, context: CofferContext,
                 next: (Request, CofferContext) async throws -> Response) async throws -> Response {
+        let problem = await answer(request, context: context, next: next)
+        // A browser asking for a page outside the API gets an HTML page with the same status and code.
+        guard !modules.isEmpty, !request.uri.path.hasPrefix("/v1/"), problem.status.code >= 400,
+              problem.headers[.contentType] == "application/problem+json",
+              request.headers[.accept]?.contains("text/html") == true,
+              let error = problem.headers[HTTPField.Name("Coffer-Error")!].map({ CofferError($0, Self.kind(problem.status), "") })
+        else { return problem }
+        for module in modules {
+            if let page = await module.htmlError(request, error) { return page }
+        }
+        return problem
+    }
+
+    static func kind(_ status: HTTPResponse.Status) -> CofferError.Kind {
+        switch status.code {
+        case 401: .unauthorized
+        case 403: .forbidden
+        case 404: .notFound
+        case 409: .conflict
+        case 413: .payloadTooLarge
+        case 422: .unprocessable
+        case 429: .tooManyRequests
+        case 500...: .internalError
+        default: .badRequest
+        }
+    }
+
+    private func answer(_ request: Request, context: CofferContext,
+                        next: (Request, CofferContext) async throws -> Response) async -> Response {
         do {
             return try await next(request, context)
         } catch let error as CofferError {
@@ -75,12 +110,13 @@ struct ProblemMiddleware: RouterMiddleware {
                            code: error.code, detail: error.detail)
         var headers = HTTPFields()
         headers[.contentType] = "application/problem+json"
+        headers[HTTPField.Name("Coffer-Error")!] = error.code
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try! JSON.encoder.encode(body))))
     }
 }
 
 extension CofferError {
-    static let bodyTooLarge = CofferError("body_too_large", .payloadTooLarge,
+    public static let bodyTooLarge = CofferError("body_too_large", .payloadTooLarge,
                                           "The request body is larger than \(Limits.maxBodyBytes / 1024) KiB; send less.")
 }
 
@@ -168,7 +204,7 @@ extension Request {
 }
 
 extension CofferContext {
-    func param(_ name: String) throws(CofferError) -> String {
+    public func param(_ name: String) throws(CofferError) -> String {
         guard let v = parameters.get(name), !v.isEmpty, v.count <= 100 else {
             throw .invalidField(name, "is missing from the path")
         }

@@ -39,29 +39,32 @@ struct TransactionRoutes: Sendable {
         var params: [String: String] = [:]
         for (k, v) in request.uri.queryParameters { params[String(k)] = String(v) }
         let q = try Self.query(accountId: accountId, params)
-        if params["format"] == "csv" { return try await csv(q) }
+        if params["format"] == "csv" { return try await Exports.transactions(routes.engine.store, q) }
         if let format = params["format"], format != "json" { throw CofferError.invalidField("format", "must be json or csv") }
         let page = try await routes.engine.store.transactions(q)
         struct Page: Encodable { let items: [TransactionView]; let nextCursor: String? }
         return try JSON.response(Page(items: page.map(TransactionView.init),
                                       nextCursor: page.count == q.limit ? page.last?.id : nil))
     }
+}
 
+/// CSV downloads: UTF-8 with BOM so that spreadsheet programs read Chinese right; the API and the console send the same files.
+public enum Exports {
     static let csvColumns = ["id", "time", "type", "amount", "cash", "gift", "frozen", "balance_after", "available_after",
                              "related_type", "related_id", "channel_trade_no", "memo"]
 
-    func csv(_ query: TransactionQuery) async throws -> Response {
+    public static func transactions(_ store: any CofferStore, _ query: TransactionQuery) async throws -> Response {
         var q = query
         q.limit = 1_000
-        var out = "\u{FEFF}" + Self.csvColumns.joined(separator: ",") + "\r\n"
+        var out = "\u{FEFF}" + csvColumns.joined(separator: ",") + "\r\n"
         var rows = 0
         while rows < Limits.maxCSVRows {
-            let page = try await routes.engine.store.transactions(q)
+            let page = try await store.transactions(q)
             for t in page {
                 let v = TransactionView(t)
                 let fields = [v.id, v.time, v.type, v.amount, v.cash, v.gift, v.frozen, v.balanceAfter, v.availableAfter,
                               v.relatedType ?? "", v.relatedId ?? "", v.channelTradeNo ?? "", v.memo ?? ""]
-                out += fields.enumerated().map { Self.csvField($0.element, text: $0.offset >= 9) }.joined(separator: ",") + "\r\n"
+                out += fields.enumerated().map { csvField($0.element, text: $0.offset >= 9) }.joined(separator: ",") + "\r\n"
             }
             rows += page.count
             guard page.count == q.limit, let last = page.last else { break }
@@ -81,5 +84,20 @@ struct TransactionRoutes: Sendable {
             return "\"" + v.replacingOccurrences(of: "\"", with: "\"\"") + "\""
         }
         return v
+    }
+
+    /// For printing recharge codes; the caller audits the export.
+    public static func codes(_ batch: CodeBatchRecord, _ codes: [RechargeCodeRecord]) -> Response {
+        var out = "\u{FEFF}code,amount,credit,valid_until,state,redeemed_by,redeemed_at\r\n"
+        for c in codes {
+            out += [c.code, MoneyFormat.format(c.amountMinor), c.bucket.rawValue, RFC3339.format(micros: c.validUntilMicros),
+                    c.state.rawValue, c.redeemedBy ?? "", c.redeemedAtMicros.map { RFC3339.format(micros: $0) } ?? ""]
+                .map { csvField($0, text: false) }.joined(separator: ",") + "\r\n"
+        }
+        var headers = HTTPFields()
+        headers[.contentType] = "text/csv; charset=utf-8"
+        headers[.contentDisposition] = "attachment; filename=\"codes-\(batch.id).csv\""
+        headers[.cacheControl] = "no-store"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: out)))
     }
 }

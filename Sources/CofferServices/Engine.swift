@@ -12,6 +12,7 @@ public struct CofferEngine: Sendable {
     public let recharges: RechargeService
     public let codes: RechargeCodeService
     public let bank: BankTransferService
+    public let console: ConsoleService
     public let jobs: BackgroundJobs
 
     public struct Settings: Sendable {
@@ -19,6 +20,7 @@ public struct CofferEngine: Sendable {
         public var recharge = RechargeSettings()
         public var codes = RechargeCodeSettings()
         public var bank = BankTransferSettings()
+        public var console = ConsoleSettings()
         public var bcryptCost: UInt8 = 12
         public init() {}
     }
@@ -35,6 +37,7 @@ public struct CofferEngine: Sendable {
                                     settings: settings.recharge, logger: logger)
         codes = RechargeCodeService(store: store, writer: writer, clock: clock, ids: ids, settings: settings.codes)
         bank = BankTransferService(store: store, writer: writer, clock: clock, ids: ids, settings: settings.bank, logger: logger)
+        console = ConsoleService(store: store, clock: clock, ids: ids, bcryptCost: settings.bcryptCost, settings: settings.console)
         jobs = BackgroundJobs(store: store, writer: writer, recharges: recharges, clock: clock)
     }
 }

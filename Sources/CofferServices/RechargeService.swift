@@ -60,6 +60,8 @@ public struct RechargeService: Sendable {
     }
 
     public var channelNames: [String] { channels.keys.sorted() }
+    /// R1 range and R3 limits, for showing before the customer pays.
+    public var limits: RechargeSettings { settings }
     public var catalog: [ChannelCatalog.Entry] { ChannelCatalog.entries(enabled: Array(channels.values)) }
 
     public func acknowledgement(channelName: String) -> String? { channels[channelName]?.notificationAcknowledgement }

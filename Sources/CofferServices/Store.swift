@@ -30,7 +30,7 @@ public struct IdempotencyKeyPair: Hashable, Sendable {
 }
 
 /// One database transaction. Reads marked "lock" take row locks on PostgreSQL (SQLite holds the write lock already).
-public protocol StoreTransaction: MoneyInWrites {
+public protocol StoreTransaction: MoneyInWrites, ConsoleWrites {
     func idempotency(scope: String, key: String) async throws -> StoredIdempotency?
     /// Many lookups in one round trip.
     func idempotency(_ pairs: [IdempotencyKeyPair]) async throws -> [IdempotencyKeyPair: StoredIdempotency]
@@ -71,7 +71,7 @@ public struct VerifyProblem: Sendable, CustomStringConvertible {
 }
 
 /// The storage port: one implementation over SQLite and PostgreSQL (CofferStorage).
-public protocol CofferStore: MoneyInReads {
+public protocol CofferStore: MoneyInReads, ConsoleReads {
     var backendName: String { get }
     func migrate() async throws
     func transaction<R: Sendable>(_ body: @escaping @Sendable (any StoreTransaction) async throws -> R) async throws -> R

@@ -306,5 +306,29 @@ enum Schema {
             "CREATE INDEX site_messages_by_account ON site_messages(account_id, created_at)",
             "CREATE INDEX site_messages_undelivered ON site_messages(created_at) WHERE delivered_at IS NULL",
         ],
+        // 4: the console. Operators are staff logins apart from account users; sessions store the token's digest only.
+        [
+            """
+            CREATE TABLE operators (
+                id TEXT PRIMARY KEY,
+                email TEXT NOT NULL UNIQUE,
+                name TEXT NOT NULL,
+                password_hash TEXT NOT NULL,
+                created_at BIGINT NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE web_sessions (
+                token_digest TEXT PRIMARY KEY,
+                subject TEXT NOT NULL CHECK (subject IN ('user','operator')),
+                subject_id TEXT NOT NULL,
+                csrf_token TEXT NOT NULL,
+                created_at BIGINT NOT NULL,
+                expires_at BIGINT NOT NULL CHECK (expires_at > created_at)
+            )
+            """,
+            "CREATE INDEX web_sessions_by_subject ON web_sessions(subject, subject_id)",
+            "CREATE INDEX web_sessions_by_expiry ON web_sessions(expires_at)",
+        ],
     ]
 }

@@ -4,6 +4,7 @@ import CofferCore
 import CofferHTTP
 import CofferServices
 import CofferStorage
+import CofferWeb
 import Foundation
 import Hummingbird
 import Logging
@@ -13,7 +14,7 @@ struct Coffer: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "coffer",
         abstract: "Coffer — a self-hosted billing center (费用中心).",
-        subcommands: [Serve.self, Migrate.self, Verify.self, PlatformKey.self, Bench.self])
+        subcommands: [Serve.self, Migrate.self, Verify.self, PlatformKey.self, OperatorCommand.self, Bench.self])
 }
 
 /// Where the data lives: PostgreSQL when a URL is given, otherwise embedded SQLite in the data directory.
@@ -72,6 +73,9 @@ struct Serve: AsyncParsableCommand {
     var ledgerMaxWaitMicros = 0
     @Option(help: "Ledger batches in flight at once (1–64; default 2 on PostgreSQL, 1 on SQLite).") var ledgerWorkers: Int?
     @Option(help: "JSON file with payment channel settings (see README). Default: $COFFER_CHANNELS_FILE.") var channelsFile: String?
+    @Flag(help: "Leave the Secure flag off the console's cookies: only for plain HTTP on a host name other than localhost.")
+    var insecureCookies = false
+    @Flag(help: "Serve the API only, without the web console.") var noConsole = false
 
     func validate() throws {
         guard (1...8192).contains(ledgerMaxBatch) else { throw ValidationError("--ledger-max-batch must be between 1 and 8192") }
@@ -114,15 +118,46 @@ struct Serve: AsyncParsableCommand {
         settings.port = port
         let database = db.displayName
         let realChannels = channels.filter(\.movesRealMoney).map(\.name)
-        let app = buildApplication(HTTPDependencies(engine: engine, sandbox: sandboxChannel), settings: settings,
-                                   logger: logger) { port in
-            say("Coffer is running on http://\(host):\(port) (database: \(database))")
+        let deps = HTTPDependencies(engine: engine, sandbox: sandboxChannel)
+        var webSettings = WebSettings()
+        webSettings.secureCookies = !insecureCookies
+        let modules: [any RouteModule] = noConsole ? [] : [try await WebConsole.load(deps: deps, settings: webSettings)]
+        let qrLine = QRCode.available ? nil : "console: libqrencode not found, payment QR codes are shown as links (apt-get install libqrencode4)"
+        let app = buildApplication(deps, settings: settings, logger: logger, modules: modules) { port in
+            say("Coffer is running on http://\(host == "127.0.0.1" ? "localhost" : host):\(port) (database: \(database))")
+            if !modules.isEmpty { say("console: http://\(host == "127.0.0.1" ? "localhost" : host):\(port)/ (operator desk: /desk)") }
+            if let qrLine, !modules.isEmpty { say(qrLine) }
             if sandboxEnabled { say("sandbox channel: enabled (test channel, moves no real money)") }
             for name in realChannels { say("payment channel: \(name)") }
             for line in demoLines { say(line) }
         }
         try await app.runService()
         await store.shutdown()
+    }
+}
+
+/// Operators sign in to the desk (/desk); they are staff, not users of an account.
+struct OperatorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "operator",
+        abstract: "Create an operator login for the desk. The password is read from $COFFER_OPERATOR_PASSWORD or standard input.")
+    @OptionGroup var db: DatabaseOptions
+    @Option(help: "The operator's e-mail address (the login).") var email: String
+    @Option(help: "The operator's name.") var name: String
+
+    func run() async throws {
+        let password = ProcessInfo.processInfo.environment["COFFER_OPERATOR_PASSWORD"]
+            ?? readLine(strippingNewline: true) ?? ""
+        let store = try await db.openStore()
+        let engine = CofferEngine(store: store, channels: [])
+        do {
+            let op = try await engine.console.createOperator(email: email, name: name, password: password, actor: "cli:\(NSUserName())")
+            await store.shutdown()
+            say("operator \(op.email) created (\(op.id)); sign in at /desk/login")
+        } catch {
+            await store.shutdown()
+            throw error
+        }
     }
 }
 

@@ -11,6 +11,8 @@ enum DemoData {
         var ownerEmail: String
         var ownerPassword: String
         var ownerKey: String
+        var operatorEmail: String?
+        var operatorPassword: String?
     }
 
     static func ensure(engine: CofferEngine, dataDir: String) async throws -> [String] {
@@ -38,10 +40,23 @@ enum DemoData {
                 throw CofferError("demo_credentials_unwritable", .internalError, "Cannot write \(path).")
             }
         }
+        if saved.operatorEmail == nil {
+            // An operator login for the desk, added to demo data made before the console existed too.
+            let email = "operator-\(Secrets.token(prefix: "").prefix(6))@demo.coffer.local"
+            let password = "demo-" + Secrets.token(prefix: "").prefix(12)
+            _ = try await engine.console.createOperator(email: email, name: "Demo Operator", password: password, actor: "system:demo")
+            saved.operatorEmail = email
+            saved.operatorPassword = password
+            let data = try JSONEncoder().encode(saved)
+            guard FileManager.default.createFile(atPath: path, contents: data, attributes: [.posixPermissions: 0o600]) else {
+                throw CofferError("demo_credentials_unwritable", .internalError, "Cannot write \(path).")
+            }
+        }
         return [
+            "demo customer login (console /login): \(saved.ownerEmail) / \(saved.ownerPassword)",
+            "demo operator login (desk /desk/login): \(saved.operatorEmail ?? "") / \(saved.operatorPassword ?? "")",
             "platform key: \(saved.platformKey)",
             "demo account: \(saved.accountId)",
-            "demo owner login: \(saved.ownerEmail) / \(saved.ownerPassword)",
             "demo owner key: \(saved.ownerKey)",
         ]
     }

@@ -1,0 +1,72 @@
+import CofferCore
+import CofferServices
+import Foundation
+import Hummingbird
+import MultipartKit
+
+/// HTML forms: the API's multipart upload and the console's pages read them the same way.
+public enum Forms {
+    /// A receipt of at most 5 MB plus the form's other fields.
+    public static let maxUploadBytes = 5 * 1_024 * 1_024 + 64 * 1_024
+
+    public static func multipart<T: Decodable>(_ type: T.Type, from request: Request, limitBytes: Int,
+                                               tooLarge: CofferError, fields: String) async throws -> T {
+        guard let contentType = request.headers[.contentType], contentType.lowercased().hasPrefix("multipart/form-data"),
+              let boundary = contentType.split(separator: ";").lazy.map({ $0.trimmingCharacters(in: .whitespaces) })
+                .first(where: { $0.lowercased().hasPrefix("boundary=") })?.dropFirst(9) else {
+            throw CofferError("multipart_required", .badRequest, "Send multipart/form-data with \(fields).")
+        }
+        var request = request
+        let body: ByteBuffer
+        do { body = try await request.collectBody(upTo: limitBytes) } catch { throw tooLarge }
+        do {
+            return try FormDataDecoder().decode(T.self, from: body,
+                                                boundary: String(boundary).trimmingCharacters(in: CharacterSet(charactersIn: "\"")))
+        } catch {
+            throw CofferError("multipart_invalid", .badRequest, "The form could not be read; check the multipart boundary and fields.")
+        }
+    }
+
+    /// application/x-www-form-urlencoded fields; a repeated field keeps its last value.
+    public static func urlEncoded(_ request: Request, limitBytes: Int = 64 * 1_024) async throws -> [String: String] {
+        var request = request
+        let body: ByteBuffer
+        do { body = try await request.collectBody(upTo: limitBytes) } catch { throw CofferError.bodyTooLarge }
+        return parseURLEncoded(String(decoding: body.readableBytesView, as: UTF8.self))
+    }
+
+    public static func parseURLEncoded(_ text: String) -> [String: String] {
+        var fields: [String: String] = [:]
+        for pair in text.split(separator: "&").prefix(200) {
+            let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            func decode(_ s: Substring) -> String? { s.replacingOccurrences(of: "+", with: " ").removingPercentEncoding }
+            guard let key = decode(kv[0]), !key.isEmpty else { continue }
+            fields[key] = kv.count > 1 ? (decode(kv[1]) ?? "") : ""
+        }
+        return fields
+    }
+}
+
+/// The remittance form (T1), shared by the API and the console.
+public struct RemittanceForm: Decodable, Sendable {
+    public var payerName: String?
+    public var payerAccount: String?
+    public var payerBank: String?
+    public var amount: String?
+    public var remittedOn: String?
+    public var bankSerial: String?
+    public var resubmissionOf: String?
+    public var receipt: Data?
+    /// Console only: the CSRF token and the form's idempotency key.
+    public var csrf: String?
+    public var idem: String?
+
+    public static let fields = "the fields payerName, payerAccount, payerBank, amount, remittedOn, optional bankSerial, and the file receipt"
+    public static let tooLarge = CofferError("receipt_too_large", .payloadTooLarge, "The receipt must be at most 5 MB.")
+
+    public var input: RemittanceInput {
+        RemittanceInput(payerName: payerName ?? "", payerAccount: payerAccount ?? "", payerBank: payerBank ?? "",
+                        amountText: amount ?? "", remittedOn: remittedOn ?? "", bankSerial: bankSerial,
+                        receipt: receipt.map { Array($0) } ?? [], resubmissionOf: resubmissionOf.flatMap { $0.isEmpty ? nil : $0 })
+    }
+}

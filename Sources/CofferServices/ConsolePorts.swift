@@ -1,0 +1,66 @@
+import CofferCore
+
+/// A member of the provider's staff who signs in to the operator desk. Separate from account users on purpose: an
+/// operator belongs to no account and a customer can never become one by a role change.
+public struct OperatorRecord: Codable, Sendable, Equatable {
+    public var id: String
+    public var email: String
+    public var name: String
+    public var passwordHash: String
+    public var createdAtMicros: Int64
+    public init(id: String, email: String, name: String, passwordHash: String, createdAtMicros: Int64) {
+        self.id = id
+        self.email = email
+        self.name = name
+        self.passwordHash = passwordHash
+        self.createdAtMicros = createdAtMicros
+    }
+}
+
+public enum SessionSubject: String, Codable, Sendable { case user, `operator` }
+
+/// A console session. Only the SHA-256 of the cookie's token is stored: a copy of the table signs nobody in.
+public struct WebSessionRecord: Codable, Sendable, Equatable {
+    public var tokenDigest: String
+    public var subject: SessionSubject
+    public var subjectId: String
+    /// Sent back in every form; compared in constant time (synchronizer-token CSRF defence).
+    public var csrfToken: String
+    public var createdAtMicros: Int64
+    public var expiresAtMicros: Int64
+    public init(tokenDigest: String, subject: SessionSubject, subjectId: String, csrfToken: String, createdAtMicros: Int64,
+                expiresAtMicros: Int64) {
+        self.tokenDigest = tokenDigest
+        self.subject = subject
+        self.subjectId = subjectId
+        self.csrfToken = csrfToken
+        self.createdAtMicros = createdAtMicros
+        self.expiresAtMicros = expiresAtMicros
+    }
+}
+
+/// Reads the console needs beyond the API's.
+public protocol ConsoleReads: Sendable {
+    func operatorUser(id: String) async throws -> OperatorRecord?
+    func operatorUser(email: String) async throws -> OperatorRecord?
+    func webSession(digest: String) async throws -> WebSessionRecord?
+    func users(accountId: String) async throws -> [UserRecord]
+    func apiKeys(accountId: String) async throws -> [ApiKeyRecord]
+    /// Accounts whose id, name, contact e-mail or a user's e-mail contains `text` (all when nil), newest first.
+    func searchAccounts(text: String?, limit: Int) async throws -> [AccountRecord]
+    /// Newest first.
+    func recharges(accountId: String, limit: Int) async throws -> [RechargeRecord]
+}
+
+public protocol ConsoleWrites: Sendable {
+    func insertOperator(_ op: OperatorRecord) async throws
+    func operatorExists(email: String) async throws -> Bool
+    func insertWebSession(_ s: WebSessionRecord) async throws
+    func deleteWebSession(digest: String) async throws
+    /// Every session of one user or operator but `keep` (after a password change).
+    func deleteWebSessions(subject: SessionSubject, subjectId: String, except keep: String?) async throws
+    func deleteExpiredWebSessions(nowMicros: Int64) async throws
+    func updatePasswordHash(subject: SessionSubject, subjectId: String, hash: String) async throws
+    /// False when no such non-owner user exists in the account.
+    func updateUserRole(accountId: String, userId: String, role: UserRole) async throws -> Bool
+}

@@ -1,0 +1,197 @@
+import CofferCore
+import Foundation
+import HummingbirdBcrypt
+import Synchronization
+
+public struct ConsoleSettings: Sendable {
+    public var sessionTTLSeconds: Int64 = 8 * 3_600
+    /// Failed sign-ins allowed per e-mail address and per client address within the window.
+    public var maxFailuresPerEmail = 5
+    public var maxFailuresPerClient = 30
+    public var failureWindowSeconds: Int64 = 15 * 60
+    public init() {}
+}
+
+/// A signed-in console visitor.
+public struct ConsoleSession: Sendable {
+    public var record: WebSessionRecord
+    public var principal: Principal
+    /// Display name and e-mail of who is signed in.
+    public var name: String
+    public var email: String
+}
+
+/// Sign-in, sessions and password changes for the console; operator logins; user roles.
+public struct ConsoleService: Sendable {
+    let store: any CofferStore
+    let clock: any Clock
+    let ids: IdGenerator
+    let bcryptCost: UInt8
+    public let settings: ConsoleSettings
+    let throttle = LoginThrottle()
+
+    public init(store: any CofferStore, clock: any Clock, ids: IdGenerator, bcryptCost: UInt8, settings: ConsoleSettings = .init()) {
+        self.store = store
+        self.clock = clock
+        self.ids = ids
+        self.bcryptCost = bcryptCost
+        self.settings = settings
+    }
+
+    public static let signInFailed = CofferError("sign_in_failed", .unauthorized,
+                                                 "The e-mail address or password is wrong. Check both and try again.")
+
+    /// Returns the new session and the cookie token (shown once; only its digest is stored).
+    public func signIn(email rawEmail: String, password: String, as subject: SessionSubject,
+                       client: String) async throws -> (ConsoleSession, token: String) {
+        let email = rawEmail.trimmingCharacters(in: .whitespaces).lowercased()
+        guard email.count <= 254, password.count <= 200 else { throw Self.signInFailed }
+        let now = clock.nowMicros()
+        let keys = ["email:\(subject.rawValue):\(email)", "client:\(client)"]
+        let window = settings.failureWindowSeconds * 1_000_000
+        guard throttle.allowed(keys[0], max: settings.maxFailuresPerEmail, nowMicros: now, windowMicros: window),
+              throttle.allowed(keys[1], max: settings.maxFailuresPerClient, nowMicros: now, windowMicros: window) else {
+            throw CofferError("sign_in_throttled", .tooManyRequests,
+                              "Too many failed sign-ins. Wait \(settings.failureWindowSeconds / 60) minutes, or reset the password.")
+        }
+        let found: (id: String, hash: String)?
+        switch subject {
+        case .user: found = try await store.user(email: email).map { ($0.id, $0.passwordHash) }
+        case .operator: found = try await store.operatorUser(email: email).map { ($0.id, $0.passwordHash) }
+        }
+        // An unknown address costs one bcrypt too, so that timing does not tell which addresses exist.
+        let ok = Bcrypt.verify(password, hash: found?.hash ?? Self.dummyHash)
+        guard let found, ok else {
+            for key in keys { throttle.fail(key, nowMicros: now) }
+            throw Self.signInFailed
+        }
+        let token = Secrets.token(prefix: "cs_")
+        let record = WebSessionRecord(tokenDigest: Secrets.sha256Hex(token), subject: subject, subjectId: found.id,
+                                      csrfToken: Secrets.token(prefix: ""), createdAtMicros: now,
+                                      expiresAtMicros: now + settings.sessionTTLSeconds * 1_000_000)
+        try await store.transaction { tx in
+            try await tx.deleteExpiredWebSessions(nowMicros: now)
+            try await tx.insertWebSession(record)
+            try await tx.insertAudit(AuditRecord(id: ids.make("aud"), accountId: nil, actor: "\(subject.rawValue):\(found.id)",
+                                                 action: "console.sign_in", detail: "from \(client)", createdAtMicros: now))
+        }
+        guard let session = try await resolve(record) else { throw Self.signInFailed }
+        return (session, token)
+    }
+
+    private static let dummyHash = Bcrypt.hash("coffer-dummy-password", cost: 12)
+
+    /// The live session for a cookie token, or nil when unknown, expired or its subject is gone.
+    public func session(token: String) async throws -> ConsoleSession? {
+        guard token.hasPrefix("cs_"), token.count <= 100 else { return nil }
+        guard let record = try await store.webSession(digest: Secrets.sha256Hex(token)),
+              record.expiresAtMicros > clock.nowMicros() else { return nil }
+        return try await resolve(record)
+    }
+
+    private func resolve(_ record: WebSessionRecord) async throws -> ConsoleSession? {
+        switch record.subject {
+        case .user:
+            guard let u = try await store.user(id: record.subjectId) else { return nil }
+            return ConsoleSession(record: record, principal: .consoleUser(accountId: u.accountId, userId: u.id, role: u.role),
+                                  name: u.name, email: u.email)
+        case .operator:
+            guard let o = try await store.operatorUser(id: record.subjectId) else { return nil }
+            return ConsoleSession(record: record, principal: .staff(operatorId: o.id), name: o.name, email: o.email)
+        }
+    }
+
+    public func signOut(token: String) async throws {
+        let digest = Secrets.sha256Hex(token)
+        try await store.transaction { tx in try await tx.deleteWebSession(digest: digest) }
+    }
+
+    /// Checks the current password, sets the new one, and signs out every other session of the same person.
+    public func changePassword(_ session: ConsoleSession, current: String, new: String) async throws {
+        let hash: String?
+        switch session.record.subject {
+        case .user: hash = try await store.user(id: session.record.subjectId)?.passwordHash
+        case .operator: hash = try await store.operatorUser(id: session.record.subjectId)?.passwordHash
+        }
+        guard let hash, Bcrypt.verify(current, hash: hash) else {
+            throw CofferError("current_password_wrong", .badRequest, "The current password is wrong; type it again.")
+        }
+        guard new.count >= 10, new.count <= 72 else { throw CofferError.invalidField("newPassword", "must be 10–72 characters") }
+        guard new != current else { throw CofferError.invalidField("newPassword", "must differ from the current password") }
+        let newHash = Bcrypt.hash(new, cost: bcryptCost)
+        let now = clock.nowMicros()
+        let record = session.record
+        try await store.transaction { tx in
+            try await tx.updatePasswordHash(subject: record.subject, subjectId: record.subjectId, hash: newHash)
+            try await tx.deleteWebSessions(subject: record.subject, subjectId: record.subjectId, except: record.tokenDigest)
+            try await tx.insertAudit(AuditRecord(id: ids.make("aud"), accountId: session.principal.accountId,
+                                                 actor: session.principal.actor, action: "console.password_change",
+                                                 detail: "other sessions signed out", createdAtMicros: now))
+        }
+    }
+
+    public func createOperator(email rawEmail: String, name: String, password: String, actor: String) async throws -> OperatorRecord {
+        let u = try AccountService.validate(NewUser(email: rawEmail, name: name, role: .member, password: password))
+        let now = clock.nowMicros()
+        let op = OperatorRecord(id: ids.make("opr"), email: u.email, name: u.name,
+                                passwordHash: Bcrypt.hash(u.password, cost: bcryptCost), createdAtMicros: now)
+        try await store.transaction { tx in
+            if try await tx.operatorExists(email: op.email) {
+                throw CofferError("email_taken", .conflict, "An operator with email \(op.email) already exists.")
+            }
+            try await tx.insertOperator(op)
+            try await tx.insertAudit(AuditRecord(id: ids.make("aud"), accountId: nil, actor: actor, action: "operator.create",
+                                                 detail: op.email, createdAtMicros: now))
+        }
+        return op
+    }
+
+    /// W12: the owner grants or withdraws the finance permission (管理财务). The owner's own role never changes here.
+    public func setRole(accountId: String, userId: String, role: UserRole, actor: String) async throws {
+        guard role != .owner else { throw CofferError.invalidField("role", "an account has one owner; use finance or member") }
+        let now = clock.nowMicros()
+        try await store.transaction { tx in
+            guard try await tx.updateUserRole(accountId: accountId, userId: userId, role: role) else {
+                throw CofferError.notFound("user", userId)
+            }
+            try await tx.insertAudit(AuditRecord(id: ids.make("aud"), accountId: accountId, actor: actor, action: "user.role",
+                                                 detail: "\(userId) → \(role.rawValue)", createdAtMicros: now))
+        }
+    }
+}
+
+extension Principal {
+    public var accountId: String? {
+        switch self {
+        case .user(let a, _, _, _), .consoleUser(let a, _, _): a
+        case .operatorKey, .staff: nil
+        }
+    }
+}
+
+/// Failed sign-ins per key in a sliding window, in memory: a restart forgets them, which costs an attacker a restart of
+/// the server per 5 guesses — acceptable, and it keeps a database write off every failed attempt.
+final class LoginThrottle: Sendable {
+    private let failures = Mutex<[String: [Int64]]>([:])
+    private static let maxKeys = 100_000
+
+    func allowed(_ key: String, max: Int, nowMicros: Int64, windowMicros: Int64) -> Bool {
+        failures.withLock { all in
+            let recent = (all[key] ?? []).filter { $0 > nowMicros - windowMicros }
+            all[key] = recent.isEmpty ? nil : recent
+            if recent.isEmpty && all.count >= Self.maxKeys {
+                all = all.filter { $0.value.last.map { $0 > nowMicros - windowMicros } ?? false }
+                // Still full of live failures: under attack, fail closed for new keys rather than forget old ones.
+                return all.count < Self.maxKeys
+            }
+            return recent.count < max
+        }
+    }
+
+    func fail(_ key: String, nowMicros: Int64) {
+        failures.withLock { all in
+            guard all[key] != nil || all.count < Self.maxKeys else { return }
+            all[key, default: []].append(nowMicros)
+        }
+    }
+}

@@ -1,0 +1,124 @@
+import CofferCore
+import CofferServices
+import SQLKit
+
+/// Storage of operators, console sessions, and the account listings the console shows.
+extension Rows {
+    static func operatorUser(_ row: any SQLRow) throws -> OperatorRecord {
+        let r = Reader(row: row)
+        return OperatorRecord(id: try r.text("id"), email: try r.text("email"), name: try r.text("name"),
+                              passwordHash: try r.text("password_hash"), createdAtMicros: try r.int("created_at"))
+    }
+
+    static func webSession(_ row: any SQLRow) throws -> WebSessionRecord {
+        let r = Reader(row: row)
+        return WebSessionRecord(tokenDigest: try r.text("token_digest"), subject: SessionSubject(rawValue: try r.text("subject"))!,
+                                subjectId: try r.text("subject_id"), csrfToken: try r.text("csrf_token"),
+                                createdAtMicros: try r.int("created_at"), expiresAtMicros: try r.int("expires_at"))
+    }
+}
+
+extension SQLStore {
+    public func operatorUser(id: String) async throws -> OperatorRecord? {
+        try await read { db in try await db.raw("SELECT * FROM operators WHERE id = \(bind: id)").first().map(Rows.operatorUser) }
+    }
+
+    public func operatorUser(email: String) async throws -> OperatorRecord? {
+        try await read { db in try await db.raw("SELECT * FROM operators WHERE email = \(bind: email)").first().map(Rows.operatorUser) }
+    }
+
+    public func webSession(digest: String) async throws -> WebSessionRecord? {
+        try await read { db in
+            try await db.raw("SELECT * FROM web_sessions WHERE token_digest = \(bind: digest)").first().map(Rows.webSession)
+        }
+    }
+
+    public func users(accountId: String) async throws -> [UserRecord] {
+        try await read { db in
+            try await db.raw("SELECT * FROM users WHERE account_id = \(bind: accountId) ORDER BY created_at, id LIMIT 500").all().map(Rows.user)
+        }
+    }
+
+    public func apiKeys(accountId: String) async throws -> [ApiKeyRecord] {
+        try await read { db in
+            try await db.raw("""
+                SELECT * FROM api_keys WHERE account_id = \(bind: accountId) AND revoked_at IS NULL ORDER BY created_at DESC LIMIT 500
+                """).all().map(Rows.apiKey)
+        }
+    }
+
+    public func searchAccounts(text: String?, limit: Int) async throws -> [AccountRecord] {
+        try await read { db in
+            guard let text, !text.isEmpty else {
+                return try await db.raw("SELECT * FROM accounts ORDER BY created_at DESC, id DESC LIMIT \(bind: limit)").all().map(Rows.account)
+            }
+            // LIKE with its wildcards escaped: a search for "50%" finds "50%", not everything.
+            let escaped = text.lowercased().replacingOccurrences(of: "\\", with: "\\\\")
+                .replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_")
+            let pattern = "%" + escaped + "%"
+            return try await db.raw("""
+                SELECT * FROM accounts a WHERE LOWER(a.id) LIKE \(bind: pattern) ESCAPE '\\'
+                  OR LOWER(a.entity_name) LIKE \(bind: pattern) ESCAPE '\\' OR LOWER(a.contact_email) LIKE \(bind: pattern) ESCAPE '\\'
+                  OR EXISTS (SELECT 1 FROM users u WHERE u.account_id = a.id AND u.email LIKE \(bind: pattern) ESCAPE '\\')
+                ORDER BY a.created_at DESC, a.id DESC LIMIT \(bind: limit)
+                """).all().map(Rows.account)
+        }
+    }
+
+    public func recharges(accountId: String, limit: Int) async throws -> [RechargeRecord] {
+        try await read { db in
+            try await db.raw("""
+                SELECT * FROM recharges WHERE account_id = \(bind: accountId) ORDER BY created_at DESC, id DESC LIMIT \(bind: limit)
+                """).all().map(Rows.recharge)
+        }
+    }
+}
+
+extension SQLTransaction {
+    func insertOperator(_ op: OperatorRecord) async throws {
+        _ = try await db.raw("""
+            INSERT INTO operators (id, email, name, password_hash, created_at)
+            VALUES (\(bind: op.id), \(bind: op.email), \(bind: op.name), \(bind: op.passwordHash), \(bind: op.createdAtMicros))
+            """).all()
+    }
+
+    func operatorExists(email: String) async throws -> Bool {
+        try await db.raw("SELECT 1 AS one FROM operators WHERE email = \(bind: email)").first() != nil
+    }
+
+    func insertWebSession(_ s: WebSessionRecord) async throws {
+        _ = try await db.raw("""
+            INSERT INTO web_sessions (token_digest, subject, subject_id, csrf_token, created_at, expires_at)
+            VALUES (\(bind: s.tokenDigest), \(bind: s.subject.rawValue), \(bind: s.subjectId), \(bind: s.csrfToken),
+                    \(bind: s.createdAtMicros), \(bind: s.expiresAtMicros))
+            """).all()
+    }
+
+    func deleteWebSession(digest: String) async throws {
+        _ = try await db.raw("DELETE FROM web_sessions WHERE token_digest = \(bind: digest)").all()
+    }
+
+    func deleteWebSessions(subject: SessionSubject, subjectId: String, except keep: String?) async throws {
+        _ = try await db.raw("""
+            DELETE FROM web_sessions WHERE subject = \(bind: subject.rawValue) AND subject_id = \(bind: subjectId)
+              AND token_digest <> \(bind: keep ?? "")
+            """).all()
+    }
+
+    func deleteExpiredWebSessions(nowMicros: Int64) async throws {
+        _ = try await db.raw("DELETE FROM web_sessions WHERE expires_at <= \(bind: nowMicros)").all()
+    }
+
+    func updatePasswordHash(subject: SessionSubject, subjectId: String, hash: String) async throws {
+        let table = subject == .user ? "users" : "operators"
+        let rows = try await db.raw("UPDATE \(ident: table) SET password_hash = \(bind: hash) WHERE id = \(bind: subjectId) RETURNING id").all()
+        guard rows.count == 1 else { throw StoreError("no \(subject.rawValue) \(subjectId) to change the password of") }
+    }
+
+    func updateUserRole(accountId: String, userId: String, role: UserRole) async throws -> Bool {
+        try await db.raw("""
+            UPDATE users SET role = \(bind: role.rawValue)
+            WHERE id = \(bind: userId) AND account_id = \(bind: accountId) AND role <> 'owner' RETURNING id
+            """).all().count == 1
+    }
+}

@@ -1,0 +1,285 @@
+import CofferCore
+import CofferHTTP
+import CofferServices
+import Foundation
+import HTTPTypes
+import Hummingbird
+
+/// The operator desk: accounts, gifts and adjustments, the remittance review queue, statements and the unmatched pool,
+/// recharge code batches. Operator logins only.
+struct DeskPages: Sendable {
+    let console: WebConsole
+    var engine: CofferEngine { console.engine }
+    typealias Visit = WebConsole.Visit
+
+    func register(on web: RouterGroup<CofferContext>) {
+        web.get("/desk", use: accounts)
+        web.get("/desk/accounts/:accountId", use: account)
+        web.post("/desk/accounts/:accountId/gift", use: grantGift)
+        web.post("/desk/accounts/:accountId/adjust", use: adjust)
+        web.get("/desk/remittances", use: queue)
+        web.get("/desk/remittances/:remittanceId/receipt", use: receipt)
+        web.post("/desk/remittances/:remittanceId/approve", use: approve)
+        web.post("/desk/remittances/:remittanceId/reject", use: reject)
+        web.get("/desk/statements", use: statements)
+        web.post("/desk/statements", use: importStatement)
+        web.post("/desk/lines/:lineId/assign", use: assignLine)
+        web.post("/desk/lines/:lineId/refund", use: refundLine)
+        web.get("/desk/codes", use: codes)
+        web.post("/desk/codes", use: createBatch)
+        web.get("/desk/codes/:batchId/codes.csv", use: exportCodes)
+    }
+
+    func orShow(_ v: Visit, _ show: (String?, HTTPResponse.Status) async throws -> Response,
+                _ action: () async throws -> Response) async throws -> Response {
+        do {
+            return try await action()
+        } catch let e as CofferError where e.kind != .internalError && e.kind != .badGateway {
+            return try await show(console.message(e, v), WebConsole.status(e.kind))
+        }
+    }
+
+    func actor(_ v: Visit) -> String { v.session!.principal.actor }
+
+    // MARK: accounts
+
+    @Sendable func accounts(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let v = try await console.staff(request, context)
+        let text = request.uri.queryParameters["q"].map { String($0).trimmingCharacters(in: .whitespaces) }.map { String($0.prefix(100)) }
+        let found = try await engine.store.searchAccounts(text: text, limit: 100)
+        var rows: [[String: Any]] = []
+        for a in found {
+            let w = try await engine.wallets.wallet(accountId: a.id)
+            rows.append(["id": a.id, "name": a.entityName, "email": a.contactEmail, "type": console.t(v, "account_type_" + a.type.rawValue),
+                         "balance": Display.money(w.balanceMinor), "arrears": w.inArrears,
+                         "time": Display.time(a.createdAtMicros, timeZone: a.timeZone)])
+        }
+        return console.page("desk/accounts", v, title: console.t(v, "desk_accounts_title"),
+                            model: ["rows": rows, "hasRows": !rows.isEmpty, "q": text ?? ""])
+    }
+
+    func accountPage(_ v: Visit, _ accountId: String, error: String? = nil, status: HTTPResponse.Status = .ok) async throws -> Response {
+        guard let a = try await engine.store.account(id: accountId) else { throw CofferError.notFound("account", accountId) }
+        let w = try await engine.wallets.wallet(accountId: accountId)
+        var q = TransactionQuery(accountId: accountId)
+        q.limit = 30
+        let rows = try await engine.store.transactions(q).map { t -> [String: Any] in
+            ["time": Display.time(t.createdAtMicros, timeZone: a.timeZone, withSeconds: true), "type": console.t(v, "type_" + t.movement.type.rawValue),
+             "amount": Display.money(t.movement.amountMinor), "incoming": t.movement.amountMinor > 0,
+             "balanceAfter": Display.money(t.movement.balanceAfterMinor), "memo": t.memo ?? ""]
+        }
+        let users = try await engine.store.users(accountId: accountId).map {
+            ["name": $0.name, "email": $0.email, "role": console.t(v, "role_" + $0.role.rawValue)]
+        }
+        return console.page("desk/account", v, title: a.entityName, model: [
+            "id": a.id, "name": a.entityName, "email": a.contactEmail, "taxId": a.taxId ?? "",
+            "balance": Display.money(w.balanceMinor), "available": Display.money(w.availableMinor), "cash": Display.money(w.cashMinor),
+            "gift": Display.money(w.giftMinor), "frozen": Display.money(w.frozenMinor), "advance": Display.money(w.advanceOutstandingMinor),
+            "arrears": w.inArrears, "rows": rows, "hasRows": !rows.isEmpty, "users": users,
+            "giftIdem": console.formKey(), "adjustIdem": console.formKey(),
+        ], status: status, error: error)
+    }
+
+    @Sendable func account(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let v = try await console.staff(request, context)
+        return try await accountPage(v, try context.param("accountId"))
+    }
+
+    func requiredReason(_ text: String?) throws -> String {
+        let reason = (text ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !reason.isEmpty, reason.count <= 200 else {
+            throw CofferError.invalidField("reason", "is required (1–200 characters): say why")
+        }
+        return reason
+    }
+
+    @Sendable func grantGift(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let v = try await console.staff(request, context)
+        let accountId = try context.param("accountId")
+        let f = try await console.form(request, v)
+        return try await orShow(v, { e, s in try await accountPage(v, accountId, error: e, status: s) }) {
+            let amount = try MoneyFormat.parsePositive(f["amount"] ?? "")
+            let reason = try requiredReason(f["reason"])
+            _ = try await engine.wallets.submit(.grantGift(accountId: accountId, amountMinor: amount, memo: reason),
+                                                idempotencyKey: f["idem"] ?? "", actor: actor(v)).get()
+            throw WebFlow.redirect("/desk/accounts/\(accountId)?notice=notice_gift_granted")
+        }
+    }
+
+    @Sendable func adjust(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let v = try await console.staff(request, context)
+        let accountId = try context.param("accountId")
+        let f = try await console.form(request, v)
+        return try await orShow(v, { e, s in try await accountPage(v, accountId, error: e, status: s) }) {
+            let delta = try MoneyFormat.parse(f["amount"] ?? "")
+            guard delta != 0 else { throw CofferError.invalidField("amount", "must not be 0.00; use a negative amount to take money away") }
+            guard let bucket = WalletBucket(rawValue: f["bucket"] ?? "") else { throw CofferError.invalidField("bucket", "must be cash or gift") }
+            let reason = try requiredReason(f["reason"])
+            _ = try await engine.wallets.submit(.adjust(accountId: accountId, bucket: bucket, deltaMinor: delta, reason: reason),
+                                                idempotencyKey: f["idem"] ?? "", actor: actor(v)).get()
+            throw WebFlow.redirect("/desk/accounts/\(accountId)?notice=notice_adjusted")
+        }
+    }
+
+    // MARK: remittance review (T1)
+
+    func queuePage(_ v: Visit, error: String? = nil, status: HTTPResponse.Status = .ok) async throws -> Response {
+        var rows: [[String: Any]] = []
+        for r in try await engine.bank.reviewQueue(limit: 200) {
+            let a = try await engine.store.account(id: r.accountId)
+            rows.append(["id": r.id, "accountId": r.accountId, "account": a?.entityName ?? r.accountId, "payer": r.payerName,
+                         "payerAccount": r.payerAccount, "bank": r.payerBank, "amount": Display.money(r.amountMinor),
+                         "date": r.remittedOn, "serial": r.bankSerial ?? "", "image": r.receiptType.hasPrefix("image/"),
+                         "resubmission": r.resubmissionOf != nil, "idem": console.formKey(),
+                         "time": Display.time(r.createdAtMicros, timeZone: a?.timeZone ?? "Asia/Shanghai")])
+        }
+        return console.page("desk/remittances", v, title: console.t(v, "desk_queue_title"),
+                            model: ["rows": rows, "hasRows": !rows.isEmpty], status: status, error: error)
+    }
+
+    @Sendable func queue(_ request: Request, _ context: CofferContext) async throws -> Response {
+        try await queuePage(try await console.staff(request, context))
+    }
+
+    static func receiptResponse(_ engine: CofferEngine, _ r: RemittanceRecord) throws -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = r.receiptType
+        headers[HTTPField.Name("X-Content-Type-Options")!] = "nosniff"
+        headers[.contentDisposition] = "inline; filename=\"receipt-\(r.id)\""
+        headers[.cacheControl] = "private, no-store"
+        // A PDF or image is shown, never run: no script may execute inside it.
+        headers[HTTPField.Name("Content-Security-Policy")!] = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sandbox"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try engine.bank.receipt(r))))
+    }
+
+    @Sendable func receipt(_ request: Request, _ context: CofferContext) async throws -> Response {
+        _ = try await console.staff(request, context)
+        let id = try context.param("remittanceId")
+        guard let r = try await engine.store.remittance(id: id) else { throw CofferError.notFound("remittance", id) }
+        return try Self.receiptResponse(engine, r)
+    }
+
+    @Sendable func approve(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let v = try await console.staff(request, context)
+        let f = try await console.form(request, v)
+        return try await orShow(v, { e, s in try await queuePage(v, error: e, status: s) }) {
+            _ = try await engine.bank.approve(remittanceId: try context.param("remittanceId"), idempotencyKey: f["idem"] ?? "",
+                                              actor: actor(v)).get()
+            throw WebFlow.redirect("/desk/remittances?notice=notice_remittance_approved")
+        }
+    }
+
+    @Sendable func reject(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let v = try await console.staff(request, context)
+        let f = try await console.form(request, v)
+        return try await orShow(v, { e, s in try await queuePage(v, error: e, status: s) }) {
+            _ = try await engine.bank.reject(remittanceId: try context.param("remittanceId"), reason: f["reason"] ?? "", actor: actor(v))
+            throw WebFlow.redirect("/desk/remittances?notice=notice_remittance_rejected")
+        }
+    }
+
+    // MARK: statements (T2) and the unmatched pool
+
+    func statementsPage(_ v: Visit, results: [StatementLineResult]? = nil, error: String? = nil,
+                        status: HTTPResponse.Status = .ok) async throws -> Response {
+        let pool = try await engine.store.statementLines(accountId: nil, states: [.unmatched, .heldKeyword, .heldCurrency], limit: 200)
+        return console.page("desk/statements", v, title: console.t(v, "desk_statements_title"), model: [
+            "results": (results ?? []).map { r -> [String: Any] in
+                ["line": r.line, "serial": r.bankSerial, "state": console.t(v, "line_state_" + r.state), "account": r.accountId ?? "",
+                 "note": r.note ?? "", "duplicate": r.duplicate]
+            },
+            "hasResults": results != nil,
+            "pool": pool.map { l -> [String: Any] in
+                ["id": l.id, "serial": l.bankSerial, "date": l.bookedOn, "amount": Display.money(l.amountMinor, currency: l.currency),
+                 "payer": l.payerName, "payerAccount": l.payerAccount, "payee": l.payeeAccount, "memo": l.memo,
+                 "state": console.t(v, "line_state_" + l.state.rawValue), "note": l.note ?? ""]
+            },
+            "hasPool": !pool.isEmpty,
+        ], status: status, error: error)
+    }
+
+    @Sendable func statements(_ request: Request, _ context: CofferContext) async throws -> Response {
+        try await statementsPage(try await console.staff(request, context))
+    }
+
+    struct StatementUpload: Decodable {
+        var csrf: String?
+        var file: Data?
+    }
+
+    @Sendable func importStatement(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let v = try await console.staff(request, context)
+        return try await orShow(v, { e, s in try await statementsPage(v, error: e, status: s) }) {
+            let upload = try await Forms.multipart(StatementUpload.self, from: request, limitBytes: 4 * 1_024 * 1_024 + 16_384,
+                                                   tooLarge: CofferError("statement_too_long", .payloadTooLarge, "The statement file must be at most 4 MB; split it."),
+                                                   fields: "the field file (the statement CSV)")
+            try console.checkCSRF(upload.csrf, v)
+            guard let data = upload.file, !data.isEmpty, let text = String(data: data, encoding: .utf8) else {
+                throw CofferError("statement_csv_invalid", .badRequest, "Choose a UTF-8 CSV statement file.")
+            }
+            let lines = try engine.bank.parseStatementCSV(text)
+            let results = try await engine.bank.importStatement(lines, source: "console", actor: actor(v))
+            return try await statementsPage(v, results: results)
+        }
+    }
+
+    @Sendable func assignLine(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let v = try await console.staff(request, context)
+        let f = try await console.form(request, v)
+        return try await orShow(v, { e, s in try await statementsPage(v, error: e, status: s) }) {
+            _ = try await engine.bank.assignLine(id: try context.param("lineId"), accountId: (f["accountId"] ?? "").trimmingCharacters(in: .whitespaces),
+                                                 actor: actor(v))
+            throw WebFlow.redirect("/desk/statements?notice=notice_line_assigned")
+        }
+    }
+
+    @Sendable func refundLine(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let v = try await console.staff(request, context)
+        let f = try await console.form(request, v)
+        return try await orShow(v, { e, s in try await statementsPage(v, error: e, status: s) }) {
+            _ = try await engine.bank.refundLine(id: try context.param("lineId"), reason: try requiredReason(f["reason"]), actor: actor(v))
+            throw WebFlow.redirect("/desk/statements?notice=notice_line_refunded")
+        }
+    }
+
+    // MARK: recharge code batches (R8)
+
+    func codesPage(_ v: Visit, error: String? = nil, status: HTTPResponse.Status = .ok) async throws -> Response {
+        let batches = try await engine.store.codeBatches(limit: 100)
+        return console.page("desk/codes", v, title: console.t(v, "desk_codes_title"), model: [
+            "batches": batches.map { b -> [String: Any] in
+                ["id": b.id, "amount": Display.money(b.amountMinor), "credit": console.t(v, "bucket_" + b.bucket.rawValue),
+                 "count": b.count, "validUntil": Display.day(b.validUntilMicros, timeZone: "Asia/Shanghai"), "memo": b.memo ?? "",
+                 "time": Display.time(b.createdAtMicros, timeZone: "Asia/Shanghai")]
+            },
+            "hasBatches": !batches.isEmpty, "idem": console.formKey(),
+        ], status: status, error: error)
+    }
+
+    @Sendable func codes(_ request: Request, _ context: CofferContext) async throws -> Response {
+        try await codesPage(try await console.staff(request, context))
+    }
+
+    @Sendable func createBatch(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let v = try await console.staff(request, context)
+        let f = try await console.form(request, v)
+        return try await orShow(v, { e, s in try await codesPage(v, error: e, status: s) }) {
+            guard let bucket = WalletBucket(rawValue: f["credit"] ?? "") else { throw CofferError.invalidField("credit", "must be cash or gift") }
+            guard let count = Int(f["count"] ?? "") else { throw CofferError.invalidField("count", "must be a whole number") }
+            // The last moment of the chosen day, in China time (the provider's own time zone).
+            guard let day = Display.parseDay(f["validUntil"] ?? "", timeZone: "Asia/Shanghai") else {
+                throw CofferError.invalidField("validUntil", "must be a date like 2027-12-31")
+            }
+            _ = try await engine.codes.createBatch(amountText: f["amount"] ?? "", bucket: bucket, validUntilMicros: day + 86_400_000_000 - 1,
+                                                   count: count, memo: f["memo"].flatMap { $0.isEmpty ? nil : $0 },
+                                                   idempotencyKey: f["idem"] ?? "", actor: actor(v))
+            throw WebFlow.redirect("/desk/codes?notice=notice_batch_created")
+        }
+    }
+
+    @Sendable func exportCodes(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let v = try await console.staff(request, context)
+        let (batch, codes) = try await engine.codes.export(batchId: try context.param("batchId"), actor: actor(v))
+        return Exports.codes(batch, codes)
+    }
+}

@@ -1,0 +1,303 @@
+#!/usr/bin/env python3
+"""Browser tests of the Coffer console: Debian's chromium driven by Selenium over loopback.
+
+Usage: console_test.py PATH/TO/coffer [--database URL]
+Starts `coffer serve --demo` on a free port with a fresh data directory, then walks through the console as a customer,
+a member without the finance permission, and an operator. Each test saves a screenshot under
+.build/browser-screenshots/ (pass --screenshots DIR to change) so that a person can look at the pages.
+"""
+import argparse, json, os, re, shutil, socket, struct, subprocess, sys, tempfile, time, traceback, urllib.request, zlib
+
+from selenium import webdriver
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+parser = argparse.ArgumentParser()
+parser.add_argument("coffer")
+parser.add_argument("--database", default=None)
+parser.add_argument("--screenshots", default=".build/browser-screenshots")
+args = parser.parse_args()
+os.makedirs(args.screenshots, exist_ok=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def png(width, height, rgb):
+    """A small real PNG (the server checks receipts by content)."""
+    raw = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+class Server:
+    def __init__(self):
+        self.data = tempfile.mkdtemp(prefix="coffer-browser-")
+        self.port = free_port()
+        cmd = [args.coffer, "serve", "--demo", "--port", str(self.port), "--data-dir", self.data]
+        if args.database:
+            cmd += ["--database", args.database]
+        self.log = open(os.path.join(self.data, "serve.log"), "w+")
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
+        text = ""
+        for _ in range(300):
+            self.log.seek(0)
+            text = self.log.read()
+            if "demo owner key:" in text:
+                break
+            time.sleep(0.1)
+        else:
+            raise RuntimeError("server did not start:\n" + text)
+        self.base = "http://localhost:%d" % self.port
+        self.customer = re.search(r"^demo customer login \(console /login\): (\S+) / (\S+)$", text, re.M).groups()
+        self.operator = re.search(r"^demo operator login \(desk /desk/login\): (\S+) / (\S+)$", text, re.M).groups()
+        self.platform_key = re.search(r"^platform key: (\S+)$", text, re.M).group(1)
+        self.account = re.search(r"^demo account: (\S+)$", text, re.M).group(1)
+
+    def api(self, method, path, body=None, key=None):
+        req = urllib.request.Request(self.base + path, method=method, data=json.dumps(body).encode() if body else None,
+                                     headers={"Authorization": "Bearer " + (key or self.platform_key),
+                                              "Content-Type": "application/json",
+                                              "Idempotency-Key": "browser-%f" % time.time()})
+        with urllib.request.urlopen(req) as r:
+            return json.loads(r.read())
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+        shutil.rmtree(self.data, ignore_errors=True)
+
+
+def browser(lang="zh-CN"):
+    options = Options()
+    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+    for a in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1280,900",
+              "--lang=" + lang]:
+        options.add_argument(a)
+    options.add_experimental_option("prefs", {"intl.accept_languages": lang})
+    service = Service(executable_path=shutil.which("chromedriver") or "/usr/bin/chromedriver")
+    d = webdriver.Chrome(options=options, service=service)
+    d.set_page_load_timeout(30)
+    return d
+
+
+server = Server()
+results = []
+shots = []
+
+
+def shot(driver, name):
+    path = os.path.join(args.screenshots, name + ".png")
+    # The whole page, not only the window: stretch the window to the document's height first.
+    height = driver.execute_script("return Math.max(document.body.scrollHeight, 600)")
+    width = driver.get_window_size()["width"]
+    driver.set_window_size(width, min(height + 120, 4000))
+    driver.save_screenshot(path)
+    driver.set_window_size(width, 900)
+    shots.append(path)
+
+
+def test(name):
+    def wrap(fn):
+        started = time.time()
+        try:
+            fn()
+            results.append((name, None))
+            print("ok   %s (%.1fs)" % (name, time.time() - started), flush=True)
+        except Exception:
+            results.append((name, traceback.format_exc()))
+            try:
+                customer.save_screenshot(os.path.join(args.screenshots, "FAILED-" + re.sub(r"\W+", "-", name)[:40] + ".png"))
+                print(customer.current_url, customer.page_source[:3000])
+            except Exception:
+                pass
+            print("FAIL %s\n%s" % (name, traceback.format_exc()), flush=True)
+        return fn
+    return wrap
+
+
+def click(driver, element):
+    """Clicks something that loads a new page, and waits until the new page has replaced the old one."""
+    old = driver.find_element(By.TAG_NAME, "html")
+    element.click()
+    WebDriverWait(driver, 15).until(expected_conditions.staleness_of(old))
+    WebDriverWait(driver, 15).until(lambda d: d.execute_script("return document.readyState") == "complete")
+
+
+def sign_in(driver, email, password, desk=False):
+    driver.get(server.base + ("/desk/login" if desk else "/login"))
+    driver.find_element(By.ID, "email").send_keys(email)
+    driver.find_element(By.ID, "password").send_keys(password)
+    click(driver, driver.find_element(By.CSS_SELECTOR, "button[type=submit].primary"))
+
+
+def text(driver, css):
+    return driver.find_element(By.CSS_SELECTOR, css).text
+
+
+def status_with_cookie(driver, path):
+    """The HTTP status of a page fetched with the browser's session cookie (Selenium cannot see status codes)."""
+    cookie = driver.get_cookie("coffer_session")
+    req = urllib.request.Request(server.base + path, headers={"Cookie": "coffer_session=" + cookie["value"],
+                                                             "Accept": "text/html", "Accept-Language": "en"})
+    try:
+        with urllib.request.urlopen(req) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+customer = browser("zh-CN")
+try:
+    @test("console sign-in: the demo credentials printed at start sign in; a wrong password is refused")
+    def _():
+        sign_in(customer, server.customer[0], "not-the-password")
+        assert "邮箱或密码错误" in text(customer, ".error"), customer.page_source[:500]
+        shot(customer, "sign-in-zh")
+        sign_in(customer, *server.customer)
+        assert customer.current_url.endswith("/overview"), customer.current_url
+        assert customer.title.startswith("账户总览"), customer.title
+        cookie = customer.get_cookie("coffer_session")
+        assert cookie["httpOnly"] and cookie["secure"] and cookie["sameSite"] == "Lax", cookie
+
+    @test("R9 sandbox recharge in the browser: the order page, the test-channel payment, the balance changes")
+    def _():
+        customer.get(server.base + "/recharge")
+        assert "测试通道" in customer.page_source
+        amount = customer.find_element(By.ID, "amount")
+        amount.clear()
+        amount.send_keys("100.00")
+        customer.find_element(By.ID, "ch-sandbox").click()
+        shot(customer, "recharge-zh")
+        click(customer, customer.find_element(By.CSS_SELECTOR, "form[action='/recharge'] button[type=submit]"))
+        assert "/recharge/rch_" in customer.current_url, customer.current_url
+        assert text(customer, "#state") == "待支付"
+        shot(customer, "recharge-waiting-zh")
+        click(customer, customer.find_element(By.ID, "sandbox-pay"))
+        assert text(customer, "#state") == "已到账", text(customer, "#state")
+        assert text(customer, "#new-balance") == "¥100.00", text(customer, "#new-balance")
+        customer.get(server.base + "/overview")
+        assert text(customer, "#balance") == "¥100.00"
+        assert text(customer, "#available") == "¥100.00"
+
+    @test("R6 the recharge form offers the last amount")
+    def _():
+        customer.get(server.base + "/recharge")
+        assert customer.find_element(By.ID, "amount").get_attribute("value") == "100.00"
+        assert "¥100.00" in text(customer, "#amount-hint")
+
+    @test("W11 transaction records: filter by type and date, export CSV")
+    def _():
+        server.api("POST", "/v1/accounts/%s/gifts" % server.account, {"amount": "8.88", "memo": "welcome gift"})
+        customer.get(server.base + "/transactions")
+        rows = customer.find_elements(By.CSS_SELECTOR, "#records tbody tr")
+        assert len(rows) == 2, len(rows)
+        Select(customer.find_element(By.ID, "type")).select_by_value("recharge")
+        today = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 8 * 3600))
+        customer.execute_script("document.getElementById('from').value = arguments[0];"
+                                "document.getElementById('to').value = arguments[0];", today)
+        click(customer, customer.find_element(By.ID, "filter"))
+        types = [e.text for e in customer.find_elements(By.CSS_SELECTOR, "#records td.type")]
+        assert types == ["充值"], types
+        shot(customer, "transactions-zh")
+        href = customer.find_element(By.ID, "export").get_attribute("href")
+        assert "type=recharge" in href, href
+        status, body = status_with_cookie(customer, href.replace(server.base, ""))
+        assert status == 200, status
+        lines = body.lstrip("\ufeff").strip().splitlines()
+        assert lines[0].startswith("id,time,type,amount"), lines[0]
+        assert len(lines) == 2 and ",recharge,100.00," in lines[1], lines
+
+    @test("T1 remittance with a receipt, approved at the operator desk, is credited for the customer")
+    def _():
+        receipt = os.path.join(server.data, "receipt.png")
+        with open(receipt, "wb") as f:
+            f.write(png(320, 200, (40, 110, 200)))
+        customer.get(server.base + "/remittance")
+        assert len(text(customer, "#dedicated")) == 25
+        for field, value in [("payerName", "示例云科技有限公司"), ("payerAccount", "6222020200001234567"),
+                             ("payerBank", "工商银行上海分行"), ("r-amount", "2000.00"), ("bankSerial", "BS20261123001")]:
+            customer.find_element(By.ID, field).send_keys(value)
+        customer.execute_script("document.getElementById('remittedOn').value = '2026-11-20'")
+        customer.find_element(By.ID, "receipt").send_keys(receipt)
+        click(customer, customer.find_element(By.CSS_SELECTOR, "form[action='/remittance'] button[type=submit]"))
+        assert "汇款信息已提交" in text(customer, ".notice"), customer.page_source[:800]
+        assert text(customer, ".remittance-state") == "审核中"
+        shot(customer, "remittance-zh")
+
+        desk = browser("zh-CN")
+        try:
+            sign_in(desk, *server.operator, desk=True)
+            assert desk.current_url.endswith("/desk"), desk.current_url
+            desk.get(server.base + "/desk/remittances")
+            assert "¥2,000.00" in desk.page_source
+            assert desk.find_element(By.CSS_SELECTOR, "img.receipt").get_attribute("naturalWidth") == "320"
+            shot(desk, "desk-review-zh")
+            click(desk, desk.find_element(By.CSS_SELECTOR, "button.approve"))
+            assert "已通过" in text(desk, ".notice")
+            # An operator is not a customer: the customer pages send the operator to the desk.
+            desk.get(server.base + "/overview")
+            assert desk.current_url.endswith("/desk"), desk.current_url
+        finally:
+            desk.quit()
+
+        customer.get(server.base + "/remittance")
+        assert text(customer, ".remittance-state") == "已入账"
+        customer.get(server.base + "/overview")
+        assert text(customer, "#balance") == "¥2,108.88", text(customer, "#balance")
+        shot(customer, "overview-zh")
+
+    @test("language switch: English is chosen, remembered, and money is formatted for it")
+    def _():
+        click(customer, customer.find_element(By.CSS_SELECTOR, "a.lang"))
+        assert customer.title.startswith("Account overview"), customer.title
+        assert text(customer, "#balance") == "¥2,108.88"
+        customer.get(server.base + "/recharge")
+        assert "Recharge" in customer.title
+        shot(customer, "recharge-en")
+        customer.get(server.base + "/overview")
+        assert customer.find_element(By.TAG_NAME, "html").get_attribute("lang") == "en"
+        shot(customer, "overview-en")
+        customer.set_window_size(390, 844)
+        shot(customer, "overview-en-phone")
+        customer.set_window_size(1280, 900)
+        click(customer, customer.find_element(By.CSS_SELECTOR, "a.lang"))
+        assert customer.title.startswith("账户总览"), customer.title
+
+    @test("W12 a member without the finance permission gets a 403 page on money pages")
+    def _():
+        server.api("POST", "/v1/accounts/%s/users" % server.account,
+                   {"email": "member@demo.coffer.local", "name": "Member", "role": "member", "password": "member-password-1"})
+        member = browser("en-US")
+        try:
+            sign_in(member, "member@demo.coffer.local", "member-password-1")
+            assert "No permission" in member.title, member.title
+            shot(member, "member-403-en")
+            for path in ["/overview", "/recharge", "/transactions", "/transactions.csv", "/remittance", "/users"]:
+                status, body = status_with_cookie(member, path)
+                assert status == 403, (path, status)
+                assert "No permission" in body, path
+        finally:
+            member.quit()
+
+    @test("sign-out ends the session")
+    def _():
+        click(customer, customer.find_element(By.CSS_SELECTOR, "form[action='/logout'] button"))
+        assert "/login" in customer.current_url
+        customer.get(server.base + "/overview")
+        assert "/login" in customer.current_url, customer.current_url
+finally:
+    customer.quit()
+    server.stop()
+
+failed = [n for n, e in results if e]
+print("browser: %d passed, %d failed; screenshots in %s" % (len(results) - len(failed), len(failed), args.screenshots))
+sys.exit(1 if failed else 0)
