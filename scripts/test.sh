@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Runs every test of Coffer on SQLite and PostgreSQL:
 #   1. starts a private PostgreSQL (installing Debian's package if needed) unless COFFER_TEST_POSTGRES_URL is set;
-#   2. makes a Python virtual environment with the payment libraries the interoperability tests check Coffer against
-#      (wechatpayv3, python-alipay-sdk, cryptography from PyPI), kept in .build/interop-venv;
+#   2. installs Debian's chromium, chromium-driver, libqrencode4 and fonts-noto-cjk when missing (browser tests, QR codes,
+#      Chinese glyphs in screenshots), and makes a Python virtual environment with the payment libraries the
+#      interoperability tests check Coffer against (wechatpayv3, python-alipay-sdk, cryptography) and Selenium, kept in
+#      .build/interop-venv;
 #   3. builds once (`swift build --build-tests`) and runs every suite from that build;
 #   4. runs the README's curl walk-through against a started server on SQLite and on PostgreSQL, then `coffer verify`;
-#   5. kills the server with SIGKILL under load on both databases and checks that nothing acknowledged was lost and
+#   5. drives the web console in headless chromium with Selenium (Tests/Browser), on SQLite and PostgreSQL, saving
+#      screenshots under .build/browser-screenshots;
+#   6. kills the server with SIGKILL under load on both databases and checks that nothing acknowledged was lost and
 #      nothing was applied twice (scripts/crash-test.py);
-#   6. stops what it started.
+#   7. stops what it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/postgres.sh
@@ -18,14 +22,24 @@ if [ -z "${COFFER_TEST_POSTGRES_URL:-}" ]; then
 fi
 export COFFER_REQUIRE_POSTGRES=1
 
+debian_packages="chromium chromium-driver libqrencode4 fonts-noto-cjk"
+missing=$(for p in $debian_packages; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
+if [ -n "$missing" ]; then
+  echo "== installing Debian packages:" $missing
+  sudo=$([ "$(id -u)" = 0 ] || echo sudo)
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $missing >/dev/null
+fi
+
 venv=.build/interop-venv
-if ! "$venv/bin/python" -c 'import wechatpayv3, alipay, cryptography' >/dev/null 2>&1; then
-  echo "== Python virtual environment for the interoperability tests ($venv)"
+if ! "$venv/bin/python" -c 'import wechatpayv3, alipay, cryptography, selenium' >/dev/null 2>&1; then
+  echo "== Python virtual environment for the interoperability and browser tests ($venv)"
   mkdir -p .build
   python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check wechatpayv3==2.0.4 python-alipay-sdk==3.4.0 'cryptography>=42'
+  "$venv/bin/pip" install -q --disable-pip-version-check wechatpayv3==2.0.4 python-alipay-sdk==3.4.0 'cryptography>=42' \
+    selenium==4.51.0
 fi
-export COFFER_TEST_PYTHON=$PWD/$venv/bin/python COFFER_REQUIRE_INTEROP=1
+export COFFER_TEST_PYTHON=$PWD/$venv/bin/python COFFER_REQUIRE_INTEROP=1 COFFER_REQUIRE_QRENCODE=1
 
 echo "== building (debug, with tests)"
 swift build --build-tests
@@ -41,8 +55,13 @@ echo "== README walk-through against a started server"
 bash scripts/walkthrough.sh sqlite
 bash scripts/walkthrough.sh "$COFFER_TEST_POSTGRES_URL"
 
+echo "== web console in a real browser (headless chromium, Selenium)"
+"$venv/bin/python" Tests/Browser/console_test.py .build/debug/coffer
+"$venv/bin/python" Tests/Browser/console_test.py .build/debug/coffer --database "$COFFER_TEST_POSTGRES_URL" \
+  --screenshots .build/browser-screenshots/postgres
+
 echo "== crash test: SIGKILL under load, restart, retry with the same idempotency keys"
 python3 scripts/crash-test.py .build/debug/coffer
 python3 scripts/crash-test.py .build/debug/coffer --database "$COFFER_TEST_POSTGRES_URL"
 
-echo "coffer: $((swift_tests + 4)) passed, 0 failed (${swift_tests} Swift tests, 2 walk-throughs, 2 crash tests)"
+echo "coffer: $((swift_tests + 6)) passed, 0 failed (${swift_tests} Swift tests, 2 walk-throughs, 2 browser runs, 2 crash tests)"

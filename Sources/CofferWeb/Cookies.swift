@@ -30,7 +30,7 @@ enum Cookies {
     /// Only a path on this site: "//evil.example" and "https://…" become "/" (no open redirect).
     static func localPath(_ target: String) -> String {
         guard target.hasPrefix("/"), !target.hasPrefix("//"), !target.hasPrefix("/\\"), target.count <= 500,
-              !target.contains(where: { $0 == "\r" || $0 == "\n" }) else { return "/" }
+              !target.utf8.contains(where: { $0 < 32 || $0 == 127 }) else { return "/" }
         return target
     }
 

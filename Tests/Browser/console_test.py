@@ -224,7 +224,7 @@ try:
         customer.get(server.base + "/remittance")
         assert len(text(customer, "#dedicated")) == 25
         for field, value in [("payerName", "示例云科技有限公司"), ("payerAccount", "6222020200001234567"),
-                             ("payerBank", "工商银行上海分行"), ("r-amount", "2000.00"), ("bankSerial", "BS20261123001")]:
+                             ("payerBank", "工商银行上海分行"), ("r-amount", "2000.00"), ("bankSerial", "BS%d" % (time.time() * 1000))]:
             customer.find_element(By.ID, field).send_keys(value)
         customer.execute_script("document.getElementById('remittedOn').value = '2026-11-20'")
         customer.find_element(By.ID, "receipt").send_keys(receipt)
@@ -274,11 +274,12 @@ try:
 
     @test("W12 a member without the finance permission gets a 403 page on money pages")
     def _():
+        email = "member-%d@demo.coffer.local" % server.port
         server.api("POST", "/v1/accounts/%s/users" % server.account,
-                   {"email": "member@demo.coffer.local", "name": "Member", "role": "member", "password": "member-password-1"})
+                   {"email": email, "name": "Member", "role": "member", "password": "member-password-1"})
         member = browser("en-US")
         try:
-            sign_in(member, "member@demo.coffer.local", "member-password-1")
+            sign_in(member, email, "member-password-1")
             assert "No permission" in member.title, member.title
             shot(member, "member-403-en")
             for path in ["/overview", "/recharge", "/transactions", "/transactions.csv", "/remittance", "/users"]:

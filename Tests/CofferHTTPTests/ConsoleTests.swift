@@ -1,0 +1,344 @@
+import CofferCore
+import CofferHTTP
+import CofferServices
+import CofferTestSupport
+@testable import CofferWeb
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import Testing
+
+/// A browser without a browser: keeps cookies, reads the CSRF token out of the last page.
+final class WebSession: @unchecked Sendable {
+    let client: any TestClientProtocol
+    var cookies: [String: String] = [:]
+    var lastPage = ""
+
+    init(_ client: any TestClientProtocol) { self.client = client }
+
+    @discardableResult
+    func request(_ method: HTTPRequest.Method, _ path: String, form: [String: String]? = nil,
+                 headers extra: [String: String] = [:]) async throws -> APIResponse {
+        var headers = HTTPFields()
+        headers[.accept] = "text/html"
+        if !cookies.isEmpty { headers[.cookie] = cookies.map { "\($0.key)=\($0.value)" }.joined(separator: "; ") }
+        for (k, v) in extra { headers[HTTPField.Name(k)!] = v }
+        var body: ByteBuffer?
+        if let form {
+            headers[.contentType] = "application/x-www-form-urlencoded"
+            body = ByteBuffer(string: form.map { k, v in
+                k + "=" + (v.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")
+            }.joined(separator: "&"))
+        }
+        let r = try await client.executeRequest(uri: path, method: method, headers: headers, body: body)
+        for value in r.headers[values: .setCookie] {
+            let pair = value.split(separator: ";")[0].split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let name = String(pair[0]), v = pair.count > 1 ? String(pair[1]) : ""
+            if v.isEmpty || value.contains("Max-Age=0") { cookies[name] = nil } else { cookies[name] = v }
+        }
+        let text = String(buffer: r.body)
+        if method == .get { lastPage = text }
+        return APIResponse(status: r.status.code, headers: r.headers, text: text)
+    }
+
+    /// The first `name="csrf"` hidden field of the last page.
+    var csrf: String {
+        guard let range = lastPage.range(of: #"name="csrf" value=""#) else { return "" }
+        return String(lastPage[range.upperBound...].prefix { $0 != "\"" })
+    }
+
+    func field(_ name: String) -> String {
+        guard let range = lastPage.range(of: "name=\"\(name)\" value=\"") else { return "" }
+        return String(lastPage[range.upperBound...].prefix { $0 != "\"" })
+    }
+
+    func signIn(_ email: String, _ password: String, desk: Bool = false) async throws -> APIResponse {
+        try await request(.get, desk ? "/desk/login" : "/login")
+        return try await request(.post, desk ? "/desk/login" : "/login",
+                                 form: ["csrf": csrf, "email": email, "password": password, "next": desk ? "/desk" : "/overview"])
+    }
+}
+
+struct ConsoleFixture {
+    let env: TestEnvironment
+    let client: any TestClientProtocol
+    let accountId: String
+    let ownerEmail: String
+
+    static func run(_ backend: Backend, _ test: @escaping @Sendable (ConsoleFixture) async throws -> Void) async throws {
+        var settings = CofferEngine.Settings()
+        settings.bcryptCost = 4
+        try await TestEnvironment.with(backend, settings: settings) { env in
+            let deps = HTTPDependencies(engine: env.engine, sandbox: env.sandbox)
+            let console = try await WebConsole.load(deps: deps)
+            let app = Application(router: buildRouter(deps, modules: [console]))
+            let (accountId, ownerId) = try await env.createAccount()
+            guard let owner = try await env.store.user(id: ownerId) else { throw TestFailure("no owner") }
+            try await app.test(.router) { client in
+                try await test(ConsoleFixture(env: env, client: client, accountId: accountId, ownerEmail: owner.email))
+            }
+        }
+    }
+
+    func user(_ role: UserRole) async throws -> String {
+        let email = "\(role.rawValue)-\(env.engine.ids.make("u").suffix(8))@example.com"
+        _ = try await env.engine.accounts.createUser(accountId: accountId, NewUser(email: email, name: role.rawValue, role: role,
+                                                                                  password: "correct horse battery"),
+                                                     idempotencyKey: env.engine.ids.make("k"), actor: "test")
+        return email
+    }
+}
+
+@Suite("Console: sessions, CSRF, permissions, languages, pages")
+struct ConsoleTests {
+    @Test("Console sign-in: wrong password refused, 5 failures throttle the address, sign-out ends the session", arguments: Backend.available)
+    func signIn(backend: Backend) async throws {
+        try await ConsoleFixture.run(backend) { f in
+            let web = WebSession(f.client)
+            let wrong = try await web.signIn(f.ownerEmail, "not the password")
+            #expect(wrong.status == 401)
+            #expect(wrong.text.contains("邮箱或密码错误"))
+            for _ in 0..<4 { _ = try await web.signIn(f.ownerEmail, "still wrong") }
+            // The sixth attempt is refused even with the right password: the address is throttled.
+            let throttled = try await web.signIn(f.ownerEmail, "correct horse battery")
+            #expect(throttled.status == 429)
+            #expect(web.cookies[Cookies.session] == nil)
+
+            let other = try await f.user(.finance)
+            let ok = try await web.signIn(other, "correct horse battery")
+            #expect(ok.status == 303)
+            #expect(ok.headers[.location] == "/overview")
+            let cookie = ok.headers[values: .setCookie].first { $0.hasPrefix("coffer_session=") } ?? ""
+            #expect(cookie.contains("HttpOnly") && cookie.contains("Secure") && cookie.contains("SameSite=Lax"))
+            #expect(try await web.request(.get, "/overview").status == 200)
+            let signOut = try await web.request(.post, "/logout", form: ["csrf": web.csrf])
+            #expect(signOut.status == 303)
+            let after = try await web.request(.get, "/overview")
+            #expect(after.status == 303)
+            #expect(after.headers[.location]?.hasPrefix("/login?next=") == true)
+        }
+    }
+
+    @Test("Console sessions expire, and only the token's digest is stored", arguments: Backend.available)
+    func expiry(backend: Backend) async throws {
+        try await ConsoleFixture.run(backend) { f in
+            let (session, token) = try await f.env.engine.console.signIn(email: f.ownerEmail, password: "correct horse battery",
+                                                                        as: .user, client: "test")
+            #expect(session.record.tokenDigest == Secrets.sha256Hex(token))
+            #expect(try await f.env.store.webSession(digest: token) == nil)
+            #expect(try await f.env.engine.console.session(token: token) != nil)
+            f.env.clock.advance(seconds: f.env.engine.console.settings.sessionTTLSeconds + 1)
+            #expect(try await f.env.engine.console.session(token: token) == nil)
+        }
+    }
+
+    @Test("Password change: the current password is required, other sessions are signed out", arguments: Backend.available)
+    func passwordChange(backend: Backend) async throws {
+        try await ConsoleFixture.run(backend) { f in
+            let a = WebSession(f.client), b = WebSession(f.client)
+            _ = try await a.signIn(f.ownerEmail, "correct horse battery")
+            _ = try await b.signIn(f.ownerEmail, "correct horse battery")
+            try await a.request(.get, "/password")
+            let wrong = try await a.request(.post, "/password", form: ["csrf": a.csrf, "currentPassword": "nope",
+                                                                       "newPassword": "a new long password", "confirmPassword": "a new long password"])
+            #expect(wrong.status == 400)
+            let changed = try await a.request(.post, "/password", form: ["csrf": a.csrf, "currentPassword": "correct horse battery",
+                                                                         "newPassword": "a new long password", "confirmPassword": "a new long password"])
+            #expect(changed.status == 303)
+            #expect(try await a.request(.get, "/overview").status == 200)
+            #expect(try await b.request(.get, "/overview").status == 303)
+            #expect(try await WebSession(f.client).signIn(f.ownerEmail, "a new long password").status == 303)
+        }
+    }
+
+    @Test("CSRF: a form posted without the session's token is refused with 403 and writes nothing", arguments: Backend.available)
+    func csrf(backend: Backend) async throws {
+        try await ConsoleFixture.run(backend) { f in
+            let web = WebSession(f.client)
+            _ = try await web.signIn(f.ownerEmail, "correct horse battery")
+            try await web.request(.get, "/recharge")
+            let idem = web.field("idem")
+            for token in ["", "forged", String(web.csrf.dropLast()) + "0"] {
+                let r = try await web.request(.post, "/recharge", form: ["csrf": token, "idem": idem, "amount": "10.00", "channel": "sandbox"])
+                #expect(r.status == 403)
+                #expect(r.text.contains("csrf_failed"))
+            }
+            #expect(try await f.env.store.recharges(accountId: f.accountId, limit: 10).isEmpty)
+            // Sign-in has its own token (double-submit cookie): a cross-site login post is refused.
+            let login = try await WebSession(f.client).request(.post, "/login", form: ["csrf": "x", "email": f.ownerEmail,
+                                                                                      "password": "correct horse battery"])
+            #expect(login.status == 403)
+            // The same form posted twice (double click, reload) makes one order: its idempotency key is the form's.
+            let form = ["csrf": web.csrf, "idem": idem, "amount": "10.00", "channel": "sandbox"]
+            let first = try await web.request(.post, "/recharge", form: form)
+            let second = try await web.request(.post, "/recharge", form: form)
+            #expect(first.status == 303 && first.headers[.location] == second.headers[.location])
+            #expect(try await f.env.store.recharges(accountId: f.accountId, limit: 10).count == 1)
+        }
+    }
+
+    @Test("W12 a member gets a 403 page on every money page; an operator login is refused at the customer sign-in", arguments: Backend.available)
+    func memberForbidden(backend: Backend) async throws {
+        try await ConsoleFixture.run(backend) { f in
+            let web = WebSession(f.client)
+            _ = try await web.signIn(try await f.user(.member), "correct horse battery")
+            for path in ["/overview", "/recharge", "/remittance", "/codes", "/transactions", "/transactions.csv", "/users"] {
+                let r = try await web.request(.get, path)
+                #expect(r.status == 403, "\(path)")
+                #expect(r.text.contains("没有权限"), "\(path)")
+                #expect(!r.text.contains("¥"), "\(path) shows money")
+            }
+            #expect(try await web.request(.get, "/desk").status == 403)
+            let finance = WebSession(f.client)
+            _ = try await finance.signIn(try await f.user(.finance), "correct horse battery")
+            #expect(try await finance.request(.get, "/overview").status == 200)
+            #expect(try await finance.request(.get, "/users").status == 403)
+            #expect(try await finance.request(.get, "/desk/remittances").status == 403)
+
+            let op = try await f.env.engine.console.createOperator(email: "op@example.com", name: "Op", password: "operator password", actor: "test")
+            #expect(try await WebSession(f.client).signIn(op.email, "operator password").status == 401)
+            let desk = WebSession(f.client)
+            #expect(try await desk.signIn(op.email, "operator password", desk: true).headers[.location] == "/desk")
+            #expect(try await desk.request(.get, "/desk/accounts/\(f.accountId)").status == 200)
+        }
+    }
+
+    @Test("W12 the owner grants and withdraws the finance permission; the owner's role cannot change", arguments: Backend.available)
+    func roles(backend: Backend) async throws {
+        try await ConsoleFixture.run(backend) { f in
+            let memberEmail = try await f.user(.member)
+            guard let member = try await f.env.store.user(email: memberEmail),
+                  let owner = try await f.env.store.user(email: f.ownerEmail) else { throw TestFailure("users") }
+            let web = WebSession(f.client)
+            _ = try await web.signIn(f.ownerEmail, "correct horse battery")
+            try await web.request(.get, "/users")
+            #expect(try await web.request(.post, "/users/\(member.id)/role", form: ["csrf": web.csrf, "role": "finance"]).status == 303)
+            #expect(try await f.env.store.user(id: member.id)?.role == .finance)
+            let ownerChange = try await web.request(.post, "/users/\(owner.id)/role", form: ["csrf": web.csrf, "role": "member"])
+            #expect(ownerChange.status == 404)
+            #expect(try await f.env.store.user(id: owner.id)?.role == .owner)
+            let bad = try await web.request(.post, "/users/\(member.id)/role", form: ["csrf": web.csrf, "role": "owner"])
+            #expect(bad.status == 400)
+        }
+    }
+
+    @Test("Another account's recharge order is not found, not shown", arguments: Backend.available)
+    func otherAccount(backend: Backend) async throws {
+        try await ConsoleFixture.run(backend) { f in
+            let (other, _) = try await f.env.createAccount()
+            let (view, _) = try await f.env.engine.recharges.create(accountId: other, amountText: "5.00", channelName: "sandbox",
+                                                                    idempotencyKey: "k", actor: "test")
+            let web = WebSession(f.client)
+            _ = try await web.signIn(f.ownerEmail, "correct horse battery")
+            #expect(try await web.request(.get, "/recharge/\(view.recharge.id)").status == 404)
+            try await web.request(.get, "/overview")
+            let pay = try await web.request(.post, "/recharge/\(view.recharge.id)/sandbox-pay", form: ["csrf": web.csrf])
+            #expect(pay.status == 404)
+            #expect(try await f.env.store.recharge(id: view.recharge.id)?.state == .pending)
+        }
+    }
+
+    @Test("Error pages keep the real status: HTML for a browser, problem JSON for an API client", arguments: [Backend.sqlite])
+    func errorPages(backend: Backend) async throws {
+        try await ConsoleFixture.run(backend) { f in
+            let web = WebSession(f.client)
+            let page = try await web.request(.get, "/no-such-page")
+            #expect(page.status == 404)
+            #expect(page.headers[.contentType]?.hasPrefix("text/html") == true)
+            #expect(page.text.contains("页面不存在") && !page.text.contains("Swift"))
+            let api = try await f.client.executeRequest(uri: "/no-such-page", method: .get, headers: [:], body: nil)
+            #expect(api.status.code == 404)
+            #expect(api.headers[.contentType] == "application/problem+json")
+            let english = try await web.request(.get, "/no-such-page", headers: ["Accept-Language": "en-US,en;q=0.9"])
+            #expect(english.text.contains("Page not found"))
+        }
+    }
+
+    @Test("The language switch is remembered; only local paths are redirect targets", arguments: [Backend.sqlite])
+    func language(backend: Backend) async throws {
+        try await ConsoleFixture.run(backend) { f in
+            let web = WebSession(f.client)
+            let r = try await web.request(.get, "/lang/en?back=/login")
+            #expect(r.status == 303 && r.headers[.location] == "/login")
+            #expect(web.cookies["coffer_lang"] == "en")
+            #expect(try await web.request(.get, "/login", headers: ["Accept-Language": "zh-CN"]).text.contains("Sign in"))
+            let evil = try await web.request(.get, "/lang/zh?back=//evil.example/")
+            #expect(evil.headers[.location] == "/")
+        }
+    }
+
+    @Test("Accept-Language negotiation", arguments: [
+        (nil, Language.zh), ("en-US,en;q=0.9", .en), ("zh-CN,zh;q=0.9,en;q=0.8", .zh), ("fr-FR,en;q=0.5,zh;q=0.4", .en),
+        ("de-DE", .zh), ("en;q=0.2,zh-TW;q=0.8", .zh), ("EN-gb", .en), ("en;q=0", .zh),
+    ] as [(String?, Language)])
+    func negotiate(header: String?, expected: Language) {
+        #expect(Language.negotiate(acceptLanguage: header) == expected)
+    }
+
+    @Test("Money is shown exactly, grouped by thousands", arguments: [
+        (0, "¥0.00"), (1, "¥0.01"), (100, "¥1.00"), (123_450, "¥1,234.50"), (-123_450, "-¥1,234.50"),
+        (100_000_000, "¥1,000,000.00"), (99_999, "¥999.99"), (900_000_000_000_000, "¥9,000,000,000,000.00"),
+    ] as [(Int64, String)])
+    func money(minor: Int64, text: String) {
+        #expect(Display.money(minor) == text)
+    }
+
+    @Test("Redirect targets stay on this site", arguments: [
+        ("/overview", "/overview"), ("/transactions?type=recharge", "/transactions?type=recharge"), ("//evil.example", "/"),
+        ("https://evil.example", "/"), ("/\\evil.example", "/"), ("", "/"), ("/ok\r\nSet-Cookie: x=1", "/"),
+    ])
+    func localPath(target: String, expected: String) {
+        #expect(Cookies.localPath(target) == expected)
+    }
+
+    @Test("Message catalogs: both languages have the same keys, and every label a template or page uses exists")
+    func catalogs() throws {
+        let c = try Catalogs.load()
+        let zh = c.table(.zh), en = c.table(.en)
+        #expect(Set(zh.keys) == Set(en.keys))
+        var used = Set<String>()
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Sources/CofferWeb")
+        let files = FileManager.default.enumerator(atPath: root.path)!.compactMap { $0 as? String }
+        let pattern = try Regex(#"\{\{t\.([a-z0-9_]+)\}\}|t\(v, "([a-z0-9_]+)""#)
+        for file in files where file.hasSuffix(".mustache") || file.hasSuffix(".swift") {
+            let text = try String(contentsOf: root.appendingPathComponent(file), encoding: .utf8)
+            for m in text.matches(of: pattern) {
+                if let k = m.output[1].substring ?? m.output[2].substring { used.insert(String(k)) }
+            }
+        }
+        for t in TransactionType.allCases { used.insert("type_" + t.rawValue) }
+        for s in ["pending", "paid", "expired"] { used.insert("recharge_state_" + s) }
+        for s in ["pending_review", "approved", "rejected"] { used.insert("remittance_state_" + s) }
+        for s in StatementLineState.allCases { used.insert("line_state_" + s.rawValue) }
+        for r in UserRole.allCases { used.insert("role_" + r.rawValue) }
+        for k in ["forbidden", "not_found", "unauthorized", "too_many", "internal", "bad_request"] {
+            used.insert("error_page_" + k)
+            used.insert("error_page_" + k + "_advice")
+        }
+        let missing = used.filter { !$0.hasSuffix("_") && zh[$0] == nil }.sorted()
+        #expect(missing.isEmpty, "missing catalog keys: \(missing)")
+        #expect(used.count > 150)
+    }
+
+    @Test("QR codes come from libqrencode: a WeChat code_url encodes to a square with the three finder patterns")
+    func qr() throws {
+        guard QRCode.available else {
+            #expect(ProcessInfo.processInfo.environment["COFFER_REQUIRE_QRENCODE"] != "1", "libqrencode4 is not installed")
+            return
+        }
+        let m = try #require(QRCode.matrix("weixin://wxpay/bizpayurl?pr=abc123XYZ"))
+        #expect(m.count >= 21 && (m.count - 17) % 4 == 0 && m.allSatisfy { $0.count == m.count })
+        // A finder pattern: a dark 7×7 ring with a dark 3×3 centre, at three corners.
+        for (x0, y0) in [(0, 0), (m.count - 7, 0), (0, m.count - 7)] {
+            for i in 0..<7 {
+                #expect(m[y0][x0 + i] && m[y0 + 6][x0 + i] && m[y0 + i][x0] && m[y0 + i][x0 + 6])
+            }
+            #expect(!m[y0 + 1][x0 + 1] && m[y0 + 3][x0 + 3])
+        }
+        let svg = try #require(QRCode.svg("https://qr.alipay.com/bax01234"))
+        #expect(svg.hasPrefix("<svg") && svg.contains("<path"))
+    }
+}
