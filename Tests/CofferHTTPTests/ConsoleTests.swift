@@ -39,7 +39,7 @@ final class WebSession: @unchecked Sendable {
             if v.isEmpty || value.contains("Max-Age=0") { cookies[name] = nil } else { cookies[name] = v }
         }
         let text = String(buffer: r.body)
-        if method == .get { lastPage = text }
+        if method == .get, r.headers[.contentType]?.hasPrefix("text/html") == true { lastPage = text }
         return APIResponse(status: r.status.code, headers: r.headers, text: text)
     }
 
@@ -52,6 +52,23 @@ final class WebSession: @unchecked Sendable {
     func field(_ name: String) -> String {
         guard let range = lastPage.range(of: "name=\"\(name)\" value=\"") else { return "" }
         return String(lastPage[range.upperBound...].prefix { $0 != "\"" })
+    }
+
+    /// multipart/form-data, as a browser sends a form with a file.
+    func upload(_ path: String, fields: [String: String], file: (name: String, filename: String, type: String, bytes: [UInt8])) async throws -> APIResponse {
+        let boundary = "----coffer\(UInt32.random(in: 0...UInt32.max))"
+        var body: [UInt8] = []
+        for (k, v) in fields {
+            body += Array("--\(boundary)\r\nContent-Disposition: form-data; name=\"\(k)\"\r\n\r\n\(v)\r\n".utf8)
+        }
+        body += Array("--\(boundary)\r\nContent-Disposition: form-data; name=\"\(file.name)\"; filename=\"\(file.filename)\"\r\nContent-Type: \(file.type)\r\n\r\n".utf8)
+        body += file.bytes + Array("\r\n--\(boundary)--\r\n".utf8)
+        var headers = HTTPFields()
+        headers[.accept] = "text/html"
+        headers[.contentType] = "multipart/form-data; boundary=\(boundary)"
+        headers[.cookie] = cookies.map { "\($0.key)=\($0.value)" }.joined(separator: "; ")
+        let r = try await client.executeRequest(uri: path, method: .post, headers: headers, body: ByteBuffer(bytes: body))
+        return APIResponse(status: r.status.code, headers: r.headers, text: String(buffer: r.body))
     }
 
     func signIn(_ email: String, _ password: String, desk: Bool = false) async throws -> APIResponse {
@@ -67,10 +84,11 @@ struct ConsoleFixture {
     let accountId: String
     let ownerEmail: String
 
-    static func run(_ backend: Backend, _ test: @escaping @Sendable (ConsoleFixture) async throws -> Void) async throws {
+    static func run(_ backend: Backend, channels: @escaping (ManualClock) throws -> [any PaymentChannel] = { _ in [] },
+                    _ test: @escaping @Sendable (ConsoleFixture) async throws -> Void) async throws {
         var settings = CofferEngine.Settings()
         settings.bcryptCost = 4
-        try await TestEnvironment.with(backend, settings: settings) { env in
+        try await TestEnvironment.with(backend, settings: settings, channels: channels) { env in
             let deps = HTTPDependencies(engine: env.engine, sandbox: env.sandbox)
             let console = try await WebConsole.load(deps: deps)
             let app = Application(router: buildRouter(deps, modules: [console]))
@@ -266,6 +284,106 @@ struct ConsoleTests {
             #expect(try await web.request(.get, "/login", headers: ["Accept-Language": "zh-CN"]).text.contains("Sign in"))
             let evil = try await web.request(.get, "/lang/zh?back=//evil.example/")
             #expect(evil.headers[.location] == "/")
+        }
+    }
+
+    @Test("Operator desk: gifts need a reason, adjustments, code batches with CSV export, statement import and the unmatched pool",
+          arguments: Backend.available)
+    func desk(backend: Backend) async throws {
+        try await ConsoleFixture.run(backend) { f in
+            _ = try await f.env.engine.console.createOperator(email: "desk@example.com", name: "Desk", password: "operator password", actor: "test")
+            let desk = WebSession(f.client)
+            _ = try await desk.signIn("desk@example.com", "operator password", desk: true)
+            let search = try await desk.request(.get, "/desk?q=\(f.accountId.suffix(8))")
+            #expect(search.status == 200 && search.text.contains(f.accountId))
+            #expect(try await desk.request(.get, "/desk?q=%25no-such%25").text.contains(f.accountId) == false)
+
+            try await desk.request(.get, "/desk/accounts/\(f.accountId)")
+            let noReason = try await desk.request(.post, "/desk/accounts/\(f.accountId)/gift",
+                                                  form: ["csrf": desk.csrf, "idem": desk.field("idem"), "amount": "50.00", "reason": " "])
+            #expect(noReason.status == 400)
+            #expect(try await f.env.wallet(f.accountId).giftMinor == 0)
+            let gift = try await desk.request(.post, "/desk/accounts/\(f.accountId)/gift",
+                                              form: ["csrf": desk.csrf, "idem": desk.field("idem"), "amount": "50.00", "reason": "活动赠送"])
+            #expect(gift.status == 303)
+            let adjust = try await desk.request(.post, "/desk/accounts/\(f.accountId)/adjust",
+                                                form: ["csrf": desk.csrf, "idem": "adjust-1", "amount": "10.00", "bucket": "cash", "reason": "对账差额"])
+            #expect(adjust.status == 303)
+            let w = try await f.env.wallet(f.accountId)
+            #expect(w.giftMinor == 5_000 && w.cashMinor == 1_000)
+
+            try await desk.request(.get, "/desk/codes")
+            let batch = try await desk.request(.post, "/desk/codes", form: ["csrf": desk.csrf, "idem": desk.field("idem"), "amount": "20.00",
+                                                                           "credit": "gift", "count": "3", "validUntil": "2030-12-31"])
+            #expect(batch.status == 303)
+            let batches = try await f.env.store.codeBatches(limit: 10)
+            #expect(batches.count == 1 && batches[0].count == 3)
+            let csv = try await desk.request(.get, "/desk/codes/\(batches[0].id)/codes.csv")
+            #expect(csv.status == 200 && csv.text.split(separator: "\r\n").count == 4)
+
+            let number = try await f.env.engine.bank.dedicatedAccount(accountId: f.accountId).number
+            let statement = """
+                bank_serial,booked_on,amount,currency,payer_name,payer_account,payee_account,memo
+                D-1,2026-11-23,100.00,CNY,测试科技有限公司,6222000011112222,\(number),云服务费
+                D-2,2026-11-23,200.00,CNY,某某公司,6222000011113333,\(number.prefix(15))0000000000,云服务费
+                D-3,2026-11-23,1.234,CNY,某某公司,6222000011113333,\(number),云服务费
+                """
+            try await desk.request(.get, "/desk/statements")
+            let imported = try await desk.upload("/desk/statements", fields: ["csrf": desk.csrf],
+                                                 file: ("file", "statement.csv", "text/csv", Array(statement.utf8)))
+            #expect(imported.status == 200)
+            #expect(imported.text.contains("已入账") && imported.text.contains("未匹配") && imported.text.contains("无效行"))
+            let forged = try await desk.upload("/desk/statements", fields: ["csrf": "forged"],
+                                               file: ("file", "s.csv", "text/csv", Array(statement.utf8)))
+            #expect(forged.status == 403)
+            let pool = try await f.env.store.statementLines(accountId: nil, states: [.unmatched], limit: 10)
+            #expect(pool.map(\.bankSerial) == ["D-2"])
+            try await desk.request(.get, "/desk/statements")
+            let assign = try await desk.request(.post, "/desk/lines/\(pool[0].id)/assign", form: ["csrf": desk.csrf, "accountId": f.accountId])
+            #expect(assign.status == 303)
+            #expect(try await f.env.wallet(f.accountId).cashMinor == 1_000 + 10_000 + 20_000)
+        }
+    }
+
+    /// A channel whose order page shows a QR code: the port's test double (the real channels are proven against their
+    /// PyPI counterparts elsewhere).
+    struct QRChannel: PaymentChannel {
+        let name = "wechatpay"
+        let movesRealMoney = true
+        func paymentInstruction(for recharge: RechargeRecord) async throws -> PaymentInstruction {
+            PaymentInstruction(kind: "qr_code", url: "weixin://wxpay/bizpayurl?pr=\(recharge.id.suffix(8))")
+        }
+        func verifyNotification(headers: [String: String], body: [UInt8], nowMicros: Int64) throws(CofferError) -> VerifiedNotification {
+            throw CofferError("not_supported", .badRequest, "test channel")
+        }
+        func queryPayment(for recharge: RechargeRecord) async throws -> PaymentStatus { .notPaid("NOTPAY") }
+    }
+
+    @Test("Recharge page: channel limits shown before paying, the order page shows the QR image and waits", arguments: [Backend.sqlite])
+    func qrOrderPage(backend: Backend) async throws {
+        try await ConsoleFixture.run(backend, channels: { _ in [QRChannel()] }) { f in
+            let web = WebSession(f.client)
+            _ = try await web.signIn(f.ownerEmail, "correct horse battery")
+            let form = try await web.request(.get, "/recharge")
+            #expect(form.text.contains("单笔上限 ¥50,000.00") && form.text.contains("每日上限 ¥50,000.00"))
+            let tooMuch = try await web.request(.post, "/recharge", form: ["csrf": web.csrf, "idem": web.field("idem"), "amount": "50000.01",
+                                                                         "channel": "wechatpay"])
+            #expect(tooMuch.status == 422 && tooMuch.text.contains("限额"))
+            let created = try await web.request(.post, "/recharge", form: ["csrf": web.csrf, "idem": web.field("idem"), "amount": "88.00",
+                                                                         "channel": "wechatpay"])
+            let location = try #require(created.headers[.location])
+            let page = try await web.request(.get, location)
+            #expect(page.headers[HTTPField.Name("Refresh")!] == "3")
+            #expect(page.text.contains("¥88.00") && page.text.contains("待支付"))
+            if QRCode.available {
+                #expect(page.text.contains("\(location)/qr.svg"))
+                let svg = try await web.request(.get, location + "/qr.svg")
+                #expect(svg.status == 200 && svg.headers[.contentType] == "image/svg+xml" && svg.text.hasPrefix("<svg"))
+            } else {
+                #expect(page.text.contains("weixin://wxpay/bizpayurl"))
+            }
+            let sync = try await web.request(.post, location + "/sync", form: ["csrf": web.csrf])
+            #expect(sync.status == 303)
         }
     }
 
