@@ -98,7 +98,7 @@ struct BatchRoutes: Sendable {
     }
 
     static func problem(_ index: Int, _ error: CofferError) -> Result {
-        Result(index: index, status: ProblemMiddleware.status(error.kind).code, replayed: nil, result: nil, code: error.code,
+        Result(index: index, status: error.kind.httpStatus.code, replayed: nil, result: nil, code: error.code,
                detail: error.detail)
     }
 }

@@ -86,8 +86,25 @@ struct ProblemMiddleware: RouterMiddleware {
         }
     }
 
-    static func status(_ kind: CofferError.Kind) -> HTTPResponse.Status {
-        switch kind {
+
+    static func problem(_ error: CofferError) -> Response {
+        let status = error.kind.httpStatus
+        struct Problem: Encodable {
+            let type: String, title: String, status: Int, code: String, detail: String
+        }
+        let body = Problem(type: "https://coffer.dev/problems/\(error.code)", title: status.reasonPhrase, status: status.code,
+                           code: error.code, detail: error.detail)
+        var headers = HTTPFields()
+        headers[.contentType] = "application/problem+json"
+        headers[HTTPField.Name("Coffer-Error")!] = error.code
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try! JSON.encoder.encode(body))))
+    }
+}
+
+extension CofferError.Kind {
+    /// The HTTP status of an error kind, for the API and the console alike.
+    public var httpStatus: HTTPResponse.Status {
+        switch self {
         case .badRequest: .badRequest
         case .unauthorized: .unauthorized
         case .forbidden: .forbidden
@@ -99,19 +116,6 @@ struct ProblemMiddleware: RouterMiddleware {
         case .internalError: .internalServerError
         case .badGateway: .badGateway
         }
-    }
-
-    static func problem(_ error: CofferError) -> Response {
-        let status = status(error.kind)
-        struct Problem: Encodable {
-            let type: String, title: String, status: Int, code: String, detail: String
-        }
-        let body = Problem(type: "https://coffer.dev/problems/\(error.code)", title: status.reasonPhrase, status: status.code,
-                           code: error.code, detail: error.detail)
-        var headers = HTTPFields()
-        headers[.contentType] = "application/problem+json"
-        headers[HTTPField.Name("Coffer-Error")!] = error.code
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try! JSON.encoder.encode(body))))
     }
 }
 

@@ -35,15 +35,6 @@ struct CustomerPages: Sendable {
         web.post("/keys", use: createKey)
     }
 
-    /// A form post that failed validation shows its page again with the message and the error's own status.
-    func orShow(_ v: Visit, _ show: (String?, HTTPResponse.Status) async throws -> Response,
-                _ action: () async throws -> Response) async throws -> Response {
-        do {
-            return try await action()
-        } catch let e as CofferError where e.kind != .internalError && e.kind != .badGateway {
-            return try await show(console.message(e, v), WebConsole.status(e.kind))
-        }
-    }
 
     func wallet(_ accountId: String) async throws -> WalletBalances {
         try await engine.wallets.wallet(accountId: accountId)
@@ -133,7 +124,7 @@ struct CustomerPages: Sendable {
     @Sendable func createRecharge(_ request: Request, _ context: CofferContext) async throws -> Response {
         let (v, accountId) = try await console.customer(request, context, needs: .finance)
         let f = try await console.form(request, v)
-        return try await orShow(v, { e, s in try await rechargeFormPage(v, accountId, error: e, status: s, amount: f["amount"], chosen: f["channel"]) }) {
+        return try await console.orShow(v, { e, s in try await rechargeFormPage(v, accountId, error: e, status: s, amount: f["amount"], chosen: f["channel"]) }) {
             let (view, _) = try await engine.recharges.create(accountId: accountId, amountText: f["amount"] ?? "",
                                                              channelName: f["channel"] ?? "", idempotencyKey: f["idem"] ?? "",
                                                              actor: v.session!.principal.actor)
@@ -234,7 +225,7 @@ struct CustomerPages: Sendable {
 
     @Sendable func submitRemittance(_ request: Request, _ context: CofferContext) async throws -> Response {
         let (v, accountId) = try await console.customer(request, context, needs: .finance)
-        return try await orShow(v, { e, s in try await remittancePageWith(v, accountId, error: e, status: s) }) {
+        return try await console.orShow(v, { e, s in try await remittancePageWith(v, accountId, error: e, status: s) }) {
             let form = try await Forms.multipart(RemittanceForm.self, from: request, limitBytes: Forms.maxUploadBytes,
                                                  tooLarge: RemittanceForm.tooLarge, fields: RemittanceForm.fields)
             try console.checkCSRF(form.csrf, v)
@@ -247,7 +238,7 @@ struct CustomerPages: Sendable {
     @Sendable func registerPayer(_ request: Request, _ context: CofferContext) async throws -> Response {
         let (v, accountId) = try await console.customer(request, context, needs: .finance)
         let f = try await console.form(request, v)
-        return try await orShow(v, { e, s in try await remittancePageWith(v, accountId, error: e, status: s) }) {
+        return try await console.orShow(v, { e, s in try await remittancePageWith(v, accountId, error: e, status: s) }) {
             _ = try await engine.bank.registerPayer(accountId: accountId, name: f["name"] ?? "", thirdParty: f["thirdParty"] == "on",
                                                     actor: v.session!.principal.actor)
             throw WebFlow.redirect("/remittance?notice=notice_payer_registered")
@@ -257,7 +248,7 @@ struct CustomerPages: Sendable {
     @Sendable func signAgreement(_ request: Request, _ context: CofferContext) async throws -> Response {
         let (v, accountId) = try await console.customer(request, context, needs: .owner)
         let f = try await console.form(request, v)
-        return try await orShow(v, { e, s in try await remittancePageWith(v, accountId, error: e, status: s) }) {
+        return try await console.orShow(v, { e, s in try await remittancePageWith(v, accountId, error: e, status: s) }) {
             _ = try await engine.bank.signAgreement(accountId: accountId, name: f["name"] ?? "", actor: v.session!.principal.actor)
             throw WebFlow.redirect("/remittance?notice=notice_agreement_signed")
         }
@@ -284,7 +275,7 @@ struct CustomerPages: Sendable {
     @Sendable func redeemCode(_ request: Request, _ context: CofferContext) async throws -> Response {
         let (v, accountId) = try await console.customer(request, context, needs: .finance)
         let f = try await console.form(request, v)
-        return try await orShow(v, { e, s in codesPageWith(v, error: e, status: s) }) {
+        return try await console.orShow(v, { e, s in codesPageWith(v, error: e, status: s) }) {
             let outcome = try await engine.codes.redeem(accountId: accountId, typed: f["code"] ?? "", idempotencyKey: f["idem"] ?? "",
                                                         actor: v.session!.principal.actor)
             _ = try outcome.get()
@@ -386,7 +377,7 @@ struct CustomerPages: Sendable {
     @Sendable func inviteUser(_ request: Request, _ context: CofferContext) async throws -> Response {
         let (v, accountId) = try await console.customer(request, context, needs: .owner)
         let f = try await console.form(request, v)
-        return try await orShow(v, { e, s in try await usersPageWith(v, accountId, error: e, status: s) }) {
+        return try await console.orShow(v, { e, s in try await usersPageWith(v, accountId, error: e, status: s) }) {
             let role = f["role"] == "finance" ? UserRole.finance : .member
             _ = try await engine.accounts.createUser(accountId: accountId, NewUser(email: f["email"] ?? "", name: f["name"] ?? "",
                                                                                   role: role, password: f["password"] ?? ""),
@@ -398,7 +389,7 @@ struct CustomerPages: Sendable {
     @Sendable func setRole(_ request: Request, _ context: CofferContext) async throws -> Response {
         let (v, accountId) = try await console.customer(request, context, needs: .owner)
         let f = try await console.form(request, v)
-        return try await orShow(v, { e, s in try await usersPageWith(v, accountId, error: e, status: s) }) {
+        return try await console.orShow(v, { e, s in try await usersPageWith(v, accountId, error: e, status: s) }) {
             let role = try parseRole(f["role"])
             try await engine.console.setRole(accountId: accountId, userId: try context.param("userId"), role: role,
                                              actor: v.session!.principal.actor)
@@ -417,7 +408,7 @@ struct CustomerPages: Sendable {
     @Sendable func createKey(_ request: Request, _ context: CofferContext) async throws -> Response {
         let (v, accountId) = try await console.customer(request, context, needs: .owner)
         let f = try await console.form(request, v)
-        return try await orShow(v, { e, s in try await usersPageWith(v, accountId, error: e, status: s) }) {
+        return try await console.orShow(v, { e, s in try await usersPageWith(v, accountId, error: e, status: s) }) {
             let (key, replayed) = try await engine.accounts.createAccountKey(accountId: accountId, userId: f["userId"] ?? "",
                                                                              name: f["name"] ?? "", idempotencyKey: f["idem"] ?? "",
                                                                              actor: v.session!.principal.actor)

@@ -30,14 +30,6 @@ struct DeskPages: Sendable {
         web.get("/desk/codes/:batchId/codes.csv", use: exportCodes)
     }
 
-    func orShow(_ v: Visit, _ show: (String?, HTTPResponse.Status) async throws -> Response,
-                _ action: () async throws -> Response) async throws -> Response {
-        do {
-            return try await action()
-        } catch let e as CofferError where e.kind != .internalError && e.kind != .badGateway {
-            return try await show(console.message(e, v), WebConsole.status(e.kind))
-        }
-    }
 
     func actor(_ v: Visit) -> String { v.session!.principal.actor }
 
@@ -97,7 +89,7 @@ struct DeskPages: Sendable {
         let v = try await console.staff(request, context)
         let accountId = try context.param("accountId")
         let f = try await console.form(request, v)
-        return try await orShow(v, { e, s in try await accountPage(v, accountId, error: e, status: s) }) {
+        return try await console.orShow(v, { e, s in try await accountPage(v, accountId, error: e, status: s) }) {
             let amount = try MoneyFormat.parsePositive(f["amount"] ?? "")
             let reason = try requiredReason(f["reason"])
             _ = try await engine.wallets.submit(.grantGift(accountId: accountId, amountMinor: amount, memo: reason),
@@ -110,7 +102,7 @@ struct DeskPages: Sendable {
         let v = try await console.staff(request, context)
         let accountId = try context.param("accountId")
         let f = try await console.form(request, v)
-        return try await orShow(v, { e, s in try await accountPage(v, accountId, error: e, status: s) }) {
+        return try await console.orShow(v, { e, s in try await accountPage(v, accountId, error: e, status: s) }) {
             let delta = try MoneyFormat.parse(f["amount"] ?? "")
             guard delta != 0 else { throw CofferError.invalidField("amount", "must not be 0.00; use a negative amount to take money away") }
             guard let bucket = WalletBucket(rawValue: f["bucket"] ?? "") else { throw CofferError.invalidField("bucket", "must be cash or gift") }
@@ -162,7 +154,7 @@ struct DeskPages: Sendable {
     @Sendable func approve(_ request: Request, _ context: CofferContext) async throws -> Response {
         let v = try await console.staff(request, context)
         let f = try await console.form(request, v)
-        return try await orShow(v, { e, s in try await queuePage(v, error: e, status: s) }) {
+        return try await console.orShow(v, { e, s in try await queuePage(v, error: e, status: s) }) {
             _ = try await engine.bank.approve(remittanceId: try context.param("remittanceId"), idempotencyKey: f["idem"] ?? "",
                                               actor: actor(v)).get()
             throw WebFlow.redirect("/desk/remittances?notice=notice_remittance_approved")
@@ -172,7 +164,7 @@ struct DeskPages: Sendable {
     @Sendable func reject(_ request: Request, _ context: CofferContext) async throws -> Response {
         let v = try await console.staff(request, context)
         let f = try await console.form(request, v)
-        return try await orShow(v, { e, s in try await queuePage(v, error: e, status: s) }) {
+        return try await console.orShow(v, { e, s in try await queuePage(v, error: e, status: s) }) {
             _ = try await engine.bank.reject(remittanceId: try context.param("remittanceId"), reason: f["reason"] ?? "", actor: actor(v))
             throw WebFlow.redirect("/desk/remittances?notice=notice_remittance_rejected")
         }
@@ -209,7 +201,7 @@ struct DeskPages: Sendable {
 
     @Sendable func importStatement(_ request: Request, _ context: CofferContext) async throws -> Response {
         let v = try await console.staff(request, context)
-        return try await orShow(v, { e, s in try await statementsPage(v, error: e, status: s) }) {
+        return try await console.orShow(v, { e, s in try await statementsPage(v, error: e, status: s) }) {
             let upload = try await Forms.multipart(StatementUpload.self, from: request, limitBytes: 4 * 1_024 * 1_024 + 16_384,
                                                    tooLarge: CofferError("statement_too_long", .payloadTooLarge, "The statement file must be at most 4 MB; split it."),
                                                    fields: "the field file (the statement CSV)")
@@ -226,7 +218,7 @@ struct DeskPages: Sendable {
     @Sendable func assignLine(_ request: Request, _ context: CofferContext) async throws -> Response {
         let v = try await console.staff(request, context)
         let f = try await console.form(request, v)
-        return try await orShow(v, { e, s in try await statementsPage(v, error: e, status: s) }) {
+        return try await console.orShow(v, { e, s in try await statementsPage(v, error: e, status: s) }) {
             _ = try await engine.bank.assignLine(id: try context.param("lineId"), accountId: (f["accountId"] ?? "").trimmingCharacters(in: .whitespaces),
                                                  actor: actor(v))
             throw WebFlow.redirect("/desk/statements?notice=notice_line_assigned")
@@ -236,7 +228,7 @@ struct DeskPages: Sendable {
     @Sendable func refundLine(_ request: Request, _ context: CofferContext) async throws -> Response {
         let v = try await console.staff(request, context)
         let f = try await console.form(request, v)
-        return try await orShow(v, { e, s in try await statementsPage(v, error: e, status: s) }) {
+        return try await console.orShow(v, { e, s in try await statementsPage(v, error: e, status: s) }) {
             _ = try await engine.bank.refundLine(id: try context.param("lineId"), reason: try requiredReason(f["reason"]), actor: actor(v))
             throw WebFlow.redirect("/desk/statements?notice=notice_line_refunded")
         }
@@ -263,7 +255,7 @@ struct DeskPages: Sendable {
     @Sendable func createBatch(_ request: Request, _ context: CofferContext) async throws -> Response {
         let v = try await console.staff(request, context)
         let f = try await console.form(request, v)
-        return try await orShow(v, { e, s in try await codesPage(v, error: e, status: s) }) {
+        return try await console.orShow(v, { e, s in try await codesPage(v, error: e, status: s) }) {
             guard let bucket = WalletBucket(rawValue: f["credit"] ?? "") else { throw CofferError.invalidField("credit", "must be cash or gift") }
             guard let count = Int(f["count"] ?? "") else { throw CofferError.invalidField("count", "must be a whole number") }
             // The last moment of the chosen day, in China time (the provider's own time zone).

@@ -185,6 +185,17 @@ public struct WebConsole: RouteModule {
         catalogs.table(v.lang)["error_" + error.code] ?? error.detail
     }
 
+    /// A form post that failed validation shows its page again with the message and the error's own status; internal
+    /// errors go on to the error page.
+    func orShow(_ v: Visit, _ show: (String?, HTTPResponse.Status) async throws -> Response,
+                _ action: () async throws -> Response) async throws -> Response {
+        do {
+            return try await action()
+        } catch let e as CofferError where e.kind != .internalError && e.kind != .badGateway {
+            return try await show(message(e, v), Self.status(e.kind))
+        }
+    }
+
     /// A new idempotency key for a form: submitting the same form twice does the work once (W10).
     func formKey() -> String { "web-" + Secrets.token(prefix: "").prefix(32) }
 
@@ -235,20 +246,7 @@ public struct WebConsole: RouteModule {
                     status: status)
     }
 
-    static func status(_ kind: CofferError.Kind) -> HTTPResponse.Status {
-        switch kind {
-        case .badRequest: .badRequest
-        case .unauthorized: .unauthorized
-        case .forbidden: .forbidden
-        case .notFound: .notFound
-        case .conflict: .conflict
-        case .unprocessable: .unprocessableContent
-        case .payloadTooLarge: .contentTooLarge
-        case .tooManyRequests: .tooManyRequests
-        case .internalError: .internalServerError
-        case .badGateway: .badGateway
-        }
-    }
+    static func status(_ kind: CofferError.Kind) -> HTTPResponse.Status { kind.httpStatus }
 }
 
 /// Control flow of a page handler that is not an error: go elsewhere.
