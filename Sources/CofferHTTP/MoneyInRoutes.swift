@@ -25,6 +25,7 @@ struct MoneyInRoutes: Sendable {
 
         v1.post("operator/code-batches", use: createCodeBatch)
         v1.get("operator/code-batches/:batchId/codes.csv", use: exportCodes)
+        v1.post("operator/code-batches/:batchId/void", use: voidBatch)
         v1.get("operator/remittances", use: reviewQueue)
         v1.get("operator/remittances/:remittanceId/receipt", use: operatorReceipt)
         v1.post("operator/remittances/:remittanceId/approve", use: approve)
@@ -143,6 +144,15 @@ struct MoneyInRoutes: Sendable {
         let principal = try await operatorOnly(request)
         let (batch, codes) = try await engine.codes.export(batchId: try context.param("batchId"), actor: principal.actor)
         return Exports.codes(batch, codes)
+    }
+
+    /// State-guarded (only unused codes change), so it takes no Idempotency-Key: a repeat voids nothing more.
+    @Sendable func voidBatch(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let principal = try await operatorOnly(request)
+        struct Body: Decodable { let reason: String }
+        let body = try await JSON.decode(Body.self, from: request)
+        let voided = try await engine.codes.voidBatch(batchId: try context.param("batchId"), reason: body.reason, actor: principal.actor)
+        return try JSON.response(["voided": voided])
     }
 
     @Sendable func reviewQueue(_ request: Request, _ context: CofferContext) async throws -> Response {

@@ -31,6 +31,8 @@ public protocol MoneyInWrites: Sendable {
     /// False when the account has used up its attempts in the window (R8).
     func reserveCodeAttempt(accountId: String, id: String, nowMicros: Int64, sinceMicros: Int64, limit: Int) async throws -> Bool
     func deleteCodeAttempt(id: String) async throws
+    /// Marks the batch's unused codes voided; returns how many.
+    func voidUnusedCodes(batchId: String) async throws -> Int
     func insertRemittance(_ r: RemittanceRecord) async throws
     func rejectRemittance(id: String, reason: String, actor: String, nowMicros: Int64) async throws -> Bool
     func insertDedicatedAccount(_ d: DedicatedAccountRecord) async throws

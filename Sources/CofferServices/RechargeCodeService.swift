@@ -87,6 +87,23 @@ public struct RechargeCodeService: Sendable {
         return (batch, codes)
     }
 
+    /// Withdraws the unused codes of a batch (a lost box of cards, a cancelled campaign). Redeemed codes stay redeemed;
+    /// a redemption racing the void either committed first or is refused with `code_voided` (the ledger locks the code row
+    /// and checks its state). A repeat voids nothing more and says so.
+    public func voidBatch(batchId: String, reason rawReason: String, actor: String) async throws -> Int {
+        let reason = rawReason.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !reason.isEmpty, reason.count <= 200 else { throw CofferError.invalidField("reason", "is required (1–200 characters): say why") }
+        guard try await store.codeBatch(id: batchId) != nil else { throw CofferError.notFound("code batch", batchId) }
+        let now = clock.nowMicros()
+        let auditId = ids.make("aud")
+        return try await store.transaction { tx in
+            let voided = try await tx.voidUnusedCodes(batchId: batchId)
+            try await tx.insertAudit(AuditRecord(id: auditId, accountId: nil, actor: actor, action: "codes.batch_voided",
+                                                 detail: "batch \(batchId): \(voided) unused codes voided: \(reason)", createdAtMicros: now))
+            return voided
+        }
+    }
+
     public static let attemptsExceeded = CofferError(
         "code_attempts_exceeded", .tooManyRequests,
         "Too many unsuccessful code redemptions; wait an hour and check the code on the card.")

@@ -93,6 +93,12 @@ extension SQLTransaction {
         return found
     }
 
+    func voidUnusedCodes(batchId: String) async throws -> Int {
+        try await db.raw("""
+            UPDATE recharge_codes SET state = 'voided' WHERE batch_id = \(bind: batchId) AND state = 'unused' RETURNING id
+            """).all().count
+    }
+
     func lockCodes(_ ids: [String]) async throws -> [String: RechargeCodeRecord] {
         try await lockRows("recharge_codes", ids, Rows.code, id: \.id)
     }

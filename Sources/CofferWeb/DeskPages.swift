@@ -28,6 +28,7 @@ struct DeskPages: Sendable {
         web.get("/desk/codes", use: codes)
         web.post("/desk/codes", use: createBatch)
         web.get("/desk/codes/:batchId/codes.csv", use: exportCodes)
+        web.post("/desk/codes/:batchId/void", use: voidBatch)
     }
 
 
@@ -236,7 +237,7 @@ struct DeskPages: Sendable {
 
     // MARK: recharge code batches (R8)
 
-    func codesPage(_ v: Visit, error: String? = nil, status: HTTPResponse.Status = .ok) async throws -> Response {
+    func codesPage(_ v: Visit, error: String? = nil, status: HTTPResponse.Status = .ok, notice: String? = nil) async throws -> Response {
         let batches = try await engine.store.codeBatches(limit: 100)
         return console.page("desk/codes", v, title: console.t(v, "desk_codes_title"), model: [
             "batches": batches.map { b -> [String: Any] in
@@ -245,7 +246,7 @@ struct DeskPages: Sendable {
                  "time": Display.time(b.createdAtMicros, timeZone: "Asia/Shanghai")]
             },
             "hasBatches": !batches.isEmpty, "idem": console.formKey(),
-        ], status: status, error: error)
+        ], status: status, notice: notice, error: error)
     }
 
     @Sendable func codes(_ request: Request, _ context: CofferContext) async throws -> Response {
@@ -266,6 +267,15 @@ struct DeskPages: Sendable {
                                                    count: count, memo: f["memo"].flatMap { $0.isEmpty ? nil : $0 },
                                                    idempotencyKey: f["idem"] ?? "", actor: actor(v))
             throw WebFlow.redirect("/desk/codes?notice=notice_batch_created")
+        }
+    }
+
+    @Sendable func voidBatch(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let v = try await console.staff(request, context)
+        let f = try await console.form(request, v)
+        return try await console.orShow(v, { e, s in try await codesPage(v, error: e, status: s) }) {
+            let voided = try await engine.codes.voidBatch(batchId: try context.param("batchId"), reason: f["reason"] ?? "", actor: actor(v))
+            return try await codesPage(v, notice: console.t(v, "notice_batch_voided", ["count": String(voided)]))
         }
     }
 

@@ -320,6 +320,10 @@ struct ConsoleTests {
             #expect(batches.count == 1 && batches[0].count == 3)
             let csv = try await desk.request(.get, "/desk/codes/\(batches[0].id)/codes.csv")
             #expect(csv.status == 200 && csv.text.split(separator: "\r\n").count == 4)
+            try await desk.request(.get, "/desk/codes")
+            let voided = try await desk.request(.post, "/desk/codes/\(batches[0].id)/void", form: ["csrf": desk.csrf, "reason": "活动取消"])
+            #expect(voided.status == 200 && voided.text.contains("已作废 3 个"))
+            #expect(try await f.env.store.codes(batchId: batches[0].id).allSatisfy { $0.state == .voided })
 
             let number = try await f.env.engine.bank.dedicatedAccount(accountId: f.accountId).number
             let statement = """

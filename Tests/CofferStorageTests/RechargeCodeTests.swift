@@ -55,6 +55,26 @@ struct RechargeCodeTests {
         }
     }
 
+    @Test("R8 voiding a batch withdraws its unused codes; redeemed codes stay redeemed; a repeat voids nothing more",
+          arguments: Backend.available)
+    func r8VoidBatch(backend: Backend) async throws {
+        try await TestEnvironment.with(backend) { env in
+            let a = try await env.createAccount().accountId
+            let codes = try await Self.batch(env, count: 3)
+            _ = try await redeem(env, a, codes[0].code).get()
+            await #expect(throws: CofferError.self) {
+                _ = try await env.engine.codes.voidBatch(batchId: codes[0].batchId, reason: "  ", actor: "user:operator")
+            }
+            #expect(try await env.engine.codes.voidBatch(batchId: codes[0].batchId, reason: "一箱卡片遗失", actor: "user:operator") == 2)
+            #expect(try await env.engine.codes.voidBatch(batchId: codes[0].batchId, reason: "again", actor: "user:operator") == 0)
+            let refused = try await redeem(env, a, codes[1].code)
+            #expect(refused.result.failureCode == "code_voided")
+            let states = try await env.store.codes(batchId: codes[0].batchId).map(\.state)
+            #expect(states.filter { $0 == .redeemed }.count == 1 && states.filter { $0 == .voided }.count == 2)
+            #expect(try await env.wallet(a).cashMinor == 10_000)
+        }
+    }
+
     @Test("R8 concurrent redemption of one code by 50 callers credits once", arguments: Backend.available)
     func r8FiftyRedeemers(backend: Backend) async throws {
         try await TestEnvironment.with(backend) { env in
