@@ -21,6 +21,8 @@ public struct CofferEngine: Sendable {
         public var codes = RechargeCodeSettings()
         public var bank = BankTransferSettings()
         public var console = ConsoleSettings()
+        /// E-mail and SMS: logging senders until a real relay is configured (none exists yet).
+        public var noticeSenders: [any NoticeSender] = [LoggingNoticeSender(medium: .email), LoggingNoticeSender(medium: .sms)]
         public var bcryptCost: UInt8 = 12
         public init() {}
     }
@@ -38,6 +40,8 @@ public struct CofferEngine: Sendable {
         codes = RechargeCodeService(store: store, writer: writer, clock: clock, ids: ids, settings: settings.codes)
         bank = BankTransferService(store: store, writer: writer, clock: clock, ids: ids, settings: settings.bank, logger: logger)
         console = ConsoleService(store: store, clock: clock, ids: ids, bcryptCost: settings.bcryptCost, settings: settings.console)
-        jobs = BackgroundJobs(store: store, writer: writer, recharges: recharges, clock: clock)
+        jobs = BackgroundJobs(store: store, writer: writer, recharges: recharges,
+                              notices: NoticeDelivery(store: store, senders: settings.noticeSenders, clock: clock, logger: logger),
+                              clock: clock)
     }
 }

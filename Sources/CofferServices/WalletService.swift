@@ -33,18 +33,21 @@ public struct BackgroundJobs: Sendable {
     let store: any CofferStore
     let writer: LedgerWriter
     let recharges: RechargeService
+    let notices: NoticeDelivery
     let clock: any Clock
 
-    public init(store: any CofferStore, writer: LedgerWriter, recharges: RechargeService, clock: any Clock) {
+    public init(store: any CofferStore, writer: LedgerWriter, recharges: RechargeService, notices: NoticeDelivery, clock: any Clock) {
         self.store = store
         self.writer = writer
         self.recharges = recharges
+        self.notices = notices
         self.clock = clock
     }
 
     public struct RunReport: Sendable, Equatable {
         public var freezesExpired: Int
         public var rechargesExpired: Int
+        public var noticesDelivered: Int
     }
 
     public func runOnce(limit: Int = 500) async throws -> RunReport {
@@ -54,6 +57,7 @@ public struct BackgroundJobs: Sendable {
                           idempotencyKey: "expire:\($0.id)", actor: "system:freeze-expiry")
         })
         let expired = outcomes.filter { if case .success = $0.result { !$0.replayed } else { false } }.count
-        return RunReport(freezesExpired: expired, rechargesExpired: try await recharges.expireDue(limit: limit))
+        return RunReport(freezesExpired: expired, rechargesExpired: try await recharges.expireDue(limit: limit),
+                         noticesDelivered: try await notices.deliverPending(limit: limit))
     }
 }

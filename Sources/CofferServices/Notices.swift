@@ -1,0 +1,78 @@
+import CofferCore
+import Logging
+import Synchronization
+
+public enum NoticeMedium: String, Sendable { case email, sms }
+
+/// One site message on its way out by e-mail or SMS.
+public struct Notice: Sendable, Equatable {
+    public var messageId: String
+    public var accountId: String
+    public var medium: NoticeMedium
+    public var to: String
+    public var subject: String
+    public var body: String
+}
+
+/// Where notices leave Coffer: an SMTP relay or an SMS gateway in production. Throwing means "not sent, try again".
+public protocol NoticeSender: Sendable {
+    var medium: NoticeMedium { get }
+    func send(_ notice: Notice) async throws
+}
+
+/// The only sender Coffer has so far: it writes one log line per notice and sends nothing. The README says so.
+public struct LoggingNoticeSender: NoticeSender {
+    public let medium: NoticeMedium
+    let logger: Logger
+    public init(medium: NoticeMedium, logger: Logger = Logger(label: "coffer.notices")) {
+        self.medium = medium
+        self.logger = logger
+    }
+
+    public func send(_ notice: Notice) async throws {
+        logger.info("\(medium.rawValue) notice (logged, not sent) to \(Self.mask(notice.to)): \(notice.subject) [\(notice.messageId)]")
+    }
+
+    /// o***r@example.com: enough to tell recipients apart in a log, not a list of addresses.
+    public static func mask(_ address: String) -> String {
+        let parts = address.split(separator: "@", maxSplits: 1)
+        guard parts.count == 2, let first = parts[0].first, let last = parts[0].last else { return "***" }
+        return "\(first)***\(parts[0].count > 1 ? String(last) : "")@\(parts[1])"
+    }
+}
+
+/// Hands undelivered site messages to the senders, oldest first: the site_messages table is the outbox. Delivery is at
+/// least once — a crash between sending and marking sends that message again — which suits a notice and never moves money.
+public struct NoticeDelivery: Sendable {
+    let store: any CofferStore
+    let senders: [any NoticeSender]
+    let clock: any Clock
+    let logger: Logger
+
+    public init(store: any CofferStore, senders: [any NoticeSender], clock: any Clock, logger: Logger = Logger(label: "coffer.notices")) {
+        self.store = store
+        self.senders = senders
+        self.clock = clock
+        self.logger = logger
+    }
+
+    /// Returns how many messages were delivered. A message whose sender fails stays in the outbox for the next run.
+    public func deliverPending(limit: Int = 100) async throws -> Int {
+        guard let email = senders.first(where: { $0.medium == .email }) else { return 0 }
+        var delivered: [String] = []
+        for message in try await store.undeliveredMessages(limit: limit) {
+            guard let account = try await store.account(id: message.accountId) else { continue }
+            // Accounts have a contact e-mail and no phone number yet: SMS has a port and no recipients.
+            let notice = Notice(messageId: message.id, accountId: message.accountId, medium: .email, to: account.contactEmail,
+                                subject: message.title, body: message.body)
+            do {
+                try await email.send(notice)
+                delivered.append(message.id)
+            } catch {
+                logger.error("notice \(message.id) not sent, kept for the next run: \(String(describing: error))")
+            }
+        }
+        try await store.markDelivered(messageIds: delivered, atMicros: clock.nowMicros())
+        return delivered.count
+    }
+}
