@@ -41,7 +41,7 @@ public struct AlipayChannel: PaymentChannel {
     }
 
     public func paymentInstruction(for recharge: RechargeRecord) async throws -> PaymentInstruction {
-        let biz = Self.json(["out_trade_no": recharge.id, "total_amount": MoneyFormat.format(recharge.amountMinor),
+        let biz = Self.json(["out_trade_no": recharge.id, "total_amount": MoneyFormat.format(recharge.totalMinor),
                              "subject": "账户充值 \(recharge.id)", "timeout_express": "\(payableMinutes)m"])
         let answer = try await call("alipay.trade.precreate", biz, notify: true)
         guard let code = answer["qr_code"] as? String, code.hasPrefix("https://") else {

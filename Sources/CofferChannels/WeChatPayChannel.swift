@@ -55,7 +55,7 @@ public struct WeChatPayChannel: PaymentChannel {
     public func paymentInstruction(for recharge: RechargeRecord) async throws -> PaymentInstruction {
         let order = NativeOrder(appid: wire.settings.appId, mchid: wire.settings.merchantId,
                                 description: "账户充值 \(recharge.id)", out_trade_no: recharge.id, notify_url: notifyURL,
-                                amount: .init(total: recharge.amountMinor))
+                                amount: .init(total: recharge.totalMinor))
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         let body = Array(try encoder.encode(order))

@@ -34,6 +34,13 @@ public struct LedgerEffect: Equatable, Sendable {
         wallet = w
     }
 
+    /// A movement between two platform books that leaves the wallet as it is (a recharge fee: collected by the channel,
+    /// earned by the platform).
+    mutating func book(_ amountMinor: Int64, from: Book, to: Book) {
+        precondition(amountMinor > 0)
+        postings += [Posting(from, -amountMinor), Posting(to, amountMinor)]
+    }
+
     /// Double entry: the postings of one entry sum to zero, and the wallet still satisfies its invariants.
     func checked() -> LedgerEffect {
         precondition(postings.reduce(Int64(0)) { $0 + $1.amountMinor } == 0, "unbalanced entry")
@@ -114,10 +121,13 @@ public enum LedgerRules {
 
     /// R9: incoming money first makes good a negative balance (automatic: it is added to cash), then repays advance
     /// outstanding with what is left of it.
-    public static func creditIncoming(_ w: WalletBalances, amountMinor: Int64, type: TransactionType) throws(CofferError) -> LedgerEffect {
-        precondition(amountMinor > 0)
+    /// R4: a fee the customer paid on top goes from channel clearing to revenue and never reaches the wallet.
+    public static func creditIncoming(_ w: WalletBalances, amountMinor: Int64, type: TransactionType,
+                                      feeMinor: Int64 = 0) throws(CofferError) -> LedgerEffect {
+        precondition(amountMinor > 0 && feeMinor >= 0)
         var e = LedgerEffect(w)
         try e.move(type, cash: amountMinor, counter: .channelClearing)
+        if feeMinor > 0 { e.book(feeMinor, from: .channelClearing, to: .revenue) }
         let coversArrears = min(amountMinor, max(0, -w.balanceMinor))
         let repay = min(amountMinor - coversArrears, w.advanceOutstandingMinor)
         if repay > 0 {

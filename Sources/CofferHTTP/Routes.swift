@@ -26,7 +26,7 @@ extension HTTPDependencies {
         }
         try Access.check(principal, account: r.accountId, needs: .finance)
         let tradeNo = "sbx" + engine.ids.make("t").dropFirst(2)
-        let (headers, body) = try sandbox.signedNotification(rechargeId: r.id, tradeNo: tradeNo, amountMinor: r.amountMinor,
+        let (headers, body) = try sandbox.signedNotification(rechargeId: r.id, tradeNo: tradeNo, amountMinor: r.totalMinor,
                                                              nowMicros: engine.clock.nowMicros())
         _ = try await engine.recharges.handleNotification(channelName: sandbox.name, headers: headers, body: body)
         guard let paid = try await engine.store.recharge(id: id) else { throw CofferError.notFound("recharge", id) }

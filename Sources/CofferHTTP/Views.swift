@@ -86,13 +86,15 @@ struct RefundView: Codable {
 }
 
 struct RechargeJSON: Codable {
-    let id: String, accountId: String, channel: String, testChannel: Bool, amount: String, state: String
+    /// `amount` is credited; `fee` (R4) is paid on top and never credited; `total` is what the channel collects.
+    let id: String, accountId: String, channel: String, testChannel: Bool, amount: String, fee: String, total: String, state: String
     let channelTradeNo: String?, expiresAt: String, paidAt: String?, createdAt: String
     let payment: PaymentInstruction?
     init(_ v: RechargeView) {
         let r = v.recharge
         id = r.id; accountId = r.accountId; channel = r.channel; testChannel = v.testChannel
-        amount = MoneyFormat.format(r.amountMinor); state = r.state.rawValue; channelTradeNo = r.channelTradeNo
+        amount = MoneyFormat.format(r.amountMinor); fee = MoneyFormat.format(r.feeMinor ?? 0); total = MoneyFormat.format(r.totalMinor)
+        state = r.state.rawValue; channelTradeNo = r.channelTradeNo
         expiresAt = RFC3339.format(micros: r.expiresAtMicros); paidAt = r.paidAtMicros.map { RFC3339.format(micros: $0) }
         createdAt = RFC3339.format(micros: r.createdAtMicros); payment = v.payment
     }

@@ -212,8 +212,9 @@ struct LedgerBatchApplier {
             memo = reason
         case let .creditRecharge(_, rechargeId, trade, amount):
             var r = try await pendingRecharge(accountId, rechargeId)
-            guard r.amountMinor == amount else { throw CofferError.amountMismatch(amount, expected: r.amountMinor) }
-            effect = try LedgerRules.creditIncoming(wallet, amountMinor: amount, type: .recharge)
+            // The channel collected the order's total (amount + R4 fee); the wallet gets the amount only.
+            guard r.totalMinor == amount else { throw CofferError.amountMismatch(amount, expected: r.totalMinor) }
+            effect = try LedgerRules.creditIncoming(wallet, amountMinor: r.amountMinor, type: .recharge, feeMinor: r.feeMinor ?? 0)
             r.state = .paid
             r.channelTradeNo = trade
             r.paidAtMicros = now
@@ -223,7 +224,7 @@ struct LedgerBatchApplier {
             related = ("recharge", rechargeId)
             tradeNo = trade
             message(accountId, "recharge_credited", "充值到账 Recharge credited",
-                    "充值 \(MoneyFormat.format(amount)) 元已到账（\(r.channel)，订单 \(rechargeId)）。", now)
+                    "充值 \(MoneyFormat.format(r.amountMinor)) 元已到账（\(r.channel)，订单 \(rechargeId)）。", now)
         case let .redeemCode(_, codeId):
             guard var c = codes[codeId] else { throw CofferError.notFound("recharge code", codeId) }
             switch c.state {

@@ -13,7 +13,49 @@ public struct RechargeSettings: Sendable {
     public var orderWindowSeconds: Int64 = 600
     /// R3: per-channel limits, counted on paid and pending orders of the account, days and months in its time zone.
     public var channelLimits: [String: ChannelLimits] = ["wechatpay": ChannelLimits(perPaymentMinor: 5_000_000, perDayMinor: 5_000_000)]
+    /// R4: no fee by *default*; a channel may carry a rule.
+    public var feeRules: [String: FeeRule] = [:]
     public init() {}
+}
+
+/// R4: a channel's fee, paid by the customer on top of the amount and never credited. Example (the seeds' WeChat rule):
+/// above 200.00, 0.6 % — `FeeRule(aboveMinor: 20_000, rateBasisPoints: 60)`.
+public struct FeeRule: Sendable, Equatable, Codable {
+    /// The fee applies to amounts strictly above this (0: to every amount).
+    public var aboveMinor: Int64
+    /// Parts per ten thousand of the amount (60 = 0.6 %), rounded half up to the cent.
+    public var rateBasisPoints: Int64
+    public var fixedMinor: Int64
+    public var minMinor: Int64
+    public var maxMinor: Int64?
+
+    public init(aboveMinor: Int64 = 0, rateBasisPoints: Int64 = 0, fixedMinor: Int64 = 0, minMinor: Int64 = 0, maxMinor: Int64? = nil) {
+        (self.aboveMinor, self.rateBasisPoints, self.fixedMinor, self.minMinor, self.maxMinor) =
+            (aboveMinor, rateBasisPoints, fixedMinor, minMinor, maxMinor)
+    }
+
+    /// A rule a platform may configure: rates up to 100 %, amounts within the money range, min ≤ max.
+    public func validated(channel: String) throws(CofferError) -> FeeRule {
+        guard (0...10_000).contains(rateBasisPoints), aboveMinor >= 0, fixedMinor >= 0, minMinor >= 0,
+              [aboveMinor, fixedMinor, minMinor, maxMinor ?? 0].allSatisfy({ $0 <= MoneyFormat.maxAbsMinor }),
+              maxMinor.map({ $0 >= minMinor }) ?? true else {
+            throw CofferError("fee_rule_invalid", .badRequest,
+                              "The fee rule of \(channel) must have a rate of 0–10000 basis points, amounts ≥ 0 and min ≤ max.")
+        }
+        return self
+    }
+
+    /// The fee for an amount (0 at or below the threshold). Exact integer arithmetic: amounts are at most 9,999,999.00, so
+    /// amount × 10,000 stays far inside Int64.
+    public func fee(forMinor amountMinor: Int64) throws(CofferError) -> Int64 {
+        guard amountMinor > aboveMinor else { return 0 }
+        let (product, overflow) = amountMinor.multipliedReportingOverflow(by: rateBasisPoints)
+        guard !overflow else { throw .arithmeticOverflow }
+        var fee = try Checked.add((product + 5_000) / 10_000, fixedMinor)
+        fee = Swift.max(fee, minMinor)
+        if let maxMinor { fee = Swift.min(fee, maxMinor) }
+        return fee
+    }
 }
 
 /// R3: a channel's limits; nil means the platform sets none (the payer's bank still may).
@@ -78,6 +120,7 @@ public struct RechargeService: Sendable {
                        actor: String) async throws -> (RechargeView, replayed: Bool) {
         let amount = try MoneyFormat.parsePositive(amountText, minMinor: settings.minMinor, maxMinor: settings.maxMinor)
         let channel = try channel(channelName)
+        let fee = try settings.feeRules[channel.name]?.fee(forMinor: amount) ?? 0
         guard let account = try await store.account(id: accountId) else { throw CofferError.notFound("account", accountId) }
         let limits = settings.channelLimits[channel.name] ?? ChannelLimits()
         if let max = limits.perPaymentMinor, amount > max { throw Self.limitExceeded("per payment", max, channel.name) }
@@ -88,7 +131,7 @@ public struct RechargeService: Sendable {
         var recharge = RechargeRecord(id: ids.make("rch"), accountId: accountId, channel: channel.name, amountMinor: amount,
                                       state: .pending, channelTradeNo: nil,
                                       expiresAtMicros: now + settings.pendingTTLSeconds * 1_000_000, paidAtMicros: nil,
-                                      createdAtMicros: now)
+                                      createdAtMicros: now, feeMinor: fee > 0 ? fee : nil)
         let instruction = try await channel.paymentInstruction(for: recharge)
         recharge.paymentKind = instruction.kind
         recharge.paymentURL = instruction.url

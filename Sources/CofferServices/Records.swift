@@ -136,8 +136,15 @@ public struct RechargeRecord: Codable, Sendable, Equatable {
     /// What the channel told the customer to do (kind and URL), kept from the order's creation.
     public var paymentKind: String?
     public var paymentURL: String?
+    /// R4: the channel's fee, paid by the customer on top of the amount and never credited (nil: none; optional so that
+    /// stored answers from before fees decode).
+    public var feeMinor: Int64?
 
-    public init(id: String, accountId: String, channel: String, amountMinor: Int64, state: RechargeState, channelTradeNo: String? = nil, expiresAtMicros: Int64, paidAtMicros: Int64? = nil, createdAtMicros: Int64, paymentKind: String? = nil, paymentURL: String? = nil) {
+    /// What the channel collects: the amount plus the fee.
+    public var totalMinor: Int64 { amountMinor + (feeMinor ?? 0) }
+
+    public init(id: String, accountId: String, channel: String, amountMinor: Int64, state: RechargeState, channelTradeNo: String? = nil, expiresAtMicros: Int64, paidAtMicros: Int64? = nil, createdAtMicros: Int64, paymentKind: String? = nil, paymentURL: String? = nil, feeMinor: Int64? = nil) {
+        self.feeMinor = feeMinor
         self.paymentKind = paymentKind
         self.paymentURL = paymentURL
         self.id = id

@@ -79,7 +79,8 @@ enum Rows {
                        paidAtMicros: try r.decode(column: "paid_at", as: Int64?.self),
                        createdAtMicros: try r.decode(column: "created_at", as: Int64.self),
                        paymentKind: try r.decode(column: "payment_kind", as: String?.self),
-                       paymentURL: try r.decode(column: "payment_url", as: String?.self))
+                       paymentURL: try r.decode(column: "payment_url", as: String?.self),
+                       feeMinor: try r.decode(column: "fee_minor", as: Int64.self).nonZero)
     }
 
     static func transaction(_ r: any SQLRow) throws -> TransactionRecord {
@@ -111,4 +112,9 @@ enum Rows {
                            createdAtMicros: try r.decode(column: "created_at", as: Int64.self),
                            postings: [])
     }
+}
+
+extension Int64 {
+    /// nil for zero: a recharge without a fee stores 0 and reads back as "no fee".
+    var nonZero: Int64? { self == 0 ? nil : self }
 }

@@ -211,10 +211,10 @@ struct SQLTransaction: StoreTransaction {
     func insertRecharge(_ r: RechargeRecord) async throws {
         _ = try await db.raw("""
             INSERT INTO recharges (account_id, id, channel, amount_minor, state, channel_trade_no, expires_at, paid_at, created_at,
-                                   payment_kind, payment_url)
+                                   payment_kind, payment_url, fee_minor)
             VALUES (\(bind: r.accountId), \(bind: r.id), \(bind: r.channel), \(bind: r.amountMinor), \(bind: r.state.rawValue),
                     \(bind: r.channelTradeNo), \(bind: r.expiresAtMicros), \(bind: r.paidAtMicros), \(bind: r.createdAtMicros),
-                    \(bind: r.paymentKind), \(bind: r.paymentURL))
+                    \(bind: r.paymentKind), \(bind: r.paymentURL), \(bind: r.feeMinor ?? 0))
             """).all()
     }
 

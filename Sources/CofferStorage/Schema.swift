@@ -330,5 +330,9 @@ enum Schema {
             "CREATE INDEX web_sessions_by_subject ON web_sessions(subject, subject_id)",
             "CREATE INDEX web_sessions_by_expiry ON web_sessions(expires_at)",
         ],
+        // 5: R4 recharge fees — paid on top of the amount, never credited.
+        [
+            "ALTER TABLE recharges ADD COLUMN fee_minor BIGINT NOT NULL DEFAULT 0 CHECK (fee_minor >= 0)",
+        ],
     ]
 }

@@ -98,10 +98,11 @@ struct CustomerPages: Sendable {
             if let d = l?.perDayMinor { parts.append(console.t(v, "limit_per_day", ["amount": Display.money(d)])) }
             if let m = l?.perMonthMinor { parts.append(console.t(v, "limit_per_month", ["amount": Display.money(m)])) }
             let usable = c.enabled && c.protocolStatus != "not_implemented"
+            let fee = limits.feeRules[c.name].map { feeText(v, $0) } ?? console.t(v, "fee_none")
             return ["name": c.name, "title": c.title, "currency": c.currency, "usable": usable,
                     "test": c.protocolStatus == "test", "checked": usable && c.name == (chosen ?? firstEnabled),
                     "limits": parts.joined(separator: console.t(v, "list_separator")),
-                    "status": console.t(v, usable ? "fee_none" : (c.protocolStatus == "not_implemented" ? "channel_not_implemented" : "channel_disabled"))]
+                    "status": usable ? fee : console.t(v, c.protocolStatus == "not_implemented" ? "channel_not_implemented" : "channel_disabled")]
         }
         let recent = try await engine.store.recharges(accountId: accountId, limit: 10)
         let tz = try await timeZone(accountId)
@@ -114,6 +115,21 @@ struct CustomerPages: Sendable {
                                     "time": Display.time($0.createdAtMicros, timeZone: tz)] },
             "hasRecent": !recent.isEmpty,
         ], status: status, error: error)
+    }
+
+    /// R4 before paying: "0.6% fee above ¥200.00" (plus fixed, minimum, maximum when the rule has them).
+    func feeText(_ v: Visit, _ rule: FeeRule) -> String {
+        var parts: [String] = []
+        if rule.rateBasisPoints > 0 {
+            let whole = rule.rateBasisPoints / 100, frac = rule.rateBasisPoints % 100
+            let rate = frac == 0 ? "\(whole)" : "\(whole)." + (frac % 10 == 0 ? "\(frac / 10)" : (frac < 10 ? "0\(frac)" : "\(frac)"))
+            parts.append(console.t(v, "fee_rate", ["rate": rate]))
+        }
+        if rule.fixedMinor > 0 { parts.append(console.t(v, "fee_fixed", ["amount": Display.money(rule.fixedMinor)])) }
+        if rule.minMinor > 0 { parts.append(console.t(v, "fee_min", ["amount": Display.money(rule.minMinor)])) }
+        if let max = rule.maxMinor { parts.append(console.t(v, "fee_max", ["amount": Display.money(max)])) }
+        let body = parts.joined(separator: console.t(v, "list_separator"))
+        return rule.aboveMinor > 0 ? console.t(v, "fee_above", ["amount": Display.money(rule.aboveMinor), "fee": body]) : body
     }
 
     @Sendable func rechargeForm(_ request: Request, _ context: CofferContext) async throws -> Response {
@@ -146,7 +162,8 @@ struct CustomerPages: Sendable {
         let tz = try await timeZone(accountId)
         let qr = view.payment.map { $0.kind == "qr_code" } ?? false
         var model: [String: Any] = [
-            "id": r.id, "amount": Display.money(r.amountMinor), "channel": engine.recharges.catalog.first { $0.name == r.channel }?.title ?? r.channel,
+            "id": r.id, "amount": Display.money(r.amountMinor), "fee": (r.feeMinor ?? 0) > 0 ? Display.money(r.feeMinor!) : "",
+            "total": Display.money(r.totalMinor), "channel": engine.recharges.catalog.first { $0.name == r.channel }?.title ?? r.channel,
             "state": console.t(v, "recharge_state_" + r.state.rawValue), "pending": r.state == .pending, "paid": r.state == .paid,
             "expired": r.state == .expired, "test": view.testChannel, "sandbox": r.channel == SandboxChannel.channelName && console.sandbox != nil,
             "qr": qr && QRCode.available, "qrMissing": qr && !QRCode.available, "paymentURL": view.payment?.url ?? "",

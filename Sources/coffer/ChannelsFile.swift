@@ -55,12 +55,23 @@ struct ChannelsFile: Decodable {
         var perMonth: String?
     }
     var limits: [String: Limits]?
+    /// R4: per-channel fee rules, e.g. {"wechatpay": {"above": "200.00", "rateBasisPoints": 60}}: 0.6 % on amounts above
+    /// 200.00, rounded half up to the cent; optional "fixed", "min", "max" in yuan. No rule: no fee.
+    struct Fee: Decodable {
+        var above: String?
+        var rateBasisPoints: Int64?
+        var fixed: String?
+        var min: String?
+        var max: String?
+    }
+    var fees: [String: Fee]?
 
     struct Problem: Error, CustomStringConvertible {
         let description: String
     }
 
-    static func load(path: String) throws -> (channels: [any PaymentChannel], bank: Bank?, limits: [String: ChannelLimits]) {
+    static func load(path: String) throws -> (channels: [any PaymentChannel], bank: Bank?, limits: [String: ChannelLimits],
+                                              fees: [String: FeeRule]) {
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
             throw Problem(description: "cannot read the channels file \(path)")
@@ -119,6 +130,17 @@ struct ChannelsFile: Decodable {
             limits[channel] = ChannelLimits(perPaymentMinor: try minor(l.perPayment, "perPayment"),
                                             perDayMinor: try minor(l.perDay, "perDay"), perMonthMinor: try minor(l.perMonth, "perMonth"))
         }
-        return (channels, file.bank, limits)
+        var fees: [String: FeeRule] = [:]
+        for (channel, f) in file.fees ?? [:] {
+            func minor(_ text: String?, _ field: String) throws -> Int64? {
+                guard let text else { return nil }
+                do { return try MoneyFormat.parse(text, field: "fees.\(channel).\(field)") } catch { throw Problem(description: "\(error)") }
+            }
+            let rule = FeeRule(aboveMinor: try minor(f.above, "above") ?? 0, rateBasisPoints: f.rateBasisPoints ?? 0,
+                               fixedMinor: try minor(f.fixed, "fixed") ?? 0, minMinor: try minor(f.min, "min") ?? 0,
+                               maxMinor: try minor(f.max, "max"))
+            do { fees[channel] = try rule.validated(channel: channel) } catch { throw Problem(description: error.detail) }
+        }
+        return (channels, file.bank, limits, fees)
     }
 }

@@ -100,6 +100,7 @@ struct Serve: AsyncParsableCommand {
             let file = try ChannelsFile.load(path: path)
             channels += file.channels
             engineSettings.recharge.channelLimits.merge(file.limits) { $1 }
+            engineSettings.recharge.feeRules = file.fees
             if let bank = file.bank {
                 engineSettings.bank.payeeName = bank.payeeName
                 engineSettings.bank.bankName = bank.bankName

@@ -1,4 +1,5 @@
 import CofferCore
+import CofferServices
 import Testing
 
 @Suite("M — money format and arithmetic")
@@ -53,5 +54,33 @@ struct MoneyTests {
             let minor = Int64.random(in: -MoneyFormat.maxAbsMinor...MoneyFormat.maxAbsMinor, using: &rng)
             #expect(try MoneyFormat.parse(MoneyFormat.format(minor)) == minor)
         }
+    }
+}
+
+@Suite("R4 fee rules")
+struct FeeRuleTests {
+    static let cases: [(FeeRule, Int64, Int64)] = [
+        (FeeRule(), 1_000_000, 0),
+        (FeeRule(aboveMinor: 20_000, rateBasisPoints: 60), 20_000, 0),
+        (FeeRule(aboveMinor: 20_000, rateBasisPoints: 60), 20_001, 120),
+        (FeeRule(aboveMinor: 20_000, rateBasisPoints: 60), 30_000, 180),
+        (FeeRule(rateBasisPoints: 60), 25, 0),          // 0.15 cents rounds down
+        (FeeRule(rateBasisPoints: 60), 84, 1),          // 0.504 cents rounds up (half up)
+        (FeeRule(rateBasisPoints: 10_000), 999_999_900, 999_999_900),
+        (FeeRule(rateBasisPoints: 100, fixedMinor: 50), 10_000, 150),
+        (FeeRule(rateBasisPoints: 10, minMinor: 100), 10_000, 100),
+        (FeeRule(rateBasisPoints: 1_000, maxMinor: 500), 1_000_000, 500),
+    ]
+
+    @Test("R4 fees: threshold, rate rounded half up, fixed part, minimum and maximum", arguments: cases)
+    func r4Fee(rule: FeeRule, amountMinor: Int64, feeMinor: Int64) throws {
+        #expect(try rule.fee(forMinor: amountMinor) == feeMinor)
+    }
+
+    @Test("R4 a rule outside the allowed range is refused when configured", arguments: [
+        FeeRule(rateBasisPoints: 10_001), FeeRule(rateBasisPoints: -1), FeeRule(minMinor: 200, maxMinor: 100), FeeRule(fixedMinor: -5),
+    ])
+    func r4InvalidRule(rule: FeeRule) {
+        #expect(throws: CofferError.self) { try rule.validated(channel: "wechatpay") }
     }
 }

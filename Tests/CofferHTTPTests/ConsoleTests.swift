@@ -178,7 +178,8 @@ struct ConsoleTests {
             _ = try await web.signIn(f.ownerEmail, "correct horse battery")
             try await web.request(.get, "/recharge")
             let idem = web.field("idem")
-            for token in ["", "forged", String(web.csrf.dropLast()) + "0"] {
+            let nearMiss = String(web.csrf.dropLast()) + (web.csrf.hasSuffix("0") ? "1" : "0")
+            for token in ["", "forged", nearMiss] {
                 let r = try await web.request(.post, "/recharge", form: ["csrf": token, "idem": idem, "amount": "10.00", "channel": "sandbox"])
                 #expect(r.status == 403)
                 #expect(r.text.contains("csrf_failed"))

@@ -13,6 +13,38 @@ struct RechargeStorageTests {
                                               idempotencyKey: env.engine.ids.make("k"), actor: "t").0.recharge
     }
 
+    @Test("R4 a channel fee is paid on top, never credited: the channel must collect amount + fee, the fee goes to revenue",
+          arguments: Backend.available)
+    func r4Fee(backend: Backend) async throws {
+        var settings = CofferEngine.Settings()
+        settings.recharge.feeRules["sandbox"] = FeeRule(aboveMinor: 20_000, rateBasisPoints: 60)
+        try await TestEnvironment.with(backend, settings: settings) { env in
+            let a = try await env.createAccount().accountId
+            let small = try await pending(env, a, "200.00")
+            #expect(small.feeMinor == nil && small.totalMinor == 20_000)
+            let r = try await pending(env, a, "300.00")
+            #expect(r.feeMinor == 180 && r.totalMinor == 30_180)
+            #expect(try await env.store.recharge(id: r.id)?.feeMinor == 180)
+            // Paying only the amount is a different amount from the order's total: refused, nothing credited.
+            let (h1, b1) = try env.sandbox.signedNotification(rechargeId: r.id, tradeNo: "F-1", amountMinor: 30_000,
+                                                              nowMicros: env.clock.nowMicros())
+            await #expect(throws: CofferError.self) {
+                try await env.engine.recharges.handleNotification(channelName: "sandbox", headers: h1, body: b1)
+            }
+            #expect(try await env.wallet(a).cashMinor == 0)
+            let (h2, b2) = try env.sandbox.signedNotification(rechargeId: r.id, tradeNo: "F-1", amountMinor: 30_180,
+                                                              nowMicros: env.clock.nowMicros())
+            _ = try await env.engine.recharges.handleNotification(channelName: "sandbox", headers: h2, body: b2)
+            #expect(try await env.wallet(a).cashMinor == 30_000)
+            let entry = try #require(try await env.store.entries(accountId: a).last)
+            #expect(entry.postings.contains(Posting(.revenue, 180)))
+            #expect(entry.postings.contains(Posting(.channelClearing, -30_000)) && entry.postings.contains(Posting(.channelClearing, -180)))
+            var q = TransactionQuery(accountId: a)
+            q.types = [.recharge]
+            #expect(try await env.store.transactions(q).map(\.movement.amountMinor) == [30_000])
+        }
+    }
+
     @Test("R5 a signed notification credits cash exactly once, keyed by the channel trade number", arguments: Backend.available)
     func r5ExactlyOnce(backend: Backend) async throws {
         try await TestEnvironment.with(backend) { env in
