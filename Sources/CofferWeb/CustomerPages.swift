@@ -206,7 +206,8 @@ struct CustomerPages: Sendable {
 
     // MARK: bank remittance
 
-    func remittanceModel(_ v: Visit, _ accountId: String) async throws -> [String: Any] {
+    /// `resubmit`: the id of a rejected remittance whose corrected version the form sends (T1 resubmission), pre-filled.
+    func remittanceModel(_ v: Visit, _ accountId: String, resubmit: String? = nil) async throws -> [String: Any] {
         let details = try await engine.bank.collectionDetails(accountId: accountId)
         let tz = try await timeZone(accountId)
         let remittances = try await engine.store.remittances(accountId: accountId, state: nil, limit: 50).map { r -> [String: Any] in
@@ -224,7 +225,13 @@ struct CustomerPages: Sendable {
         }
         var isOwner = false
         if case .consoleUser(_, _, let role) = v.session?.principal { isOwner = role == .owner }
-        return ["payee": details.payeeName, "bank": details.bankName, "number": details.accountNumber, "memo": details.memo,
+        var prefill: [String: Any] = [:]
+        if let resubmit, let r = try await engine.store.remittance(id: resubmit), r.accountId == accountId, r.state == .rejected {
+            prefill = ["id": r.id, "payer": r.payerName, "payerAccount": r.payerAccount, "bank": r.payerBank,
+                       "amount": MoneyFormat.format(r.amountMinor), "date": r.remittedOn, "serial": r.bankSerial ?? "",
+                       "reason": r.rejectReason ?? ""]
+        }
+        return ["resubmit": prefill, "payee": details.payeeName, "bank": details.bankName, "number": details.accountNumber, "memo": details.memo,
                 "dedicated": details.dedicatedAccountNumber, "remittances": remittances, "hasRemittances": !remittances.isEmpty,
                 "payers": payers, "hasPayers": !payers.isEmpty, "held": held, "hasHeld": !held.isEmpty,
                 "idem": console.formKey(), "canSign": isOwner]
@@ -237,7 +244,9 @@ struct CustomerPages: Sendable {
 
     @Sendable func remittancePage(_ request: Request, _ context: CofferContext) async throws -> Response {
         let (v, accountId) = try await console.customer(request, context, needs: .finance)
-        return try await remittancePageWith(v, accountId)
+        let resubmit = request.uri.queryParameters["resubmit"].map(String.init)
+        return console.page("remittance", v, title: console.t(v, "remittance_title"),
+                            model: try await remittanceModel(v, accountId, resubmit: resubmit))
     }
 
     @Sendable func submitRemittance(_ request: Request, _ context: CofferContext) async throws -> Response {

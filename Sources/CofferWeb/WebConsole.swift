@@ -134,8 +134,8 @@ public struct WebConsole: RouteModule {
         return Self.html(html, status: status)
     }
 
-    /// Drops nil and empty-string values (recursively): an absent value must hide its `{{#section}}`, not render as
-    /// "nil" or show an empty box.
+    /// Drops nil, empty strings and empty dictionaries (recursively): an absent value must hide its `{{#section}}`, not
+    /// render as "nil" or show an empty box.
     static func clean(_ model: [String: Any]) -> [String: Any] {
         var out: [String: Any] = [:]
         for (key, value) in model {
@@ -152,7 +152,9 @@ public struct WebConsole: RouteModule {
         }
         switch value {
         case let s as String: return s.isEmpty ? nil : s
-        case let d as [String: Any]: return clean(d)
+        case let d as [String: Any]:
+            let c = clean(d)
+            return c.isEmpty ? nil : c
         case let a as [[String: Any]]: return a.map(clean)
         case let a as [[String: String]]: return a.map { clean($0) }
         default: return value

@@ -392,6 +392,47 @@ struct ConsoleTests {
         }
     }
 
+    @Test("T1 in the console: a remittance with its receipt, rejected with a reason, corrected and resubmitted", arguments: Backend.available)
+    func remittanceResubmission(backend: Backend) async throws {
+        try await ConsoleFixture.run(backend) { f in
+            let web = WebSession(f.client)
+            _ = try await web.signIn(f.ownerEmail, "correct horse battery")
+            try await web.request(.get, "/remittance")
+            let png: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + Array(repeating: 0, count: 64)
+            var fields = ["csrf": web.csrf, "idem": web.field("idem"), "payerName": "测试科技有限公司", "payerAccount": "6222000011112222",
+                          "payerBank": "工商银行", "amount": "500.00", "remittedOn": "2026-11-20", "bankSerial": "RS-\(f.accountId.suffix(6))"]
+            let first = try await web.upload("/remittance", fields: fields, file: ("receipt", "r.png", "image/png", png))
+            #expect(first.status == 303)
+            let submitted = try #require(try await f.env.store.remittances(accountId: f.accountId, state: nil, limit: 5).first)
+            _ = try await f.env.engine.bank.reject(remittanceId: submitted.id, reason: "金额与凭证不符", actor: "operator:test")
+
+            let page = try await web.request(.get, "/remittance")
+            #expect(page.text.contains("金额与凭证不符") && page.text.contains("/remittance?resubmit=\(submitted.id)"))
+            let form = try await web.request(.get, "/remittance?resubmit=\(submitted.id)")
+            #expect(form.text.contains("name=\"resubmissionOf\" value=\"\(submitted.id)\"") && form.text.contains("value=\"500.00\""))
+            fields["csrf"] = web.csrf
+            fields["idem"] = web.field("idem")
+            fields["amount"] = "5000.00"
+            fields["resubmissionOf"] = submitted.id
+            let again = try await web.upload("/remittance", fields: fields, file: ("receipt", "r2.png", "image/png", png + [1]))
+            #expect(again.status == 303)
+            let all = try await f.env.store.remittances(accountId: f.accountId, state: nil, limit: 5)
+            #expect(all.count == 2 && all[0].resubmissionOf == submitted.id && all[0].amountMinor == 500_000 && all[0].state == .pendingReview)
+            // Someone else's rejected remittance is never pre-filled, nor is an unknown id.
+            let (other, _) = try await f.env.createAccount()
+            let theirs = try await f.env.engine.bank.submitRemittance(
+                accountId: other, RemittanceInput(payerName: "别人公司", payerAccount: "6222999988887777", payerBank: "建设银行",
+                                                  amountText: "9.00", remittedOn: "2026-11-20", bankSerial: nil, receipt: png,
+                                                  resubmissionOf: nil),
+                idempotencyKey: "theirs", actor: "test").0
+            _ = try await f.env.engine.bank.reject(remittanceId: theirs.id, reason: "x", actor: "operator:test")
+            for id in [theirs.id, "rmt_nope"] {
+                let p = try await web.request(.get, "/remittance?resubmit=\(id)")
+                #expect(p.status == 200 && !p.text.contains("resubmissionOf") && !p.text.contains("别人公司"))
+            }
+        }
+    }
+
     @Test("Accept-Language negotiation", arguments: [
         (nil, Language.zh), ("en-US,en;q=0.9", .en), ("zh-CN,zh;q=0.9,en;q=0.8", .zh), ("fr-FR,en;q=0.5,zh;q=0.4", .en),
         ("de-DE", .zh), ("en;q=0.2,zh-TW;q=0.8", .zh), ("EN-gb", .en), ("en;q=0", .zh),
