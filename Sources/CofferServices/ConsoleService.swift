@@ -54,10 +54,10 @@ public struct ConsoleService: Sendable {
             throw CofferError("sign_in_throttled", .tooManyRequests,
                               "Too many failed sign-ins. Wait \(settings.failureWindowSeconds / 60) minutes, or reset the password.")
         }
-        let found: (id: String, hash: String)?
+        let found: (id: String, hash: String, accountId: String?)?
         switch subject {
-        case .user: found = try await store.user(email: email).map { ($0.id, $0.passwordHash) }
-        case .operator: found = try await store.operatorUser(email: email).map { ($0.id, $0.passwordHash) }
+        case .user: found = try await store.user(email: email).map { ($0.id, $0.passwordHash, $0.accountId) }
+        case .operator: found = try await store.operatorUser(email: email).map { ($0.id, $0.passwordHash, nil) }
         }
         // An unknown address costs one bcrypt too, so that timing does not tell which addresses exist.
         let ok = Bcrypt.verify(password, hash: found?.hash ?? Self.dummyHash)
@@ -72,7 +72,7 @@ public struct ConsoleService: Sendable {
         try await store.transaction { tx in
             try await tx.deleteExpiredWebSessions(nowMicros: now)
             try await tx.insertWebSession(record)
-            try await tx.insertAudit(AuditRecord(id: ids.make("aud"), accountId: nil, actor: "\(subject.rawValue):\(found.id)",
+            try await tx.insertAudit(AuditRecord(id: ids.make("aud"), accountId: found.accountId, actor: "\(subject.rawValue):\(found.id)",
                                                  action: "console.sign_in", detail: "from \(client)", createdAtMicros: now))
         }
         guard let session = try await resolve(record) else { throw Self.signInFailed }

@@ -145,6 +145,7 @@ struct ConsoleTests {
             let (session, token) = try await f.env.engine.console.signIn(email: f.ownerEmail, password: "correct horse battery",
                                                                         as: .user, client: "test")
             #expect(session.record.tokenDigest == Secrets.sha256Hex(token))
+            #expect(try await f.env.store.auditLog(accountId: f.accountId, limit: 10).contains { $0.action == "console.sign_in" })
             #expect(try await f.env.store.webSession(digest: token) == nil)
             #expect(try await f.env.engine.console.session(token: token) != nil)
             f.env.clock.advance(seconds: f.env.engine.console.settings.sessionTTLSeconds + 1)
