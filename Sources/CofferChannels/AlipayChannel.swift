@@ -47,7 +47,7 @@ public struct AlipayChannel: PaymentChannel {
         guard let code = answer["qr_code"] as? String, code.hasPrefix("https://") else {
             throw CofferError("channel_refused", .badGateway, "Alipay answered without a qr_code.")
         }
-        return PaymentInstruction(kind: "qr", url: code)
+        return PaymentInstruction(kind: PaymentInstruction.qrKind, url: code)
     }
 
     public func verifyNotification(headers: [String: String], body: [UInt8], nowMicros: Int64) throws(CofferError) -> VerifiedNotification {

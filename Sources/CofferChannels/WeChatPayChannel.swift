@@ -71,7 +71,7 @@ public struct WeChatPayChannel: PaymentChannel {
               decoded.code_url.hasPrefix("weixin://") else {
             throw CofferError("channel_refused", .badGateway, "WeChat Pay answered without a code_url.")
         }
-        return PaymentInstruction(kind: "qr", url: decoded.code_url)
+        return PaymentInstruction(kind: PaymentInstruction.qrKind, url: decoded.code_url)
     }
 
     public func verifyNotification(headers: [String: String], body: [UInt8], nowMicros: Int64) throws(CofferError) -> VerifiedNotification {

@@ -2,6 +2,8 @@ import CofferCore
 
 /// What the customer does next to pay: scan a QR code, follow a link, or (sandbox) call the simulated payer.
 public struct PaymentInstruction: Codable, Sendable, Equatable {
+    /// `url` is to be shown as a QR code for the customer to scan (WeChat Pay Native, Alipay precreate).
+    public static let qrKind = "qr"
     public var kind: String
     public var url: String
     public init(kind: String, url: String) {

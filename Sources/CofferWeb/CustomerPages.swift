@@ -160,7 +160,7 @@ struct CustomerPages: Sendable {
         let r = try await ownRecharge(context, accountId)
         let view = try await engine.recharges.view(r)
         let tz = try await timeZone(accountId)
-        let qr = view.payment.map { $0.kind == "qr_code" } ?? false
+        let qr = view.payment.map { $0.kind == PaymentInstruction.qrKind } ?? false
         var model: [String: Any] = [
             "id": r.id, "amount": Display.money(r.amountMinor), "fee": (r.feeMinor ?? 0) > 0 ? Display.money(r.feeMinor!) : "",
             "total": Display.money(r.totalMinor), "channel": engine.recharges.catalog.first { $0.name == r.channel }?.title ?? r.channel,

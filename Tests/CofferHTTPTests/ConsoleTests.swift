@@ -1,3 +1,4 @@
+import CofferChannels
 import CofferCore
 import CofferHTTP
 import CofferServices
@@ -351,23 +352,23 @@ struct ConsoleTests {
         }
     }
 
-    /// A channel whose order page shows a QR code: the port's test double (the real channels are proven against their
-    /// PyPI counterparts elsewhere).
-    struct QRChannel: PaymentChannel {
-        let name = "wechatpay"
-        let movesRealMoney = true
-        func paymentInstruction(for recharge: RechargeRecord) async throws -> PaymentInstruction {
-            PaymentInstruction(kind: "qr_code", url: "weixin://wxpay/bizpayurl?pr=\(recharge.id.suffix(8))")
-        }
-        func verifyNotification(headers: [String: String], body: [UInt8], nowMicros: Int64) throws(CofferError) -> VerifiedNotification {
-            throw CofferError("not_supported", .badRequest, "test channel")
-        }
-        func queryPayment(for recharge: RechargeRecord) async throws -> PaymentStatus { .notPaid("NOTPAY") }
-    }
-
-    @Test("Recharge page: channel limits shown before paying, the order page shows the QR image and waits", arguments: [Backend.sqlite])
+    @Test("Recharge page with WeChat Pay (against the wechatpayv3 gateway): limits before paying, the QR image, the wait, the credit",
+          .enabled(if: Interop.python != nil), arguments: Backend.available)
     func qrOrderPage(backend: Backend) async throws {
-        try await ConsoleFixture.run(backend, channels: { _ in [QRChannel()] }) { f in
+        let keys = try Interop.run("wechatpay_tool.py", "keys")
+        let apiV3Key = WeChatPayEndToEndTests.apiV3Key
+        let settings = WeChatPayV3Settings(
+            merchantId: "1900000001", appId: "wxd678efh567hg6787", merchantSerialNo: "MERCHANT-SERIAL-1",
+            merchantPrivateKeyPEM: keys["merchant_private_pem"] as! String, apiV3Key: apiV3Key,
+            platformSerialNo: "PLATFORM-SERIAL-1", platformPublicKeyPEM: keys["platform_public_pem"] as! String)
+        try await Interop.withFakeServer("wechatpay_fake.py", settings: [
+            "merchant_id": "1900000001", "app_id": "wxd678efh567hg6787", "merchant_public_pem": keys["merchant_public_pem"]!,
+            "platform_private_pem": keys["platform_private_pem"]!, "platform_serial": "PLATFORM-SERIAL-1", "apiv3_key": apiV3Key,
+        ]) { gateway in
+        try await ConsoleFixture.run(backend, channels: { clock in
+            [WeChatPayChannel(wire: try WeChatPayV3Protocol(settings: settings), baseURL: gateway,
+                              notifyURL: "https://coffer.example.com/v1/channels/wechatpay/notifications", clock: clock)]
+        }) { f in
             let web = WebSession(f.client)
             _ = try await web.signIn(f.ownerEmail, "correct horse battery")
             let form = try await web.request(.get, "/recharge")
@@ -388,8 +389,19 @@ struct ConsoleTests {
             } else {
                 #expect(page.text.contains("weixin://wxpay/bizpayurl"))
             }
+            // "I have paid" before paying: WeChat Pay says NOTPAY, the order waits.
             let sync = try await web.request(.post, location + "/sync", form: ["csrf": web.csrf])
             #expect(sync.status == 303)
+            #expect(try await web.request(.get, location).text.contains("待支付"))
+            // The customer pays; the notification is lost; "I have paid" asks WeChat Pay and the money is credited.
+            let rechargeId = String(location.split(separator: "/").last!)
+            _ = try await Interop.post(gateway + "/fake/pay", ["out_trade_no": rechargeId, "timestamp": f.env.clock.nowMicros() / 1_000_000])
+            try await web.request(.get, location)
+            _ = try await web.request(.post, location + "/sync", form: ["csrf": web.csrf])
+            let paid = try await web.request(.get, location)
+            #expect(paid.text.contains("已到账") && paid.headers[HTTPField.Name("Refresh")!] == nil)
+            #expect(try await f.env.wallet(f.accountId).cashMinor == 8_800)
+        }
         }
     }
 
