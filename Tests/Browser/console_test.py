@@ -38,11 +38,54 @@ def png(width, height, rgb):
             + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Interop"))
+from interop_keys import key_pair  # noqa: E402
+
+
+class WeChatGateway:
+    """The loopback WeChat Pay gateway of the interop tests (wechatpayv3), and a channels file that points Coffer at it,
+    with the seeds' fee rule (0.6 % above 200.00) so that the order page shows a fee."""
+    api_v3_key = "0123456789abcdefghijklmnopqrstuv"
+
+    def __init__(self, folder):
+        merchant_private, merchant_public = key_pair()
+        platform_private, platform_public = key_pair()
+        def write(name, text):
+            path = os.path.join(folder, name)
+            with open(path, "w") as f:
+                f.write(text)
+            return path
+        settings = write("fake.json", json.dumps({
+            "merchant_id": "1900000001", "app_id": "wxd678efh567hg6787", "merchant_public_pem": merchant_public,
+            "platform_private_pem": platform_private, "platform_serial": "PLATFORM-SERIAL-1", "apiv3_key": self.api_v3_key}))
+        fake = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Interop", "wechatpay_fake.py")
+        self.proc = subprocess.Popen([sys.executable, fake, settings], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.base = "http://127.0.0.1:%s" % self.proc.stdout.readline().split()[1]
+        self.channels_file = write("channels.json", json.dumps({
+            "wechatpay": {"merchantId": "1900000001", "appId": "wxd678efh567hg6787", "merchantSerialNo": "MERCHANT-SERIAL-1",
+                          "merchantPrivateKeyFile": write("merchant.pem", merchant_private),
+                          "apiV3KeyFile": write("apiv3.key", self.api_v3_key), "platformSerialNo": "PLATFORM-SERIAL-1",
+                          "platformPublicKeyFile": write("platform.pem", platform_public), "baseURL": self.base,
+                          "notifyURL": "http://127.0.0.1/v1/channels/wechatpay/notifications"},
+            "fees": {"wechatpay": {"above": "200.00", "rateBasisPoints": 60}}}))
+
+    def notification(self, out_trade_no):
+        req = urllib.request.Request(self.base + "/fake/pay", method="POST", data=json.dumps(
+            {"out_trade_no": out_trade_no, "timestamp": int(time.time())}).encode())
+        with urllib.request.urlopen(req) as r:
+            return json.loads(r.read())
+
+    def stop(self):
+        self.proc.kill()
+
+
 class Server:
-    def __init__(self):
+    def __init__(self, channels_file=None):
         self.data = tempfile.mkdtemp(prefix="coffer-browser-")
         self.port = free_port()
         cmd = [args.coffer, "serve", "--demo", "--port", str(self.port), "--data-dir", self.data]
+        if channels_file:
+            cmd += ["--channels-file", channels_file]
         if args.database:
             cmd += ["--database", args.database]
         self.log = open(os.path.join(self.data, "serve.log"), "w+")
@@ -89,7 +132,9 @@ def browser(lang="zh-CN"):
     return d
 
 
-server = Server()
+gateway_dir = tempfile.mkdtemp(prefix="coffer-wechat-")
+gateway = WeChatGateway(gateway_dir)
+server = Server(gateway.channels_file)
 results = []
 shots = []
 
@@ -289,6 +334,29 @@ try:
         finally:
             member.quit()
 
+    @test("R4 R5 WeChat Pay in the browser: the fee before paying, the QR image, the notification credits the amount only")
+    def _():
+        customer.get(server.base + "/recharge")
+        assert "0.6% 服务费" in text(customer, "label[for=ch-wechatpay]"), text(customer, "label[for=ch-wechatpay]")
+        amount = customer.find_element(By.ID, "amount")
+        amount.clear()
+        amount.send_keys("300.00")
+        customer.find_element(By.ID, "ch-wechatpay").click()
+        click(customer, customer.find_element(By.CSS_SELECTOR, "form[action='/recharge'] button[type=submit]"))
+        assert text(customer, "#fee") == "¥1.80" and text(customer, "#total") == "¥301.80", customer.page_source[:2000]
+        qr = customer.find_element(By.CSS_SELECTOR, "img.qr")
+        assert int(qr.get_attribute("naturalWidth")) >= 150, qr.get_attribute("naturalWidth")
+        shot(customer, "recharge-wechat-qr-zh")
+        recharge_id = customer.current_url.rsplit("/", 1)[1]
+        note = gateway.notification(recharge_id)
+        req = urllib.request.Request(server.base + "/v1/channels/wechatpay/notifications", method="POST",
+                                     data=note["body"].encode(), headers=dict(note["headers"], **{"Content-Type": "application/json"}))
+        with urllib.request.urlopen(req) as r:
+            assert r.status in (200, 204), r.status
+        # The page refreshes itself every 3 seconds while it waits.
+        WebDriverWait(customer, 15).until(lambda d: d.find_element(By.ID, "state").text == "已到账")
+        assert text(customer, "#new-balance") == "¥2,408.88", text(customer, "#new-balance")
+
     @test("sign-out ends the session")
     def _():
         click(customer, customer.find_element(By.CSS_SELECTOR, "form[action='/logout'] button"))
@@ -298,6 +366,8 @@ try:
 finally:
     customer.quit()
     server.stop()
+    gateway.stop()
+    shutil.rmtree(gateway_dir, ignore_errors=True)
 
 failed = [n for n, e in results if e]
 print("browser: %d passed, %d failed; screenshots in %s" % (len(results) - len(failed), len(failed), args.screenshots))
