@@ -355,20 +355,8 @@ struct ConsoleTests {
     @Test("Recharge page with WeChat Pay (against the wechatpayv3 gateway): limits before paying, the QR image, the wait, the credit",
           .enabled(if: Interop.python != nil), arguments: Backend.available)
     func qrOrderPage(backend: Backend) async throws {
-        let keys = try Interop.run("wechatpay_tool.py", "keys")
-        let apiV3Key = WeChatPayEndToEndTests.apiV3Key
-        let settings = WeChatPayV3Settings(
-            merchantId: "1900000001", appId: "wxd678efh567hg6787", merchantSerialNo: "MERCHANT-SERIAL-1",
-            merchantPrivateKeyPEM: keys["merchant_private_pem"] as! String, apiV3Key: apiV3Key,
-            platformSerialNo: "PLATFORM-SERIAL-1", platformPublicKeyPEM: keys["platform_public_pem"] as! String)
-        try await Interop.withFakeServer("wechatpay_fake.py", settings: [
-            "merchant_id": "1900000001", "app_id": "wxd678efh567hg6787", "merchant_public_pem": keys["merchant_public_pem"]!,
-            "platform_private_pem": keys["platform_private_pem"]!, "platform_serial": "PLATFORM-SERIAL-1", "apiv3_key": apiV3Key,
-        ]) { gateway in
-        try await ConsoleFixture.run(backend, channels: { clock in
-            [WeChatPayChannel(wire: try WeChatPayV3Protocol(settings: settings), baseURL: gateway,
-                              notifyURL: "https://coffer.example.com/v1/channels/wechatpay/notifications", clock: clock)]
-        }) { f in
+        try await WeChatPayEndToEndTests.withFakeGateway { channels, gateway in
+        try await ConsoleFixture.run(backend, channels: channels) { f in
             let web = WebSession(f.client)
             _ = try await web.signIn(f.ownerEmail, "correct horse battery")
             let form = try await web.request(.get, "/recharge")

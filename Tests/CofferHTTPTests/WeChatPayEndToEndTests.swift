@@ -12,7 +12,8 @@ import Testing
 struct WeChatPayEndToEndTests {
     static let apiV3Key = "0123456789abcdefghijklmnopqrstuv"
 
-    static func withGateway(_ backend: Backend, _ test: @escaping @Sendable (APIFixture, String) async throws -> Void) async throws {
+    /// Fresh merchant and platform keys, the loopback gateway running with them, and a channel factory pointed at it.
+    static func withFakeGateway(_ body: (_ channel: @escaping (ManualClock) throws -> [any PaymentChannel], _ gateway: String) async throws -> Void) async throws {
         let keys = try Interop.run("wechatpay_tool.py", "keys")
         let settings = WeChatPayV3Settings(
             merchantId: "1900000001", appId: "wxd678efh567hg6787", merchantSerialNo: "MERCHANT-SERIAL-1",
@@ -22,10 +23,16 @@ struct WeChatPayEndToEndTests {
             "merchant_id": "1900000001", "app_id": "wxd678efh567hg6787", "merchant_public_pem": keys["merchant_public_pem"]!,
             "platform_private_pem": keys["platform_private_pem"]!, "platform_serial": "PLATFORM-SERIAL-1", "apiv3_key": apiV3Key,
         ]) { gateway in
-            try await APIFixture.run(backend, channels: { clock in
+            try await body({ clock in
                 [WeChatPayChannel(wire: try WeChatPayV3Protocol(settings: settings), baseURL: gateway,
                                   notifyURL: "https://coffer.example.com/v1/channels/wechatpay/notifications", clock: clock)]
-            }) { api in try await test(api, gateway) }
+            }, gateway)
+        }
+    }
+
+    static func withGateway(_ backend: Backend, _ test: @escaping @Sendable (APIFixture, String) async throws -> Void) async throws {
+        try await withFakeGateway { channels, gateway in
+            try await APIFixture.run(backend, channels: channels) { api in try await test(api, gateway) }
         }
     }
 
