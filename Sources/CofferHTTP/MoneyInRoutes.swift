@@ -77,19 +77,11 @@ struct MoneyInRoutes: Sendable {
         return try JSON.response(["items": items.map(RemittanceView.init)])
     }
 
-    func receiptResponse(_ remittance: RemittanceRecord) throws -> Response {
-        var headers = HTTPFields()
-        headers[.contentType] = remittance.receiptType
-        headers[HTTPField.Name("X-Content-Type-Options")!] = "nosniff"
-        headers[.contentDisposition] = "inline; filename=\"\(remittance.receiptPath)\""
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try engine.bank.receipt(remittance))))
-    }
-
     @Sendable func accountReceipt(_ request: Request, _ context: CofferContext) async throws -> Response {
         let (_, accountId) = try await routes.authorize(request, context, .finance)
         let id = try context.param("remittanceId")
         guard let r = try await engine.store.remittance(id: id), r.accountId == accountId else { throw CofferError.notFound("remittance", id) }
-        return try receiptResponse(r)
+        return try Exports.receipt(r, bytes: engine.bank.receipt(r))
     }
 
     @Sendable func listPayers(_ request: Request, _ context: CofferContext) async throws -> Response {
@@ -164,7 +156,7 @@ struct MoneyInRoutes: Sendable {
         _ = try await operatorOnly(request)
         let id = try context.param("remittanceId")
         guard let r = try await engine.store.remittance(id: id) else { throw CofferError.notFound("remittance", id) }
-        return try receiptResponse(r)
+        return try Exports.receipt(r, bytes: engine.bank.receipt(r))
     }
 
     @Sendable func approve(_ request: Request, _ context: CofferContext) async throws -> Response {

@@ -32,60 +32,43 @@ struct ProblemMiddleware: RouterMiddleware {
 
     func handle(_ request: Request, context: CofferContext,
                 next: (Request, CofferContext) async throws -> Response) async throws -> Response {
-        let problem = await answer(request, context: context, next: next)
-        // A browser asking for a page outside the API gets an HTML page with the same status and code.
-        guard !modules.isEmpty, !request.uri.path.hasPrefix("/v1/"), problem.status.code >= 400,
-              problem.headers[.contentType] == "application/problem+json",
-              request.headers[.accept]?.contains("text/html") == true,
-              let error = problem.headers[HTTPField.Name("Coffer-Error")!].map({ CofferError($0, Self.kind(problem.status), "") })
-        else { return problem }
-        for module in modules {
-            if let page = await module.htmlError(request, error) { return page }
-        }
-        return problem
-    }
-
-    static func kind(_ status: HTTPResponse.Status) -> CofferError.Kind {
-        switch status.code {
-        case 401: .unauthorized
-        case 403: .forbidden
-        case 404: .notFound
-        case 409: .conflict
-        case 413: .payloadTooLarge
-        case 422: .unprocessable
-        case 429: .tooManyRequests
-        case 500...: .internalError
-        default: .badRequest
-        }
-    }
-
-    private func answer(_ request: Request, context: CofferContext,
-                        next: (Request, CofferContext) async throws -> Response) async -> Response {
+        let error: CofferError
         do {
             return try await next(request, context)
-        } catch let error as CofferError {
-            return Self.problem(error)
-        } catch is NIOTooManyBytesError {
-            return Self.problem(.bodyTooLarge)
-        } catch let error as HTTPError {
-            switch error.status {
-            case .contentTooLarge:
-                return Self.problem(.bodyTooLarge)
-            case .notFound:
-                return Self.problem(CofferError("route_not_found", .notFound, "No such route: \(request.method) \(request.uri.path)."))
-            case .methodNotAllowed:
-                return Self.problem(CofferError("method_not_allowed", .badRequest, "\(request.method) is not allowed on \(request.uri.path)."))
-            default:
-                return Self.problem(CofferError("http_error", error.status.code >= 500 ? .internalError : .badRequest,
-                                                error.body ?? error.status.reasonPhrase))
-            }
-        } catch {
-            logger.error("internal error on \(request.method) \(request.uri.path): \(String(describing: error))")
-            return Self.problem(CofferError("internal_error", .internalError,
-                                            "Something went wrong on our side; nothing was changed. Retry with the same Idempotency-Key."))
+        } catch let thrown {
+            error = cofferError(thrown, request)
         }
+        // A browser asking for a page outside the API gets an HTML page with the same status and code.
+        if !modules.isEmpty, !request.uri.path.hasPrefix("/v1/"), request.headers[.accept]?.contains("text/html") == true {
+            for module in modules {
+                if let page = await module.htmlError(request, error) { return page }
+            }
+        }
+        return Self.problem(error)
     }
 
+    /// Every error as a CofferError with a stable code; anything unexpected is logged and becomes `internal_error`.
+    private func cofferError(_ error: any Error, _ request: Request) -> CofferError {
+        switch error {
+        case let e as CofferError:
+            return e
+        case is NIOTooManyBytesError:
+            return .bodyTooLarge
+        case let e as HTTPError:
+            switch e.status {
+            case .contentTooLarge: return .bodyTooLarge
+            case .notFound: return CofferError("route_not_found", .notFound, "No such route: \(request.method) \(request.uri.path).")
+            case .methodNotAllowed:
+                return CofferError("method_not_allowed", .badRequest, "\(request.method) is not allowed on \(request.uri.path).")
+            default:
+                return CofferError("http_error", e.status.code >= 500 ? .internalError : .badRequest, e.body ?? e.status.reasonPhrase)
+            }
+        default:
+            logger.error("internal error on \(request.method) \(request.uri.path): \(String(describing: error))")
+            return CofferError("internal_error", .internalError,
+                               "Something went wrong on our side; nothing was changed. Retry with the same Idempotency-Key.")
+        }
+    }
 
     static func problem(_ error: CofferError) -> Response {
         let status = error.kind.httpStatus
@@ -96,7 +79,6 @@ struct ProblemMiddleware: RouterMiddleware {
                            code: error.code, detail: error.detail)
         var headers = HTTPFields()
         headers[.contentType] = "application/problem+json"
-        headers[HTTPField.Name("Coffer-Error")!] = error.code
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try! JSON.encoder.encode(body))))
     }
 }

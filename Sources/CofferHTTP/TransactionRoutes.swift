@@ -1,6 +1,7 @@
 import CofferCore
 import CofferServices
 import Foundation
+import HTTPTypes
 import Hummingbird
 
 /// W11: 收支明细 with filters, cursor pagination and CSV export (UTF-8 with BOM).
@@ -84,6 +85,17 @@ public enum Exports {
             return "\"" + v.replacingOccurrences(of: "\"", with: "\"\"") + "\""
         }
         return v
+    }
+
+    /// A remittance receipt, shown inline and never run: no script may execute inside a PDF or image, nothing is cached.
+    public static func receipt(_ r: RemittanceRecord, bytes: [UInt8]) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = r.receiptType
+        headers[HTTPField.Name("X-Content-Type-Options")!] = "nosniff"
+        headers[.contentDisposition] = "inline; filename=\"receipt-\(r.id)\""
+        headers[.cacheControl] = "private, no-store"
+        headers[HTTPField.Name("Content-Security-Policy")!] = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sandbox"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 
     /// For printing recharge codes; the caller audits the export.

@@ -50,6 +50,8 @@ public protocol ConsoleReads: Sendable {
     func searchAccounts(text: String?, limit: Int) async throws -> [AccountRecord]
     /// Newest first.
     func recharges(accountId: String, limit: Int) async throws -> [RechargeRecord]
+    /// The wallets of several accounts in one read (an account without a wallet row is absent).
+    func wallets(accountIds: [String]) async throws -> [String: WalletBalances]
 }
 
 public protocol ConsoleWrites: Sendable {

@@ -60,10 +60,12 @@ public struct NoticeDelivery: Sendable {
     public func deliverPending(limit: Int = 100) async throws -> Int {
         guard let email = senders.first(where: { $0.medium == .email }) else { return 0 }
         var delivered: [String] = []
+        var contacts: [String: String] = [:]   // one read per account, however many messages it has waiting
         for message in try await store.undeliveredMessages(limit: limit) {
-            guard let account = try await store.account(id: message.accountId) else { continue }
+            if contacts[message.accountId] == nil { contacts[message.accountId] = try await store.account(id: message.accountId)?.contactEmail }
+            guard let contactEmail = contacts[message.accountId] else { continue }
             // Accounts have a contact e-mail and no phone number yet: SMS has a port and no recipients.
-            let notice = Notice(messageId: message.id, accountId: message.accountId, medium: .email, to: account.contactEmail,
+            let notice = Notice(messageId: message.id, accountId: message.accountId, medium: .email, to: contactEmail,
                                 subject: message.title, body: message.body)
             do {
                 try await email.send(notice)

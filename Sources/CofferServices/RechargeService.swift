@@ -50,8 +50,9 @@ public struct FeeRule: Sendable, Equatable, Codable {
     public func fee(forMinor amountMinor: Int64) throws(CofferError) -> Int64 {
         guard amountMinor > aboveMinor else { return 0 }
         let (product, overflow) = amountMinor.multipliedReportingOverflow(by: rateBasisPoints)
-        guard !overflow else { throw .arithmeticOverflow }
-        var fee = try Checked.add((product + 5_000) / 10_000, fixedMinor)
+        let (rounded, overflow2) = product.addingReportingOverflow(5_000)
+        guard !overflow, !overflow2 else { throw .arithmeticOverflow }
+        var fee = try Checked.add(rounded / 10_000, fixedMinor)
         fee = Swift.max(fee, minMinor)
         if let maxMinor { fee = Swift.min(fee, maxMinor) }
         return fee

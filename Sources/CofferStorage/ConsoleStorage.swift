@@ -65,6 +65,20 @@ extension SQLStore {
         }
     }
 
+    public func wallets(accountIds: [String]) async throws -> [String: WalletBalances] {
+        guard !accountIds.isEmpty else { return [:] }
+        return try await read { db in
+            var found: [String: WalletBalances] = [:]
+            for chunk in accountIds.chunked(500) {
+                let rows = try await db.raw("""
+                    SELECT * FROM wallets WHERE account_id IN (\(binds: chunk.map { $0 as any Encodable & Sendable }))
+                    """).all()
+                for row in rows { found[try row.decode(column: "account_id", as: String.self)] = try Rows.wallet(row) }
+            }
+            return found
+        }
+    }
+
     public func recharges(accountId: String, limit: Int) async throws -> [RechargeRecord] {
         try await read { db in
             try await db.raw("""

@@ -52,7 +52,7 @@ struct CustomerPages: Sendable {
         let w = try await wallet(accountId)
         var recent = TransactionQuery(accountId: accountId)
         recent.limit = 8
-        let rows = try await engine.store.transactions(recent).map { row($0, v, account.timeZone) }
+        let rows = try await engine.store.transactions(recent).map { console.row($0, v, account.timeZone) }
         let chart = try await Chart.thirtyDays(store: engine.store, accountId: accountId, timeZone: account.timeZone,
                                                nowMicros: engine.clock.nowMicros(),
                                                labels: (console.t(v, "chart_recharge"), console.t(v, "chart_spending")),
@@ -72,15 +72,6 @@ struct CustomerPages: Sendable {
             model["arrearsAmount"] = MoneyFormat.format(-w.balanceMinor)
         }
         return console.page("overview", v, title: console.t(v, "overview_title"), model: model)
-    }
-
-    func row(_ t: TransactionRecord, _ v: Visit, _ tz: String) -> [String: Any] {
-        let m = t.movement
-        return ["id": t.id, "time": Display.time(t.createdAtMicros, timeZone: tz, withSeconds: true),
-                "type": console.t(v, "type_" + m.type.rawValue), "amount": Display.money(m.amountMinor),
-                "incoming": m.amountMinor > 0, "cash": Display.money(m.cashDeltaMinor), "gift": Display.money(m.giftDeltaMinor),
-                "frozen": Display.money(m.frozenDeltaMinor), "balanceAfter": Display.money(m.balanceAfterMinor),
-                "availableAfter": Display.money(m.availableAfterMinor), "memo": t.memo ?? "", "tradeNo": t.channelTradeNo ?? ""]
     }
 
     // MARK: recharge
@@ -165,7 +156,7 @@ struct CustomerPages: Sendable {
             "id": r.id, "amount": Display.money(r.amountMinor), "fee": (r.feeMinor ?? 0) > 0 ? Display.money(r.feeMinor!) : "",
             "total": Display.money(r.totalMinor), "channel": engine.recharges.catalog.first { $0.name == r.channel }?.title ?? r.channel,
             "state": console.t(v, "recharge_state_" + r.state.rawValue), "pending": r.state == .pending, "paid": r.state == .paid,
-            "expired": r.state == .expired, "test": view.testChannel, "sandbox": r.channel == SandboxChannel.channelName && console.sandbox != nil,
+            "expired": r.state == .expired, "test": view.testChannel, "sandbox": r.channel == SandboxChannel.channelName && console.deps.sandbox != nil,
             "qr": qr && QRCode.available, "qrMissing": qr && !QRCode.available, "paymentURL": view.payment?.url ?? "",
             "expires": Display.time(r.expiresAtMicros, timeZone: tz), "tradeNo": r.channelTradeNo ?? "",
         ]
@@ -200,7 +191,7 @@ struct CustomerPages: Sendable {
         let (v, accountId) = try await console.customer(request, context, needs: .finance)
         _ = try await console.form(request, v)
         let r = try await ownRecharge(context, accountId)
-        _ = try await HTTPDependencies(engine: engine, sandbox: console.sandbox).sandboxPay(rechargeId: r.id, principal: v.session!.principal)
+        _ = try await console.deps.sandboxPay(rechargeId: r.id, principal: v.session!.principal)
         throw WebFlow.redirect("/recharge/\(r.id)")
     }
 
@@ -223,8 +214,6 @@ struct CustomerPages: Sendable {
             ["amount": Display.money($0.amountMinor), "payer": $0.payerName, "date": $0.bookedOn,
              "state": console.t(v, "line_state_" + $0.state.rawValue)]
         }
-        var isOwner = false
-        if case .consoleUser(_, _, let role) = v.session?.principal { isOwner = role == .owner }
         var prefill: [String: Any] = [:]
         if let resubmit, let r = try await engine.store.remittance(id: resubmit), r.accountId == accountId, r.state == .rejected {
             prefill = ["id": r.id, "payer": r.payerName, "payerAccount": r.payerAccount, "bank": r.payerBank,
@@ -234,7 +223,7 @@ struct CustomerPages: Sendable {
         return ["resubmit": prefill, "payee": details.payeeName, "bank": details.bankName, "number": details.accountNumber, "memo": details.memo,
                 "dedicated": details.dedicatedAccountNumber, "remittances": remittances, "hasRemittances": !remittances.isEmpty,
                 "payers": payers, "hasPayers": !payers.isEmpty, "held": held, "hasHeld": !held.isEmpty,
-                "idem": console.formKey(), "canSign": isOwner]
+                "idem": console.formKey()]
     }
 
     func remittancePageWith(_ v: Visit, _ accountId: String, error: String? = nil, status: HTTPResponse.Status = .ok) async throws -> Response {
@@ -284,7 +273,7 @@ struct CustomerPages: Sendable {
         let (_, accountId) = try await console.customer(request, context, needs: .finance)
         let id = try context.param("remittanceId")
         guard let r = try await engine.store.remittance(id: id), r.accountId == accountId else { throw CofferError.notFound("remittance", id) }
-        return try DeskPages.receiptResponse(engine, r)
+        return try Exports.receipt(r, bytes: engine.bank.receipt(r))
     }
 
     // MARK: recharge codes
@@ -360,7 +349,7 @@ struct CustomerPages: Sendable {
         let typeOptions = types.map { t -> [String: Any] in ["value": t["value"]!, "label": t["label"]!, "selected": t["value"] == kept["type"]] }
         return console.page("transactions", v, title: console.t(v, "transactions_title"), model: [
             "types": typeOptions, "from": kept["from"] ?? "", "to": kept["to"] ?? "",
-            "rows": page.map { row($0, v, tz) }, "hasRows": !page.isEmpty,
+            "rows": page.map { console.row($0, v, tz) }, "hasRows": !page.isEmpty,
             "older": page.count == q.limit ? "/transactions?" + Self.encode(next) : "",
             "newest": q.beforeId != nil ? "/transactions?" + Self.encode(kept) : "",
             "csv": "/transactions.csv" + (kept.isEmpty ? "" : "?" + Self.encode(kept)),

@@ -40,9 +40,10 @@ struct DeskPages: Sendable {
         let v = try await console.staff(request, context)
         let text = request.uri.queryParameters["q"].map { String($0).trimmingCharacters(in: .whitespaces) }.map { String($0.prefix(100)) }
         let found = try await engine.store.searchAccounts(text: text, limit: 100)
+        let wallets = try await engine.store.wallets(accountIds: found.map(\.id))
         var rows: [[String: Any]] = []
         for a in found {
-            let w = try await engine.wallets.wallet(accountId: a.id)
+            let w = wallets[a.id] ?? .zero
             rows.append(["id": a.id, "name": a.entityName, "email": a.contactEmail, "type": console.t(v, "account_type_" + a.type.rawValue),
                          "balance": Display.money(w.balanceMinor), "arrears": w.inArrears,
                          "time": Display.time(a.createdAtMicros, timeZone: a.timeZone)])
@@ -56,11 +57,7 @@ struct DeskPages: Sendable {
         let w = try await engine.wallets.wallet(accountId: accountId)
         var q = TransactionQuery(accountId: accountId)
         q.limit = 30
-        let rows = try await engine.store.transactions(q).map { t -> [String: Any] in
-            ["time": Display.time(t.createdAtMicros, timeZone: a.timeZone, withSeconds: true), "type": console.t(v, "type_" + t.movement.type.rawValue),
-             "amount": Display.money(t.movement.amountMinor), "incoming": t.movement.amountMinor > 0,
-             "balanceAfter": Display.money(t.movement.balanceAfterMinor), "memo": t.memo ?? ""]
-        }
+        let rows = try await engine.store.transactions(q).map { console.row($0, v, a.timeZone) }
         let users = try await engine.store.users(accountId: accountId).map {
             ["name": $0.name, "email": $0.email, "role": console.t(v, "role_" + $0.role.rawValue)]
         }
@@ -118,8 +115,10 @@ struct DeskPages: Sendable {
 
     func queuePage(_ v: Visit, error: String? = nil, status: HTTPResponse.Status = .ok) async throws -> Response {
         var rows: [[String: Any]] = []
+        var accounts: [String: AccountRecord?] = [:]   // one read per account, however many transfers it has queued
         for r in try await engine.bank.reviewQueue(limit: 200) {
-            let a = try await engine.store.account(id: r.accountId)
+            if accounts[r.accountId] == nil { accounts[r.accountId] = .some(try await engine.store.account(id: r.accountId)) }
+            let a = accounts[r.accountId] ?? nil
             rows.append(["id": r.id, "accountId": r.accountId, "account": a?.entityName ?? r.accountId, "payer": r.payerName,
                          "payerAccount": r.payerAccount, "bank": r.payerBank, "amount": Display.money(r.amountMinor),
                          "date": r.remittedOn, "serial": r.bankSerial ?? "", "image": r.receiptType.hasPrefix("image/"),
@@ -134,22 +133,11 @@ struct DeskPages: Sendable {
         try await queuePage(try await console.staff(request, context))
     }
 
-    static func receiptResponse(_ engine: CofferEngine, _ r: RemittanceRecord) throws -> Response {
-        var headers = HTTPFields()
-        headers[.contentType] = r.receiptType
-        headers[HTTPField.Name("X-Content-Type-Options")!] = "nosniff"
-        headers[.contentDisposition] = "inline; filename=\"receipt-\(r.id)\""
-        headers[.cacheControl] = "private, no-store"
-        // A PDF or image is shown, never run: no script may execute inside it.
-        headers[HTTPField.Name("Content-Security-Policy")!] = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sandbox"
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try engine.bank.receipt(r))))
-    }
-
     @Sendable func receipt(_ request: Request, _ context: CofferContext) async throws -> Response {
         _ = try await console.staff(request, context)
         let id = try context.param("remittanceId")
         guard let r = try await engine.store.remittance(id: id) else { throw CofferError.notFound("remittance", id) }
-        return try Self.receiptResponse(engine, r)
+        return try Exports.receipt(r, bytes: engine.bank.receipt(r))
     }
 
     @Sendable func approve(_ request: Request, _ context: CofferContext) async throws -> Response {

@@ -59,7 +59,7 @@ struct SignInPages: Sendable {
             return Response(status: .seeOther, headers: headers)
         } catch let e as CofferError {
             return try await showSignIn(request, context, desk: desk, error: console.message(e, v),
-                                        status: WebConsole.status(e.kind), email: email)
+                                        status: e.kind.httpStatus, email: email)
         }
     }
 
@@ -93,7 +93,7 @@ struct SignInPages: Sendable {
         do {
             try await engine.console.changePassword(session, current: f["currentPassword"] ?? "", new: f["newPassword"] ?? "")
         } catch let e as CofferError {
-            return passwordPage(v, error: console.message(e, v), status: WebConsole.status(e.kind))
+            return passwordPage(v, error: console.message(e, v), status: e.kind.httpStatus)
         }
         throw WebFlow.redirect("/password?notice=notice_password_changed")
     }

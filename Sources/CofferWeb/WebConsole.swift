@@ -1,4 +1,3 @@
-import CofferChannels
 import CofferCore
 import CofferHTTP
 import CofferServices
@@ -18,8 +17,8 @@ public struct WebSettings: Sendable {
 /// The console: server-rendered pages for customers (/) and operators (/desk), beside the API on the same server.
 /// Handlers are thin: they read the form, call a service, and hand a page model to a Mustache template.
 public struct WebConsole: RouteModule {
-    let engine: CofferEngine
-    let sandbox: SandboxChannel?
+    let deps: HTTPDependencies
+    var engine: CofferEngine { deps.engine }
     let templates: MustacheLibrary
     let catalogs: Catalogs
     let settings: WebSettings
@@ -30,7 +29,7 @@ public struct WebConsole: RouteModule {
         guard let dir = Bundle.module.resourceURL?.appendingPathComponent("templates").path else {
             throw CofferError("templates_missing", .internalError, "The console's templates are not in the bundle.")
         }
-        return WebConsole(engine: deps.engine, sandbox: deps.sandbox, templates: try await MustacheLibrary(directory: dir),
+        return WebConsole(deps: deps, templates: try await MustacheLibrary(directory: dir),
                           catalogs: try Catalogs.load(), settings: settings, logger: logger)
     }
 
@@ -114,7 +113,8 @@ public struct WebConsole: RouteModule {
         data["lang"] = v.lang.htmlTag
         data["otherLang"] = v.lang.other.rawValue
         data["otherLangName"] = t["lang_name_\(v.lang.other.rawValue)"] ?? v.lang.other.rawValue
-        data["back"] = v.path + (v.query.isEmpty ? "" : "?" + v.query)
+        // The language link carries the page to return to as one query value: percent-encoded, so that its own "&"s stay in it.
+        data["back"] = (v.path + (v.query.isEmpty ? "" : "?" + v.query)).addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "/"
         data["title"] = title
         data["notice"] = notice ?? noticeFromQuery(v)
         data["error"] = error
@@ -194,8 +194,18 @@ public struct WebConsole: RouteModule {
         do {
             return try await action()
         } catch let e as CofferError where e.kind != .internalError && e.kind != .badGateway {
-            return try await show(message(e, v), Self.status(e.kind))
+            return try await show(message(e, v), e.kind.httpStatus)
         }
+    }
+
+    /// One line of 收支明细 as the customer pages and the desk show it.
+    func row(_ t: TransactionRecord, _ v: Visit, _ tz: String) -> [String: Any] {
+        let m = t.movement
+        return ["id": t.id, "time": Display.time(t.createdAtMicros, timeZone: tz, withSeconds: true),
+                "type": self.t(v, "type_" + m.type.rawValue), "amount": Display.money(m.amountMinor),
+                "incoming": m.amountMinor > 0, "cash": Display.money(m.cashDeltaMinor), "gift": Display.money(m.giftDeltaMinor),
+                "frozen": Display.money(m.frozenDeltaMinor), "balanceAfter": Display.money(m.balanceAfterMinor),
+                "availableAfter": Display.money(m.availableAfterMinor), "memo": t.memo ?? "", "tradeNo": t.channelTradeNo ?? ""]
     }
 
     /// A new idempotency key for a form: submitting the same form twice does the work once (W10).
@@ -233,7 +243,7 @@ public struct WebConsole: RouteModule {
     }
 
     func errorPage(_ error: CofferError, _ v: Visit) -> Response {
-        let status = Self.status(error.kind)
+        let status = error.kind.httpStatus
         let key: String = switch error.kind {
         case .forbidden: "error_page_forbidden"
         case .notFound: "error_page_not_found"
@@ -247,8 +257,6 @@ public struct WebConsole: RouteModule {
                                                           "detail": detail as Any, "code": error.code, "status": status.code],
                     status: status)
     }
-
-    static func status(_ kind: CofferError.Kind) -> HTTPResponse.Status { kind.httpStatus }
 }
 
 /// Control flow of a page handler that is not an error: go elsewhere.
