@@ -65,7 +65,50 @@ public struct AlipayChannel: PaymentChannel {
             throw CofferError("channel_refused", .badGateway, "Alipay's query answer lacks out_trade_no, trade_no or total_amount.")
         }
         let amount = try MoneyFormat.parsePositive(amountText, field: "total_amount")
-        return .paid(VerifiedNotification(rechargeId: recharge.id, channelTradeNo: trade, amountMinor: amount))
+        let payer = AlipayOpenAPI.payerId((answer["buyer_user_id"] ?? answer["buyer_open_id"]) as? String)
+        return .paid(VerifiedNotification(rechargeId: recharge.id, channelTradeNo: trade, amountMinor: amount, payerId: payer))
+    }
+
+    /// Refusals of alipay.trade.refund that a later try may cure; every other refusal ends the refund as failed.
+    static let retryableRefundCodes: Set<String> = ["ACQ.SYSTEM_ERROR", "ACQ.SELLER_BALANCE_NOT_ENOUGH", "ACQ.REASON_TRADE_BEEN_FREEZEN"]
+
+    /// alipay.trade.refund with `out_request_no` = the refund id, so that asking again never refunds twice. Alipay's
+    /// advice is followed: `fund_change` Y means refunded; anything else is confirmed with the refund query.
+    public func refund(_ request: ChannelRefundRequest) async throws -> ChannelRefundStatus {
+        let biz = Self.json(["out_trade_no": request.rechargeId, "out_request_no": request.refundId,
+                             "refund_amount": MoneyFormat.format(request.refundMinor), "refund_reason": request.reason])
+        let answer = try await call("alipay.trade.refund", biz, notify: false, acceptingRefusals: true)
+        guard answer["code"] as? String == "10000" else {
+            let code = answer["sub_code"] as? String ?? answer["code"] as? String ?? "?"
+            let reason = "Alipay refused the refund (\(code): \(answer["sub_msg"] as? String ?? answer["msg"] as? String ?? ""))"
+            if Self.retryableRefundCodes.contains(code) { throw CofferError("channel_refused", .badGateway, reason + "; it will be asked again.") }
+            return .failed(reason)
+        }
+        guard answer["out_trade_no"] as? String == request.rechargeId else {
+            throw CofferError("channel_refused", .badGateway, "Alipay's refund answer is for another trade; it was ignored.")
+        }
+        if answer["fund_change"] as? String == "Y" { return .succeeded(channelRefundNo: request.refundId) }
+        return try await confirmRefund(request) ?? .processing(channelRefundNo: nil)
+    }
+
+    /// alipay.trade.fastpay.refund.query: REFUND_SUCCESS is done; no refund_status means Alipay has no such refund, so it
+    /// is asked for again (same out_request_no).
+    public func queryRefund(_ request: ChannelRefundRequest) async throws -> ChannelRefundStatus {
+        if let done = try await confirmRefund(request) { return done }
+        return try await refund(request)
+    }
+
+    private func confirmRefund(_ request: ChannelRefundRequest) async throws -> ChannelRefundStatus? {
+        let answer = try await call("alipay.trade.fastpay.refund.query",
+                                    Self.json(["out_trade_no": request.rechargeId, "out_request_no": request.refundId]),
+                                    notify: false, tolerating: ["ACQ.TRADE_NOT_EXIST"])
+        guard answer["refund_status"] as? String == "REFUND_SUCCESS" else { return nil }
+        guard answer["out_request_no"] as? String == request.refundId,
+              let amountText = answer["refund_amount"] as? String,
+              (try? MoneyFormat.parsePositive(amountText, field: "refund_amount")) == request.refundMinor else {
+            throw CofferError("channel_refused", .badGateway, "Alipay's refund query answer is for another refund or amount; it was ignored.")
+        }
+        return .succeeded(channelRefundNo: request.refundId)
     }
 
     /// Form encoding as Alipay's SDKs send it: everything but unreserved characters percent-encoded.
@@ -78,7 +121,7 @@ public struct AlipayChannel: PaymentChannel {
     }
 
     private func call(_ method: String, _ bizContent: String, notify: Bool,
-                      tolerating: Set<String> = []) async throws -> [String: Any] {
+                      tolerating: Set<String> = [], acceptingRefusals: Bool = false) async throws -> [String: Any] {
         let parameters = try api.signedRequest(method: method, bizContent: bizContent, nowMicros: clock.nowMicros(),
                                                notifyURL: notify ? notifyURL : nil)
         var request = HTTPClientRequest(url: gatewayURL)
@@ -97,6 +140,7 @@ public struct AlipayChannel: PaymentChannel {
         guard response.status == .ok else {
             throw CofferError("channel_refused", .badGateway, "Alipay answered HTTP \(response.status.code); try again later.")
         }
-        return try api.verifyResponse(Array(body.readableBytesView), method: method, tolerating: tolerating)
+        return try api.verifyResponse(Array(body.readableBytesView), method: method, tolerating: tolerating,
+                                      acceptingRefusals: acceptingRefusals)
     }
 }

@@ -120,7 +120,9 @@ public struct AlipayOpenAPI: Sendable {
     /// A synchronous answer: the raw text of `<method>_response` must carry Alipay's signature; its decoded object is
     /// returned. `code` 10000 is success; anything else is Alipay's refusal, with its sub_code and sub_msg.
     /// Refusals whose sub_code is in `tolerating` are returned too, for the caller to read (a query of an unknown trade).
-    public func verifyResponse(_ body: [UInt8], method: String, tolerating: Set<String> = []) throws(CofferError) -> [String: Any] {
+    /// With `acceptingRefusals`, every signed answer is returned, refusals included, for the caller to judge.
+    public func verifyResponse(_ body: [UInt8], method: String, tolerating: Set<String> = [],
+                               acceptingRefusals: Bool = false) throws(CofferError) -> [String: Any] {
         let name = method.replacingOccurrences(of: ".", with: "_") + "_response"
         guard let raw = Self.rawObject(named: name, in: body),
               let whole = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any],
@@ -134,7 +136,7 @@ public struct AlipayOpenAPI: Sendable {
         guard isValid(signature: signature, for: raw) else {
             throw CofferError("channel_refused", .badGateway, "Alipay's answer does not carry a valid signature; it was ignored.")
         }
-        guard object["code"] as? String == "10000" || tolerating.contains(object["sub_code"] as? String ?? "") else {
+        guard acceptingRefusals || object["code"] as? String == "10000" || tolerating.contains(object["sub_code"] as? String ?? "") else {
             throw Self.refusal(object)
         }
         return object
@@ -216,6 +218,12 @@ public struct AlipayOpenAPI: Sendable {
             throw .notificationMalformed("out_trade_no, trade_no and total_amount are required")
         }
         let amount = try MoneyFormat.parsePositive(amountText, field: "total_amount")
-        return VerifiedNotification(rechargeId: recharge, channelTradeNo: trade, amountMinor: amount)
+        return VerifiedNotification(rechargeId: recharge, channelTradeNo: trade, amountMinor: amount,
+                                    payerId: Self.payerId(fields["buyer_id"] ?? fields["buyer_open_id"]))
+    }
+
+    /// The buyer's Alipay user id (2088…) or, for apps on open ids, `buyer_open_id` (R7), when it is a sensible identifier.
+    static func payerId(_ raw: String?) -> String? {
+        raw.flatMap { (1...128).contains($0.utf8.count) ? $0 : nil }
     }
 }

@@ -28,6 +28,8 @@ public struct SandboxChannel: PaymentChannel {
         var rechargeId: String
         var tradeNo: String
         var amount: String
+        /// The simulated payer's name (R7 counts distinct payers); optional so that older signed bodies still read.
+        var payer: String?
     }
 
     public func paymentInstruction(for recharge: RechargeRecord) async throws -> PaymentInstruction {
@@ -35,11 +37,12 @@ public struct SandboxChannel: PaymentChannel {
     }
 
     /// The simulated payer: a signed notification for a recharge, as a channel would send it.
-    public func signedNotification(rechargeId: String, tradeNo: String, amountMinor: Int64,
+    public func signedNotification(rechargeId: String, tradeNo: String, amountMinor: Int64, payer: String? = nil,
                                    nowMicros: Int64) throws -> (headers: [String: String], body: [UInt8]) {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
-        let body = Array(try encoder.encode(Body(rechargeId: rechargeId, tradeNo: tradeNo, amount: MoneyFormat.format(amountMinor))))
+        let body = Array(try encoder.encode(Body(rechargeId: rechargeId, tradeNo: tradeNo, amount: MoneyFormat.format(amountMinor),
+                                                 payer: payer)))
         let timestamp = String(nowMicros / 1_000_000)
         let nonce = Secrets.token(prefix: "")
         let signature = sign(timestamp: timestamp, nonce: nonce, body: body)
@@ -72,6 +75,19 @@ public struct SandboxChannel: PaymentChannel {
             throw .notificationMalformed("expected {rechargeId, tradeNo, amount}")
         }
         let amount = try MoneyFormat.parsePositive(decoded.amount)
-        return VerifiedNotification(rechargeId: decoded.rechargeId, channelTradeNo: decoded.tradeNo, amountMinor: amount)
+        if let payer = decoded.payer, !(1...128).contains(payer.utf8.count) {
+            throw .notificationMalformed("payer must be 1–128 bytes")
+        }
+        return VerifiedNotification(rechargeId: decoded.rechargeId, channelTradeNo: decoded.tradeNo, amountMinor: amount,
+                                    payerId: decoded.payer)
+    }
+
+    /// The sandbox moved no money, so there is none to return: a refund succeeds at once under a number that says so.
+    public func refund(_ request: ChannelRefundRequest) async throws -> ChannelRefundStatus {
+        .succeeded(channelRefundNo: "sandbox-" + request.refundId)
+    }
+
+    public func queryRefund(_ request: ChannelRefundRequest) async throws -> ChannelRefundStatus {
+        .succeeded(channelRefundNo: "sandbox-" + request.refundId)
     }
 }

@@ -140,6 +140,10 @@ public struct WeChatPayV3Protocol: Sendable {
         var transaction_id: String?
         var trade_state: String
         var amount: Amount
+        struct Payer: Decodable { var openid: String? }
+        var payer: Payer?
+        /// The payer's openid under this app (R7), when it is a sensible identifier.
+        var payerId: String? { payer?.openid.flatMap { (1...128).contains($0.utf8.count) ? $0 : nil } }
     }
 
     /// A payment notification, verified and decrypted: the recharge it pays, WeChat Pay's transaction id and the amount in
@@ -168,7 +172,7 @@ public struct WeChatPayV3Protocol: Sendable {
             throw .notificationMalformed("a paid transaction must carry transaction_id")
         }
         return VerifiedNotification(rechargeId: transaction.out_trade_no, channelTradeNo: transactionId,
-                                    amountMinor: transaction.amount.total)
+                                    amountMinor: transaction.amount.total, payerId: transaction.payerId)
     }
 
     /// A transaction object (decrypted notification resource or query answer) of this merchant and app, in CNY.
@@ -187,6 +191,36 @@ public struct WeChatPayV3Protocol: Sendable {
         return transaction
     }
 
+    struct RefundAnswer: Decodable {
+        struct Amount: Decodable { var refund: Int64 }
+        var refund_id: String
+        var out_refund_no: String
+        var out_trade_no: String?
+        var status: String
+        var amount: Amount?
+    }
+
+    /// A refund answer or refund query answer (already signature-checked). SUCCESS is done; PROCESSING is asked again;
+    /// CLOSED (closed after 7 days without funds) and ABNORMAL (the payer's card was closed; the money waits in WeChat
+    /// Pay's refund account for the merchant to direct it) need an operator, so both end here as failed with the reason.
+    public func refundStatus(answer json: [UInt8], for request: ChannelRefundRequest) throws(CofferError) -> ChannelRefundStatus {
+        let answer: RefundAnswer
+        do { answer = try JSONDecoder().decode(RefundAnswer.self, from: Data(json)) } catch {
+            throw CofferError("channel_refused", .badGateway, "WeChat Pay's refund answer lacks refund_id, out_refund_no or status.")
+        }
+        guard answer.out_refund_no == request.refundId, answer.out_trade_no.map({ $0 == request.rechargeId }) ?? true,
+              answer.amount.map({ $0.refund == request.refundMinor }) ?? true else {
+            throw CofferError("channel_refused", .badGateway, "WeChat Pay's refund answer is for another refund or amount; it was ignored.")
+        }
+        switch answer.status {
+        case "SUCCESS": return .succeeded(channelRefundNo: answer.refund_id)
+        case "PROCESSING": return .processing(channelRefundNo: answer.refund_id)
+        case "CLOSED": return .failed("WeChat Pay closed the refund (CLOSED): the merchant account lacked funds for 7 days.")
+        case "ABNORMAL": return .failed("WeChat Pay could not return the money to the payer's card (ABNORMAL); direct it at the merchant platform.")
+        default: return .processing(channelRefundNo: answer.refund_id)
+        }
+    }
+
     /// A query answer (already signature-checked): paid with WeChat Pay's transaction id, or the state it is in.
     public func paymentStatus(queryAnswer json: [UInt8], rechargeId: String) throws(CofferError) -> PaymentStatus {
         let transaction = try ownTransaction(json)
@@ -194,6 +228,7 @@ public struct WeChatPayV3Protocol: Sendable {
         guard transaction.trade_state == "SUCCESS", let id = transaction.transaction_id else {
             return .notPaid(transaction.trade_state)
         }
-        return .paid(VerifiedNotification(rechargeId: rechargeId, channelTradeNo: id, amountMinor: transaction.amount.total))
+        return .paid(VerifiedNotification(rechargeId: rechargeId, channelTradeNo: id, amountMinor: transaction.amount.total,
+                                          payerId: transaction.payerId))
     }
 }

@@ -22,6 +22,7 @@ struct MoneyInRoutes: Sendable {
         v1.post("accounts/:accountId/payer-names/agreement", use: signAgreement)
         v1.get("accounts/:accountId/statement-lines", use: accountLines)
         v1.get("accounts/:accountId/messages", use: messages)
+        v1.get("accounts/:accountId/channel-refunds", use: accountRefunds)
 
         v1.post("operator/code-batches", use: createCodeBatch)
         v1.get("operator/code-batches/:batchId/codes.csv", use: exportCodes)
@@ -35,6 +36,25 @@ struct MoneyInRoutes: Sendable {
         v1.get("operator/statement-lines", use: operatorLines)
         v1.post("operator/statement-lines/:lineId/assign", use: assignLine)
         v1.post("operator/statement-lines/:lineId/refund", use: refundLine)
+        v1.get("operator/channel-refunds", use: operatorRefunds)
+    }
+
+    // MARK: channel refunds (R7 returns; later withdrawals)
+
+    @Sendable func accountRefunds(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let (_, accountId) = try await routes.authorize(request, context, .finance)
+        let refunds = try await engine.store.channelRefunds(accountId: accountId, states: [], limit: Limits.maxPageSize)
+        return try JSON.response(["items": refunds.map(ChannelRefundView.init)])
+    }
+
+    /// Finance's view of refunds in flight or failed (`state=failed` is the list that needs someone).
+    @Sendable func operatorRefunds(_ request: Request, _ context: CofferContext) async throws -> Response {
+        _ = try await operatorOnly(request)
+        let states = try (request.uri.queryParameters["state"].map(String.init) ?? "pending,processing,failed")
+            .split(separator: ",").map { s throws(CofferError) in try parseEnum(ChannelRefundState.self, String(s), field: "state") }
+        let accountId = request.uri.queryParameters["accountId"].map(String.init)
+        let refunds = try await engine.store.channelRefunds(accountId: accountId, states: states, limit: Limits.maxPageSize)
+        return try JSON.response(["items": refunds.map(ChannelRefundView.init)])
     }
 
     func operatorOnly(_ request: Request) async throws -> Principal {
@@ -255,6 +275,18 @@ struct StatementLineView: Encodable {
         (payerName, payerAccount, payeeAccount, memo) = (l.payerName, l.payerAccount, l.payeeAccount, l.memo)
         (state, source, importedAt) = (l.state.rawValue, l.source, RFC3339.format(micros: l.importedAtMicros))
         (accountId, note) = (l.accountId, l.note)
+    }
+}
+
+struct ChannelRefundView: Encodable {
+    let id, accountId, rechargeId, channel, channelTradeNo, purpose, amount, state, createdAt: String
+    let channelRefundNo, lastError, resolvedAt: String?
+    let attempts: Int
+    init(_ f: ChannelRefundRecord) {
+        (id, accountId, rechargeId, channel, channelTradeNo) = (f.id, f.accountId, f.rechargeId, f.channel, f.channelTradeNo)
+        (purpose, amount, state) = (f.purpose.rawValue, MoneyFormat.format(f.amountMinor), f.state.rawValue)
+        (createdAt, channelRefundNo, lastError) = (RFC3339.format(micros: f.createdAtMicros), f.channelRefundNo, f.lastError)
+        (resolvedAt, attempts) = (f.resolvedAtMicros.map { RFC3339.format(micros: $0) }, f.attempts)
     }
 }
 

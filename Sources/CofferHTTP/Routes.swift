@@ -17,7 +17,8 @@ public struct HTTPDependencies: Sendable {
 extension HTTPDependencies {
     /// The sandbox's "customer paid": a notification signed with the sandbox secret goes through the same handler as a real
     /// channel's. Used by the API and by the console's test-channel button.
-    public func sandboxPay(rechargeId id: String, principal: Principal) async throws -> RechargeRecord {
+    /// `payer` names the simulated payer (R7 counts distinct payers); without it the payment names none.
+    public func sandboxPay(rechargeId id: String, principal: Principal, payer: String? = nil) async throws -> RechargeRecord {
         guard let sandbox else {
             throw CofferError("sandbox_disabled", .notFound, "The sandbox channel is not enabled on this server.")
         }
@@ -26,8 +27,9 @@ extension HTTPDependencies {
         }
         try Access.check(principal, account: r.accountId, needs: .finance)
         let tradeNo = "sbx" + engine.ids.make("t").dropFirst(2)
+        if let payer, !(1...128).contains(payer.utf8.count) { throw CofferError.invalidField("payer", "must be 1–128 bytes") }
         let (headers, body) = try sandbox.signedNotification(rechargeId: r.id, tradeNo: tradeNo, amountMinor: r.totalMinor,
-                                                             nowMicros: engine.clock.nowMicros())
+                                                             payer: payer, nowMicros: engine.clock.nowMicros())
         _ = try await engine.recharges.handleNotification(channelName: sandbox.name, headers: headers, body: body)
         guard let paid = try await engine.store.recharge(id: id) else { throw CofferError.notFound("recharge", id) }
         return paid
@@ -248,7 +250,8 @@ struct Routes: Sendable {
     /// The sandbox's simulated payer: signs a notification for the order and sends it through the shared handler.
     @Sendable func sandboxPay(_ request: Request, _ context: CofferContext) async throws -> Response {
         let principal = try await authenticate(request)
-        let paid = try await deps.sandboxPay(rechargeId: try context.param("rechargeId"), principal: principal)
+        let paid = try await deps.sandboxPay(rechargeId: try context.param("rechargeId"), principal: principal,
+                                             payer: request.uri.queryParameters["payer"].map(String.init))
         return try JSON.response(RechargeJSON(try await engine.recharges.view(paid)))
     }
 
@@ -270,6 +273,8 @@ struct Routes: Sendable {
         switch result {
         case .credited(let receipt): return try JSON.response(["status": "credited", "entryId": receipt.entryId])
         case .alreadyCredited: return try JSON.response(["status": "already_credited"])
+        // Handled for good (R7 returns the money): the channel must stop sending it.
+        case .refused(let r, _): return try JSON.response(["status": "refused", "rechargeId": r.id])
         }
     }
 

@@ -21,6 +21,7 @@ struct LedgerBatchApplier {
     private var remittances: [String: RemittanceRecord] = [:]
     private var lines: [String: StatementLineRecord] = [:]
     private var creditedSerials: Set<String> = []
+    private var payersByAccount: [String: Set<String>] = [:]
     private var seenKeys: [String: (hash: String, json: String)] = [:]
     private var storedKeys: [IdempotencyKeyPair: StoredIdempotency] = [:]
     private var touchedWallets: Set<String> = []
@@ -210,11 +211,14 @@ struct LedgerBatchApplier {
                                        cashMinor: split.cashMinor, giftMinor: split.giftMinor)
             related = ("charge", chargeId)
             memo = reason
-        case let .creditRecharge(_, rechargeId, trade, amount):
+        case let .creditRecharge(_, rechargeId, trade, amount, payer):
             var r = try await pendingRecharge(accountId, rechargeId)
             // The channel collected the order's total (amount + R4 fee); the wallet gets the amount only.
             guard r.totalMinor == amount else { throw CofferError.amountMismatch(amount, expected: r.totalMinor) }
             effect = try LedgerRules.creditIncoming(wallet, amountMinor: r.amountMinor, type: .recharge, feeMinor: r.feeMinor ?? 0)
+            // Last check of the case, so that a payer is only counted for a credit that happens.
+            if let payer { try await admitPayer(accountId, payer, now: now) }
+            r.payerId = payer?.payerId
             r.state = .paid
             r.channelTradeNo = trade
             r.paidAtMicros = now
@@ -356,15 +360,31 @@ struct LedgerBatchApplier {
         return c
     }
 
+    /// R7 under the wallet lock: a payer already seen in the window always passes; a new one only below the limit.
+    private mutating func admitPayer(_ accountId: String, _ payer: PayerCheck, now: Int64) async throws {
+        var known: Set<String>
+        if let cached = payersByAccount[accountId] {
+            known = cached
+        } else {
+            known = try await tx.recentPayers(accountId: accountId, sinceMicros: now - payer.windowSeconds * 1_000_000)
+        }
+        if !known.contains(payer.payerKey) {
+            guard known.count < payer.maxDistinct else { throw CofferError.payerLimitReached }
+            known.insert(payer.payerKey)
+        }
+        payersByAccount[accountId] = known
+    }
+
     private mutating func pendingRecharge(_ accountId: String, _ id: String) async throws -> RechargeRecord {
         let found: RechargeRecord?
         if let cached = recharges[id] { found = cached } else { found = try await tx.lockRecharge(id: id) }
         guard let r = found, r.accountId == accountId else { throw CofferError.notFound("recharge", id) }
         recharges[id] = r
         // A payment that arrives after the order expired is still money the customer paid: it is credited, not lost.
-        guard r.state != .paid else {
-            throw CofferError("recharge_already_paid", .conflict, "Recharge \(id) is already paid.")
+        switch r.state {
+        case .pending, .expired: return r
+        case .paid: throw CofferError("recharge_already_paid", .conflict, "Recharge \(id) is already paid.")
+        case .refused: throw CofferError("recharge_refused", .conflict, "Recharge \(id) was refused and its payment returned.")
         }
-        return r
     }
 }

@@ -12,7 +12,8 @@ public enum LedgerCommand: Sendable {
     case expireFreeze(accountId: String, freezeId: String)
     case charge(accountId: String, chargeId: String, amountMinor: Int64, mode: ChargeMode, reference: String?)
     case refund(accountId: String, chargeId: String, refundId: String, amountMinor: Int64, reason: String?)
-    case creditRecharge(accountId: String, rechargeId: String, channelTradeNo: String, amountMinor: Int64)
+    /// `payer`: who paid and the R7 distinct-payer rule to hold them to, checked under the wallet lock.
+    case creditRecharge(accountId: String, rechargeId: String, channelTradeNo: String, amountMinor: Int64, payer: PayerCheck? = nil)
     /// R8: the code's own amount and bucket are credited; the code row is locked and marked redeemed in the same write.
     case redeemCode(accountId: String, codeId: String)
     /// T1: an operator approves a remittance; the amount must equal the submitted one.
@@ -24,7 +25,7 @@ public enum LedgerCommand: Sendable {
         switch self {
         case .grantGift(let a, _, _), .adjust(let a, _, _, _), .advance(let a, _, _), .freeze(let a, _, _, _, _),
              .capture(let a, _, _), .release(let a, _), .expireFreeze(let a, _), .charge(let a, _, _, _, _),
-             .refund(let a, _, _, _, _), .creditRecharge(let a, _, _, _), .redeemCode(let a, _),
+             .refund(let a, _, _, _, _), .creditRecharge(let a, _, _, _, _), .redeemCode(let a, _),
              .creditRemittance(let a, _, _), .creditStatementLine(let a, _, _):
             return a
         }
@@ -57,7 +58,7 @@ public enum LedgerCommand: Sendable {
         }
         switch self {
         case let .grantGift(_, m, _), let .advance(_, m, _), let .freeze(_, _, m, _, _), let .charge(_, _, m, _, _),
-             let .refund(_, _, _, m, _), let .creditRecharge(_, _, _, m), let .creditRemittance(_, _, m),
+             let .refund(_, _, _, m, _), let .creditRecharge(_, _, _, m, _), let .creditRemittance(_, _, m),
              let .creditStatementLine(_, _, m):
             try positive(m)
         case let .capture(_, _, m):
@@ -81,7 +82,8 @@ public enum LedgerCommand: Sendable {
         case let .expireFreeze(a, f): "expire|\(a)|\(f)"
         case let .charge(a, _, m, mode, r): "charge|\(a)|\(m)|\(mode.rawValue)|\(r ?? "")"
         case let .refund(a, c, _, m, r): "refund|\(a)|\(c)|\(m)|\(r ?? "")"
-        case let .creditRecharge(a, r, t, m): "credit|\(a)|\(r)|\(t)|\(m)"
+        // The payer is not part of the fingerprint: one trade number has one payer, and answers stored before R7 stay replayable.
+        case let .creditRecharge(a, r, t, m, _): "credit|\(a)|\(r)|\(t)|\(m)"
         case let .redeemCode(a, c): "code|\(a)|\(c)"
         case let .creditRemittance(a, r, m): "remittance|\(a)|\(r)|\(m)"
         case let .creditStatementLine(a, l, m): "statement|\(a)|\(l)|\(m)"
@@ -154,4 +156,22 @@ public struct LedgerOutcome: Sendable {
         case .failure(let e): throw e
         }
     }
+}
+
+/// R7's distinct-payer rule as one credit carries it: `payerKey` ("channel:payer") must be among the account's payers of
+/// the last `windowSeconds`, or there must be fewer than `maxDistinct` of them.
+public struct PayerCheck: Sendable, Equatable {
+    public var payerId: String
+    public var payerKey: String
+    public var maxDistinct: Int
+    public var windowSeconds: Int64
+    public init(payerId: String, payerKey: String, maxDistinct: Int, windowSeconds: Int64) {
+        (self.payerId, self.payerKey, self.maxDistinct, self.windowSeconds) = (payerId, payerKey, maxDistinct, windowSeconds)
+    }
+}
+
+extension CofferError {
+    public static let payerLimitReached = CofferError(
+        "recharge_payer_limit", .tooManyRequests,
+        "This account has received payments from too many different payers today; the payment was refused and is being returned to the payer.")
 }

@@ -23,6 +23,11 @@ public protocol MoneyInReads: Sendable {
     func siteMessages(accountId: String, limit: Int) async throws -> [SiteMessageRecord]
     func undeliveredMessages(limit: Int) async throws -> [SiteMessageRecord]
     func markDelivered(messageIds: [String], atMicros: Int64) async throws
+    func channelRefund(id: String) async throws -> ChannelRefundRecord?
+    /// Pending and processing refunds whose next attempt is due, oldest first.
+    func dueChannelRefunds(nowMicros: Int64, limit: Int) async throws -> [ChannelRefundRecord]
+    /// Newest first; all accounts when `accountId` is nil, all states when `states` is empty.
+    func channelRefunds(accountId: String?, states: [ChannelRefundState], limit: Int) async throws -> [ChannelRefundRecord]
 }
 
 /// Writes of the same, inside a store transaction.
@@ -43,4 +48,11 @@ public protocol MoneyInWrites: Sendable {
     func upsertPayerName(_ p: PayerNameRecord) async throws
     func signAgreement(accountId: String, name: String, actor: String, nowMicros: Int64) async throws -> Bool
     func insertMessages(_ messages: [SiteMessageRecord]) async throws
+    /// R7: the account's payers ("channel:payer") of credited recharges paid since a moment.
+    func recentPayers(accountId: String, sinceMicros: Int64) async throws -> Set<String>
+    /// Marks a pending or expired recharge refused with the trade that paid it; false when it is no longer either.
+    func refuseRecharge(_ recharge: RechargeRecord) async throws -> Bool
+    func insertChannelRefund(_ refund: ChannelRefundRecord) async throws
+    /// Writes the refund's new state only if it is still in `from`; false otherwise.
+    func updateChannelRefund(_ refund: ChannelRefundRecord, from: ChannelRefundState) async throws -> Bool
 }

@@ -17,11 +17,42 @@ public struct VerifiedNotification: Sendable, Equatable {
     public var rechargeId: String
     public var channelTradeNo: String
     public var amountMinor: Int64
-    public init(rechargeId: String, channelTradeNo: String, amountMinor: Int64) {
+    /// Who paid, in the channel's own terms (WeChat Pay `payer.openid`, Alipay `buyer_id`); nil when the channel does not
+    /// say. R7 counts distinct payers per account.
+    public var payerId: String?
+    public init(rechargeId: String, channelTradeNo: String, amountMinor: Int64, payerId: String? = nil) {
         self.rechargeId = rechargeId
         self.channelTradeNo = channelTradeNo
         self.amountMinor = amountMinor
+        self.payerId = payerId
     }
+}
+
+/// A refund of (part of) a paid order back to its payer (原路退回). `refundId` is Coffer's refund number (WeChat Pay
+/// `out_refund_no`, Alipay `out_request_no`): asking again with the same number never refunds twice.
+public struct ChannelRefundRequest: Sendable, Equatable {
+    public var refundId: String
+    public var rechargeId: String
+    public var channelTradeNo: String
+    public var refundMinor: Int64
+    /// What the payer paid for the order (amount + R4 fee); WeChat Pay wants it with every refund.
+    public var orderTotalMinor: Int64
+    public var reason: String
+    public init(refundId: String, rechargeId: String, channelTradeNo: String, refundMinor: Int64, orderTotalMinor: Int64,
+                reason: String) {
+        (self.refundId, self.rechargeId, self.channelTradeNo, self.refundMinor, self.orderTotalMinor, self.reason) =
+            (refundId, rechargeId, channelTradeNo, refundMinor, orderTotalMinor, reason)
+    }
+}
+
+/// What a channel says about a refund.
+public enum ChannelRefundStatus: Sendable, Equatable {
+    /// The money is on its way back (or back); the channel's refund number.
+    case succeeded(channelRefundNo: String)
+    /// Accepted, not finished; ask again later.
+    case processing(channelRefundNo: String?)
+    /// The channel will not refund (closed, abnormal, refused for good), in its own words. Needs an operator.
+    case failed(String)
 }
 
 /// The payment channel port (R2, R5). Real channels (WeChat Pay, Alipay) implement it in CofferChannels.
@@ -35,6 +66,11 @@ public protocol PaymentChannel: Sendable {
     func queryPayment(for recharge: RechargeRecord) async throws -> PaymentStatus
     /// The plain-text body the channel expects once a notification is durably handled (Alipay: "success"); nil for JSON.
     var notificationAcknowledgement: String? { get }
+    /// Refunds a paid order to its payer. Thrown errors mean "not known to have happened": the caller asks again later
+    /// with the same refund number.
+    func refund(_ request: ChannelRefundRequest) async throws -> ChannelRefundStatus
+    /// Asks how a refund asked for earlier stands.
+    func queryRefund(_ request: ChannelRefundRequest) async throws -> ChannelRefundStatus
 }
 
 /// What a channel says about an order when asked.

@@ -11,6 +11,9 @@ public struct RechargeSettings: Sendable {
     /// R7: orders per account in the window (*default* 10 per 10 minutes).
     public var maxOrdersPerWindow: Int = 10
     public var orderWindowSeconds: Int64 = 600
+    /// R7: distinct payers per account in the window (*default* 5 per 24 h). A payment from one more is returned to its payer.
+    public var maxPayersPerWindow: Int = 5
+    public var payerWindowSeconds: Int64 = 86_400
     /// R3: per-channel limits, counted on paid and pending orders of the account, days and months in its time zone.
     public var channelLimits: [String: ChannelLimits] = ["wechatpay": ChannelLimits(perPaymentMinor: 5_000_000, perDayMinor: 5_000_000)]
     /// R4: no fee by *default*; a channel may carry a rule.
@@ -78,6 +81,8 @@ public struct RechargeView: Codable, Sendable, Equatable {
 public enum NotificationResult: Sendable, Equatable {
     case credited(LedgerReceipt)
     case alreadyCredited(RechargeRecord)
+    /// R7 refused the payment: nothing credited, the refund to the payer is recorded (and sent, or retried by the jobs).
+    case refused(RechargeRecord, ChannelRefundRecord?)
 }
 
 /// R1, R5, R7, R9: recharge orders, the notification handler every channel shares, and expiry.
@@ -89,10 +94,12 @@ public struct RechargeService: Sendable {
     let channels: [String: any PaymentChannel]
     let settings: RechargeSettings
     let logger: Logger
+    public let refunds: ChannelRefundService
 
     public init(store: any CofferStore, writer: LedgerWriter, clock: any Clock, ids: IdGenerator,
                 channels: [any PaymentChannel], settings: RechargeSettings = .init(),
                 logger: Logger = Logger(label: "coffer.recharge")) {
+        refunds = ChannelRefundService(store: store, channels: channels, clock: clock, ids: ids, logger: logger)
         self.store = store
         self.writer = writer
         self.clock = clock
@@ -207,6 +214,9 @@ public struct RechargeService: Sendable {
             logger.warning("refused \(channel.name) notification for unknown recharge \(notice.rechargeId)")
             throw CofferError.notFound("recharge", notice.rechargeId)
         }
+        if recharge.state == .refused, recharge.channelTradeNo == notice.channelTradeNo {
+            return .refused(recharge, nil)
+        }
         if recharge.state == .paid {
             guard recharge.channelTradeNo == notice.channelTradeNo else {
                 logger.error("recharge \(recharge.id) already paid by trade \(recharge.channelTradeNo ?? "?"), second trade \(notice.channelTradeNo) refused")
@@ -214,14 +224,21 @@ public struct RechargeService: Sendable {
             }
             return .alreadyCredited(recharge)
         }
+        let payer = notice.payerId.map {
+            PayerCheck(payerId: $0, payerKey: channel.name + ":" + $0, maxDistinct: settings.maxPayersPerWindow,
+                       windowSeconds: settings.payerWindowSeconds)
+        }
         let request = LedgerRequest(.creditRecharge(accountId: recharge.accountId, rechargeId: recharge.id,
-                                                    channelTradeNo: notice.channelTradeNo, amountMinor: notice.amountMinor),
+                                                    channelTradeNo: notice.channelTradeNo, amountMinor: notice.amountMinor,
+                                                    payer: payer),
                                     idempotencyKey: "notify:\(channel.name):\(notice.channelTradeNo)",
                                     actor: "channel:\(channel.name)")
         let outcome = try await writer.submit(request)
         switch outcome.result {
         case .success(let receipt):
             return outcome.replayed ? .alreadyCredited(receipt.recharge ?? recharge) : .credited(receipt)
+        case .failure(let error) where error.code == CofferError.payerLimitReached.code:
+            return try await refuse(recharge, notice, channel: channel)
         case .failure(let error):
             if error.code == "recharge_already_paid", let again = try await store.recharge(id: recharge.id),
                again.channelTradeNo == notice.channelTradeNo {
@@ -232,9 +249,54 @@ public struct RechargeService: Sendable {
         }
     }
 
+    /// R7 refused a paid order: it becomes `refused` and its whole payment (amount and fee) goes back to the payer. The
+    /// refusal, the refund's record, the customer's message and the audit row commit together; the refund is then sent at
+    /// once, and if the channel cannot be reached the jobs loop keeps asking with the same refund number.
+    func refuse(_ recharge: RechargeRecord, _ notice: VerifiedNotification, channel: any PaymentChannel) async throws -> NotificationResult {
+        let now = clock.nowMicros()
+        var refused = recharge
+        refused.state = .refused
+        refused.channelTradeNo = notice.channelTradeNo
+        refused.paidAtMicros = now
+        refused.payerId = notice.payerId
+        let refusal = refused
+        let refund = ChannelRefundRecord(id: ids.make("crf"), accountId: recharge.accountId, rechargeId: recharge.id,
+                                         channel: channel.name, channelTradeNo: notice.channelTradeNo, purpose: .payerLimit,
+                                         amountMinor: notice.amountMinor, orderTotalMinor: recharge.totalMinor,
+                                         nextAttemptAtMicros: now, createdAtMicros: now)
+        let settings = self.settings, ids = self.ids
+        let recorded = try await store.transaction { tx -> Bool in
+            guard try await tx.refuseRecharge(refusal) else { return false }
+            try await tx.insertChannelRefund(refund)
+            try await tx.insertMessages([SiteMessageRecord(
+                id: ids.make("msg"), accountId: recharge.accountId, kind: "recharge_refused",
+                title: "充值未入账 Payment returned",
+                body: "充值订单 \(recharge.id) 的付款（\(MoneyFormat.format(notice.amountMinor)) 元）来自 24 小时内第 \(settings.maxPayersPerWindow + 1) 位不同的付款人，超出账户限制，未入账，将原路退回付款人。",
+                createdAtMicros: now)])
+            try await tx.insertAudit(AuditRecord(
+                id: ids.make("aud"), accountId: recharge.accountId, actor: "channel:\(channel.name)", action: "recharge.refused",
+                detail: "R7 payer limit (\(settings.maxPayersPerWindow) per \(settings.payerWindowSeconds / 3600) h): trade \(notice.channelTradeNo), refund \(refund.id) of \(MoneyFormat.format(notice.amountMinor))",
+                createdAtMicros: now))
+            return true
+        }
+        guard recorded else {
+            // Someone else settled this order meanwhile (a repeated notification, or the query path): answer as they did.
+            guard let now = try await store.recharge(id: recharge.id) else { throw CofferError.notFound("recharge", recharge.id) }
+            switch now.state {
+            case .refused where now.channelTradeNo == notice.channelTradeNo: return .refused(now, nil)
+            case .paid where now.channelTradeNo == notice.channelTradeNo: return .alreadyCredited(now)
+            default: throw CofferError("recharge_already_paid", .conflict, "Recharge \(recharge.id) is already settled by another trade.")
+            }
+        }
+        logger.notice("recharge \(recharge.id) refused by R7 (payer limit); refund \(refund.id) recorded")
+        // Sending now is a courtesy; the record is what guarantees the refund.
+        let sent = (try? await refunds.process(refund)) ?? refund
+        return .refused(refused, sent)
+    }
+
     /// Asks the channel whether an order was paid and credits it if so ("I have paid" in the console, and expiry).
     public func sync(_ recharge: RechargeRecord) async throws -> RechargeRecord {
-        guard recharge.state != .paid else { return recharge }
+        guard recharge.state == .pending || recharge.state == .expired else { return recharge }
         let channel = try channel(recharge.channel)
         switch try await channel.queryPayment(for: recharge) {
         case .paid(let notice):

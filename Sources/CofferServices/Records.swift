@@ -121,9 +121,13 @@ public struct ChargeRecord: Codable, Sendable, Equatable {
     }
 }
 
-public enum RechargeState: String, Codable, Sendable { case pending, paid, expired }
+/// `refused`: paid, but not credited because a rule refused the payment (R7: a payer beyond the limit); the money goes back
+/// to the payer through a channel refund.
+public enum RechargeState: String, Codable, Sendable { case pending, paid, expired, refused }
 
 public struct RechargeRecord: Codable, Sendable, Equatable {
+    /// R7: the distinct-payer count is per channel identity ("wechatpay:openid").
+    public var payerKey: String? { payerId.map { channel + ":" + $0 } }
     public var id: String
     public var accountId: String
     public var channel: String
@@ -139,11 +143,14 @@ public struct RechargeRecord: Codable, Sendable, Equatable {
     /// R4: the channel's fee, paid by the customer on top of the amount and never credited (nil: none; optional so that
     /// stored answers from before fees decode).
     public var feeMinor: Int64?
+    /// Who paid, as the channel names them (R7); nil until paid and for channels that do not say.
+    public var payerId: String?
 
     /// What the channel collects: the amount plus the fee.
     public var totalMinor: Int64 { amountMinor + (feeMinor ?? 0) }
 
-    public init(id: String, accountId: String, channel: String, amountMinor: Int64, state: RechargeState, channelTradeNo: String? = nil, expiresAtMicros: Int64, paidAtMicros: Int64? = nil, createdAtMicros: Int64, paymentKind: String? = nil, paymentURL: String? = nil, feeMinor: Int64? = nil) {
+    public init(id: String, accountId: String, channel: String, amountMinor: Int64, state: RechargeState, channelTradeNo: String? = nil, expiresAtMicros: Int64, paidAtMicros: Int64? = nil, createdAtMicros: Int64, paymentKind: String? = nil, paymentURL: String? = nil, feeMinor: Int64? = nil, payerId: String? = nil) {
+        self.payerId = payerId
         self.feeMinor = feeMinor
         self.paymentKind = paymentKind
         self.paymentURL = paymentURL

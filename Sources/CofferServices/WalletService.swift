@@ -48,6 +48,8 @@ public struct BackgroundJobs: Sendable {
         public var freezesExpired: Int
         public var rechargesExpired: Int
         public var noticesDelivered: Int
+        /// Channel refunds that reached an end (succeeded or failed) in this run.
+        public var refundsFinished: Int = 0
     }
 
     public func runOnce(limit: Int = 500) async throws -> RunReport {
@@ -57,7 +59,9 @@ public struct BackgroundJobs: Sendable {
                           idempotencyKey: "expire:\($0.id)", actor: "system:freeze-expiry")
         })
         let expired = outcomes.filter { if case .success = $0.result { !$0.replayed } else { false } }.count
-        return RunReport(freezesExpired: expired, rechargesExpired: try await recharges.expireDue(limit: limit),
-                         noticesDelivered: try await notices.deliverPending(limit: limit))
+        let rechargesExpired = try await recharges.expireDue(limit: limit)
+        let refundsFinished = try await recharges.refunds.processDue(limit: limit)
+        return RunReport(freezesExpired: expired, rechargesExpired: rechargesExpired,
+                         noticesDelivered: try await notices.deliverPending(limit: limit), refundsFinished: refundsFinished)
     }
 }

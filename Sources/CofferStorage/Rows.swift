@@ -80,7 +80,26 @@ enum Rows {
                        createdAtMicros: try r.decode(column: "created_at", as: Int64.self),
                        paymentKind: try r.decode(column: "payment_kind", as: String?.self),
                        paymentURL: try r.decode(column: "payment_url", as: String?.self),
-                       feeMinor: try r.decode(column: "fee_minor", as: Int64.self).nonZero)
+                       feeMinor: try r.decode(column: "fee_minor", as: Int64.self).nonZero,
+                       payerId: try r.decode(column: "payer_id", as: String?.self))
+    }
+
+    static func channelRefund(_ r: any SQLRow) throws -> ChannelRefundRecord {
+        ChannelRefundRecord(id: try r.decode(column: "id", as: String.self),
+                            accountId: try r.decode(column: "account_id", as: String.self),
+                            rechargeId: try r.decode(column: "recharge_id", as: String.self),
+                            channel: try r.decode(column: "channel", as: String.self),
+                            channelTradeNo: try r.decode(column: "channel_trade_no", as: String.self),
+                            purpose: ChannelRefundPurpose(rawValue: try r.decode(column: "purpose", as: String.self))!,
+                            amountMinor: try r.decode(column: "amount_minor", as: Int64.self),
+                            orderTotalMinor: try r.decode(column: "order_total_minor", as: Int64.self),
+                            state: ChannelRefundState(rawValue: try r.decode(column: "state", as: String.self))!,
+                            channelRefundNo: try r.decode(column: "channel_refund_no", as: String?.self),
+                            lastError: try r.decode(column: "last_error", as: String?.self),
+                            attempts: try r.decode(column: "attempts", as: Int.self),
+                            nextAttemptAtMicros: try r.decode(column: "next_attempt_at", as: Int64.self),
+                            createdAtMicros: try r.decode(column: "created_at", as: Int64.self),
+                            resolvedAtMicros: try r.decode(column: "resolved_at", as: Int64?.self))
     }
 
     static func transaction(_ r: any SQLRow) throws -> TransactionRecord {

@@ -155,8 +155,9 @@ struct SQLTransaction: StoreTransaction {
         }
         for r in batch.paidRecharges {
             let rows = try await db.raw("""
-                UPDATE recharges SET state = 'paid', channel_trade_no = \(bind: r.channelTradeNo), paid_at = \(bind: r.paidAtMicros)
-                WHERE id = \(bind: r.id) AND state <> 'paid' RETURNING id
+                UPDATE recharges SET state = 'paid', channel_trade_no = \(bind: r.channelTradeNo), paid_at = \(bind: r.paidAtMicros),
+                       payer_id = \(bind: r.payerId)
+                WHERE id = \(bind: r.id) AND state IN ('pending','expired') RETURNING id
                 """).all()
             guard rows.count == 1 else { throw StoreError("recharge \(r.id) was paid concurrently") }
         }

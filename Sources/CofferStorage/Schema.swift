@@ -334,5 +334,66 @@ enum Schema {
         [
             "ALTER TABLE recharges ADD COLUMN fee_minor BIGINT NOT NULL DEFAULT 0 CHECK (fee_minor >= 0)",
         ],
+        // 6: R7 payers and channel refunds. A recharge may now be `refused` (paid by a payer over the limit, returned to
+        // them) and records who paid. SQLite cannot change a CHECK in place, so the table is rebuilt the portable way
+        // (nothing references it). Refunds are an outbox: recorded with the decision, sent and followed by the jobs loop.
+        [
+            """
+            CREATE TABLE recharges_v6 (
+                account_id TEXT NOT NULL REFERENCES accounts(id),
+                id TEXT NOT NULL UNIQUE,
+                channel TEXT NOT NULL,
+                amount_minor BIGINT NOT NULL CHECK (amount_minor > 0),
+                state TEXT NOT NULL CHECK (state IN ('pending','paid','expired','refused')),
+                channel_trade_no TEXT,
+                expires_at BIGINT NOT NULL,
+                paid_at BIGINT,
+                created_at BIGINT NOT NULL,
+                payment_kind TEXT,
+                payment_url TEXT,
+                fee_minor BIGINT NOT NULL DEFAULT 0 CHECK (fee_minor >= 0),
+                payer_id TEXT CHECK (payer_id IS NULL OR length(payer_id) BETWEEN 1 AND 128),
+                PRIMARY KEY (account_id, id),
+                UNIQUE (channel, channel_trade_no),
+                CHECK ((state IN ('paid','refused')) = (channel_trade_no IS NOT NULL AND paid_at IS NOT NULL))
+            )
+            """,
+            """
+            INSERT INTO recharges_v6 (account_id, id, channel, amount_minor, state, channel_trade_no, expires_at, paid_at,
+                                      created_at, payment_kind, payment_url, fee_minor)
+            SELECT account_id, id, channel, amount_minor, state, channel_trade_no, expires_at, paid_at, created_at,
+                   payment_kind, payment_url, fee_minor FROM recharges
+            """,
+            "DROP TABLE recharges",
+            "ALTER TABLE recharges_v6 RENAME TO recharges",
+            "CREATE INDEX recharges_by_time ON recharges(account_id, created_at)",
+            "CREATE INDEX recharges_pending ON recharges(expires_at) WHERE state = 'pending'",
+            "CREATE INDEX recharges_payers ON recharges(account_id, paid_at) WHERE state = 'paid' AND payer_id IS NOT NULL",
+            """
+            CREATE TABLE channel_refunds (
+                id TEXT PRIMARY KEY,
+                account_id TEXT NOT NULL REFERENCES accounts(id),
+                recharge_id TEXT NOT NULL,
+                channel TEXT NOT NULL,
+                channel_trade_no TEXT NOT NULL,
+                purpose TEXT NOT NULL CHECK (purpose IN ('payer_limit')),
+                amount_minor BIGINT NOT NULL CHECK (amount_minor > 0),
+                order_total_minor BIGINT NOT NULL CHECK (order_total_minor >= amount_minor),
+                state TEXT NOT NULL CHECK (state IN ('pending','processing','succeeded','failed')),
+                channel_refund_no TEXT,
+                last_error TEXT,
+                attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+                next_attempt_at BIGINT NOT NULL,
+                created_at BIGINT NOT NULL,
+                resolved_at BIGINT,
+                CHECK ((state IN ('succeeded','failed')) = (resolved_at IS NOT NULL)),
+                CHECK (state <> 'succeeded' OR channel_refund_no IS NOT NULL)
+            )
+            """,
+            // R7 returns a refused payment once.
+            "CREATE UNIQUE INDEX channel_refunds_payer_limit ON channel_refunds(recharge_id) WHERE purpose = 'payer_limit'",
+            "CREATE INDEX channel_refunds_due ON channel_refunds(next_attempt_at) WHERE state IN ('pending','processing')",
+            "CREATE INDEX channel_refunds_by_account ON channel_refunds(account_id, created_at)",
+        ],
     ]
 }
