@@ -37,9 +37,11 @@ struct WeChatPayEndToEndTests {
     }
 
     /// The gateway's notification for an order, delivered to Coffer's route as WeChat Pay would.
-    static func deliver(_ api: APIFixture, gateway: String, rechargeId: String, amountFen: Int? = nil) async throws -> APIResponse {
+    static func deliver(_ api: APIFixture, gateway: String, rechargeId: String, amountFen: Int? = nil,
+                        payer: String? = nil) async throws -> APIResponse {
         var request: [String: Any] = ["out_trade_no": rechargeId, "timestamp": api.env.clock.nowMicros() / 1_000_000]
         if let amountFen { request["amount"] = amountFen }
+        if let payer { request["payer"] = payer }
         let notification = try await Interop.post(gateway + "/fake/pay", request)
         let headers = try #require(notification["headers"] as? [String: String])
         let body = try #require(notification["body"] as? String)
@@ -125,6 +127,120 @@ struct WeChatPayEndToEndTests {
             let wallet = try await api.call(.get, "/v1/accounts/\(a)/wallet", key: api.financeKey)
             #expect(wallet.string("balance") == "12.34")
             #expect(try await Interop.post(gateway + "/fake/stats", [:])["query_calls"] as? Int == 2)
+        }
+    }
+
+    /// Orders `count` recharges of `amount` and pays each from its own payer (openids `payer-0` …); returns the order ids.
+    static func payFromDistinctPayers(_ api: APIFixture, gateway: String, count: Int, amount: String,
+                                      firstPayer: Int = 0) async throws -> [String] {
+        var ids: [String] = []
+        for i in 0..<count {
+            let created = try await api.post("/v1/accounts/\(api.accountId)/recharges", key: api.ownerKey,
+                                             #"{"amount":"\#(amount)","channel":"wechatpay"}"#)
+            let id = try #require(created.string("id"), "\(created.text)")
+            let paid = try await deliver(api, gateway: gateway, rechargeId: id, payer: "payer-\(firstPayer + i)")
+            #expect(paid.string("status") == "credited", "\(paid.text)")
+            ids.append(id)
+        }
+        return ids
+    }
+
+    @Test("R7 a sixth payer in 24 h is refused: nothing credited, the whole payment returned through WeChat Pay's refund API once; a known payer still pays",
+          arguments: Backend.available)
+    func r7SixthPayerRefunded(backend: Backend) async throws {
+        try await Self.withGateway(backend) { api, gateway in
+            let a = api.accountId
+            _ = try await Self.payFromDistinctPayers(api, gateway: gateway, count: 5, amount: "10.00")
+            let sixth = try await api.post("/v1/accounts/\(a)/recharges", key: api.ownerKey, #"{"amount":"20.00","channel":"wechatpay"}"#)
+            let sixthId = try #require(sixth.string("id"))
+            let refused = try await Self.deliver(api, gateway: gateway, rechargeId: sixthId, payer: "payer-new")
+            // Handled for good: WeChat Pay gets a 200 and stops notifying.
+            #expect(refused.status == 200, "\(refused.text)")
+            #expect(refused.string("status") == "refused")
+            #expect(try await api.call(.get, "/v1/accounts/\(a)/wallet", key: api.financeKey).string("balance") == "50.00")
+            #expect(try await api.call(.get, "/v1/accounts/\(a)/recharges/\(sixthId)", key: api.ownerKey).string("state") == "refused")
+
+            let refunds = try await api.call(.get, "/v1/accounts/\(a)/channel-refunds", key: api.financeKey)
+            let items = try #require(refunds.json["items"] as? [[String: Any]])
+            #expect(items.count == 1)
+            #expect(items.first?["rechargeId"] as? String == sixthId)
+            #expect(items.first?["amount"] as? String == "20.00")
+            #expect(items.first?["state"] as? String == "succeeded")
+            #expect((items.first?["channelRefundNo"] as? String)?.hasPrefix("5030") == true)
+            #expect(items.first?["purpose"] as? String == "payer_limit")
+
+            // WeChat Pay repeats the notification: still refused, no second refund asked for.
+            #expect(try await Self.deliver(api, gateway: gateway, rechargeId: sixthId, payer: "payer-new").string("status") == "refused")
+            #expect(try await Interop.post(gateway + "/fake/stats", [:])["refund_calls"] as? Int == 1)
+
+            // A payer already seen in the window is not a new one.
+            let known = try await api.post("/v1/accounts/\(a)/recharges", key: api.ownerKey, #"{"amount":"1.00","channel":"wechatpay"}"#)
+            let knownId = try #require(known.string("id"))
+            #expect(try await Self.deliver(api, gateway: gateway, rechargeId: knownId, payer: "payer-3").string("status") == "credited")
+            #expect(try await api.call(.get, "/v1/accounts/\(a)/wallet", key: api.financeKey).string("balance") == "51.00")
+            let messages = try await api.call(.get, "/v1/accounts/\(a)/messages", key: api.financeKey).text
+            #expect(messages.contains("recharge_refused") && messages.contains("channel_refund_succeeded"))
+            #expect(try await api.env.store.verify().isEmpty)
+
+            // A day later the window has moved on: a new payer is welcome again.
+            api.env.clock.advance(seconds: 86_401)
+            _ = try await Self.payFromDistinctPayers(api, gateway: gateway, count: 1, amount: "2.00", firstPayer: 100)
+        }
+    }
+
+    @Test("R7 a refund WeChat Pay cannot take at once is retried with the same number, then followed while PROCESSING until SUCCESS",
+          arguments: Backend.available)
+    func r7RefundRetriedAndFollowed(backend: Backend) async throws {
+        try await Self.withGateway(backend) { api, gateway in
+            let a = api.accountId
+            _ = try await Self.payFromDistinctPayers(api, gateway: gateway, count: 5, amount: "1.00")
+            _ = try await Interop.post(gateway + "/fake/refund-mode", ["status": "PROCESSING", "fail_next": 1])
+            let sixth = try await api.post("/v1/accounts/\(a)/recharges", key: api.ownerKey, #"{"amount":"7.00","channel":"wechatpay"}"#)
+            let sixthId = try #require(sixth.string("id"))
+            #expect(try await Self.deliver(api, gateway: gateway, rechargeId: sixthId, payer: "payer-x").string("status") == "refused")
+            var refund = try #require(try await api.env.store.channelRefunds(accountId: a, states: [], limit: 10).first)
+            #expect(refund.state == .pending)
+            #expect(refund.lastError?.contains("SYSTEM_ERROR") == true)
+            #expect(refund.attempts == 1)
+
+            // Not due yet: the jobs loop leaves it alone.
+            #expect(try await api.env.engine.jobs.runOnce().refundsFinished == 0)
+            #expect(try await Interop.post(gateway + "/fake/stats", [:])["refund_calls"] as? Int == 1)
+            api.env.clock.advance(seconds: ChannelRefundService.firstBackoffSeconds)
+            #expect(try await api.env.engine.jobs.runOnce().refundsFinished == 0)
+            refund = try #require(try await api.env.store.channelRefund(id: refund.id))
+            #expect(refund.state == .processing)
+            api.env.clock.advance(seconds: 2 * ChannelRefundService.firstBackoffSeconds)
+            #expect(try await api.env.engine.jobs.runOnce().refundsFinished == 1)
+            refund = try #require(try await api.env.store.channelRefund(id: refund.id))
+            #expect(refund.state == .succeeded)
+            #expect(refund.resolvedAtMicros != nil)
+            let stats = try await Interop.post(gateway + "/fake/stats", [:])
+            #expect(stats["refund_calls"] as? Int == 2)
+            #expect(stats["refund_queries"] as? Int == 1)
+            #expect(try await api.call(.get, "/v1/accounts/\(a)/wallet", key: api.financeKey).string("balance") == "5.00")
+            // Finance's list of refunds in flight or failed is empty again.
+            let open = try await api.call(.get, "/v1/operator/channel-refunds", key: api.platformKey)
+            #expect((open.json["items"] as? [Any])?.isEmpty == true, "\(open.text)")
+        }
+    }
+
+    @Test("R7 a refund WeChat Pay closes for good ends as failed, with the reason, for finance to handle", arguments: Backend.available)
+    func r7RefundClosed(backend: Backend) async throws {
+        try await Self.withGateway(backend) { api, gateway in
+            let a = api.accountId
+            _ = try await Self.payFromDistinctPayers(api, gateway: gateway, count: 5, amount: "1.00")
+            _ = try await Interop.post(gateway + "/fake/refund-mode", ["status": "CLOSED"])
+            let sixth = try await api.post("/v1/accounts/\(a)/recharges", key: api.ownerKey, #"{"amount":"3.00","channel":"wechatpay"}"#)
+            let sixthId = try #require(sixth.string("id"))
+            #expect(try await Self.deliver(api, gateway: gateway, rechargeId: sixthId, payer: "payer-y").string("status") == "refused")
+            let failed = try await api.call(.get, "/v1/operator/channel-refunds?state=failed", key: api.platformKey)
+            let items = try #require(failed.json["items"] as? [[String: Any]])
+            #expect(items.count == 1)
+            #expect((items.first?["lastError"] as? String)?.contains("CLOSED") == true)
+            // A customer key cannot read finance's list.
+            #expect(try await api.call(.get, "/v1/operator/channel-refunds", key: api.ownerKey).status == 403)
+            #expect(try await api.call(.get, "/v1/operator/channel-refunds?state=nope", key: api.platformKey).status == 400)
         }
     }
 }

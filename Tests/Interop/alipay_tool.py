@@ -53,11 +53,12 @@ def sign_request(req):
     return {"sign": unquote_plus(sign)}
 
 
-def notification(s, out_trade_no, total_amount, trade_no, micros, trade_status="TRADE_SUCCESS", app_id=None):
+def notification(s, out_trade_no, total_amount, trade_no, micros, trade_status="TRADE_SUCCESS", app_id=None,
+                 buyer_id="2088102177846875"):
     """A signed notification form body; the SDK's client side verifies it as a self-check."""
     params = {
         "gmt_create": beijing(micros - 60_000_000), "charset": "utf-8", "seller_id": s.get("seller_id", "2088102177846880"),
-        "notify_time": beijing(micros), "subject": "账户充值 " + out_trade_no, "buyer_id": "2088102177846875",
+        "notify_time": beijing(micros), "subject": "账户充值 " + out_trade_no, "buyer_id": buyer_id,
         "invoice_amount": total_amount, "version": "1.0", "notify_id": uuid.uuid4().hex,
         "notify_type": "trade_status_sync", "out_trade_no": out_trade_no, "total_amount": total_amount,
         "trade_status": trade_status, "trade_no": trade_no, "auth_app_id": app_id or s["app_id"],

@@ -8,9 +8,15 @@ SETTINGS: merchant_id, app_id, merchant_public_pem, platform_private_pem, platfo
   POST /v3/pay/transactions/native   checks the merchant's Authorization header like WeChat Pay, answers a signed code_url;
                                      the same out_trade_no with the same content answers the same code_url
   GET  /v3/pay/transactions/out-trade-no/{no}?mchid=   查询订单: signed transaction (NOTPAY until /fake/pay), 404 if unknown
-  POST /fake/stats                   {"native_calls": N}, how many order requests arrived
-  POST /fake/pay                     {"out_trade_no", "timestamp", optional "amount"}: the payment notification WeChat Pay
-                                     would send for that order, as {"headers", "body"}
+  POST /v3/refund/domestic/refunds   申请退款: checks the Authorization header, the order (paid, total, refundable left)
+                                     and out_refund_no (same content answers the same refund, other content is refused);
+                                     answers a signed refund whose status is the refund mode's (SUCCESS by default)
+  GET  /v3/refund/domestic/refunds/{out_refund_no}   查询单笔退款: signed; a PROCESSING refund is SUCCESS when queried
+  POST /fake/stats                   {"native_calls": N, "refund_calls": N, ...}, how many requests arrived
+  POST /fake/pay                     {"out_trade_no", "timestamp", optional "amount", "payer"}: the payment notification
+                                     WeChat Pay would send for that order, as {"headers", "body"}; "payer" is the openid
+  POST /fake/refund-mode             {"status": "SUCCESS"|"PROCESSING"|"CLOSED"|"ABNORMAL", "fail_next": N}: how the next
+                                     refunds are answered; fail_next answers that many with HTTP 500 SYSTEM_ERROR first
 """
 import json
 import os
@@ -32,7 +38,9 @@ settings = json.load(open(sys.argv[1]))
 merchant_public = load_public_key(settings["merchant_public_pem"])
 platform_private = load_private_key(settings["platform_private_pem"])
 orders = {}
-stats = {"native_calls": 0}
+refunds = {}
+stats = {"native_calls": 0, "refund_calls": 0, "refund_queries": 0}
+refund_mode = {"status": "SUCCESS", "fail_next": 0}
 
 
 def signed_headers(body, timestamp):
@@ -75,6 +83,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         self.request_timestamp = None
+        refund = re.fullmatch(r"/v3/refund/domestic/refunds/([^?/]+)", self.path)
+        if refund:
+            return self.query_refund(refund.group(1))
         stats["query_calls"] = stats.get("query_calls", 0) + 1
         match = re.fullmatch(r"/v3/pay/transactions/out-trade-no/([^?]+)\?mchid=(\d+)", self.path)
         if not match:
@@ -95,6 +106,11 @@ class Handler(BaseHTTPRequestHandler):
             return self.native(raw)
         if self.path == "/fake/pay":
             return self.pay(json.loads(raw))
+        if self.path == "/v3/refund/domestic/refunds":
+            return self.refund(raw)
+        if self.path == "/fake/refund-mode":
+            refund_mode.update(json.loads(raw))
+            return self.answer(200, refund_mode, signed=False)
         if self.path == "/fake/stats":
             return self.answer(200, stats, signed=False)
         self.answer(404, {"code": "NOT_FOUND", "message": self.path}, signed=False)
@@ -113,6 +129,55 @@ class Handler(BaseHTTPRequestHandler):
         orders[order["out_trade_no"]] = dict(order)
         self.answer(200, {"code_url": "weixin://wxpay/bizpayurl?pr=" + order["out_trade_no"][-12:]})
 
+    def refund(self, raw):
+        stats["refund_calls"] += 1
+        if not self.authorized(raw):
+            return
+        if refund_mode["fail_next"] > 0:
+            refund_mode["fail_next"] -= 1
+            return self.answer(500, {"code": "SYSTEM_ERROR", "message": "系统错误"}, signed=False)
+        request = json.loads(raw)
+        amount = request.get("amount", {})
+        number = request.get("out_refund_no", "")
+        if not number or not request.get("out_trade_no") or amount.get("currency") != "CNY" \
+                or not isinstance(amount.get("refund"), int) or amount["refund"] <= 0:
+            return self.answer(400, {"code": "PARAM_ERROR", "message": "参数错误"}, signed=False)
+        known = refunds.get(number)
+        if known:
+            if known["request"] != request:
+                return self.answer(400, {"code": "INVALID_REQUEST", "message": "退款单号重复，请求内容不一致"}, signed=False)
+            return self.answer(200, known["answer"])
+        order = orders.get(request["out_trade_no"])
+        if not order or not order.get("paid"):
+            return self.answer(404, {"code": "RESOURCE_NOT_EXISTS", "message": "订单不存在"}, signed=False)
+        paid_total = order["paid"]["amount"]["total"]
+        already = sum(r["request"]["amount"]["refund"] for r in refunds.values()
+                      if r["request"]["out_trade_no"] == request["out_trade_no"] and r["answer"]["status"] != "CLOSED")
+        if amount.get("total") != paid_total or already + amount["refund"] > paid_total:
+            return self.answer(400, {"code": "INVALID_REQUEST", "message": "退款金额超过订单可退金额或订单金额不符"}, signed=False)
+        answer = {
+            "refund_id": "5030" + str(abs(hash(number)))[:16].rjust(16, "0"), "out_refund_no": number,
+            "transaction_id": order["paid"]["transaction_id"], "out_trade_no": request["out_trade_no"], "channel": "ORIGINAL",
+            "user_received_account": "支付用户零钱", "create_time": "2026-11-23T10:05:00+08:00", "status": refund_mode["status"],
+            "funds_account": "AVAILABLE",
+            "amount": {"total": paid_total, "refund": amount["refund"], "payer_total": paid_total, "payer_refund": amount["refund"],
+                       "settlement_total": paid_total, "settlement_refund": amount["refund"], "discount_refund": 0,
+                       "currency": "CNY", "refund_fee": 0},
+        }
+        refunds[number] = {"request": request, "answer": answer}
+        self.answer(200, answer)
+
+    def query_refund(self, number):
+        stats["refund_queries"] += 1
+        if not self.authorized(""):
+            return
+        known = refunds.get(number)
+        if not known:
+            return self.answer(404, {"code": "RESOURCE_NOT_EXISTS", "message": "退款单不存在"})
+        if known["answer"]["status"] == "PROCESSING":
+            known["answer"]["status"] = "SUCCESS"
+        self.answer(200, known["answer"])
+
     def pay(self, request):
         order = orders.get(request["out_trade_no"])
         if not order:
@@ -122,7 +187,7 @@ class Handler(BaseHTTPRequestHandler):
             "appid": order["appid"], "mchid": order["mchid"], "out_trade_no": order["out_trade_no"],
             "transaction_id": "42000000012026" + str(abs(hash(order["out_trade_no"])))[:14].rjust(14, "0"),
             "trade_type": "NATIVE", "trade_state": "SUCCESS", "trade_state_desc": "支付成功", "bank_type": "OTHERS",
-            "success_time": "2026-11-23T10:00:00+08:00", "payer": {"openid": "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"},
+            "success_time": "2026-11-23T10:00:00+08:00", "payer": {"openid": request.get("payer", "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o")},
             "amount": {"total": total, "payer_total": total, "currency": "CNY", "payer_currency": "CNY"},
         }
         order["paid"] = transaction
