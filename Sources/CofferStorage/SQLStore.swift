@@ -25,11 +25,14 @@ public final class SQLStore: CofferStore {
 
     public func shutdown() async { await connections.shutdown() }
 
-    public func migrate() async throws {
+    public func migrate() async throws { try await migrate(upTo: Schema.migrations.count) }
+
+    /// Applies the migrations up to a version (tests use it to prove a migration keeps the rows of the one before).
+    public func migrate(upTo version: Int) async throws {
         try await connections.transaction { db, _ in
             _ = try await db.raw("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)").all()
             let done = try await db.raw("SELECT version FROM schema_migrations").all().map { try $0.decode(column: "version", as: Int.self) }
-            for (index, statements) in Schema.migrations.enumerated() where !done.contains(index + 1) {
+            for (index, statements) in Schema.migrations.prefix(version).enumerated() where !done.contains(index + 1) {
                 for sql in statements { _ = try await db.raw(SQLQueryString(sql)).all() }
                 _ = try await db.raw("INSERT INTO schema_migrations (version, applied_at) VALUES (\(bind: index + 1), \(bind: SystemClock().nowMicros()))").all()
             }

@@ -46,24 +46,26 @@ public final class TestEnvironment: Sendable {
         writerTask = Task { await writer.run() }
     }
 
-    /// `channels` adds payment channels beside the sandbox; they get the environment's manual clock.
-    public static func make(_ backend: Backend, settings: CofferEngine.Settings = .init(),
-                            channels: (ManualClock) throws -> [any PaymentChannel] = { _ in [] }) async throws -> TestEnvironment {
+    /// A new, empty database: a SQLite file or a PostgreSQL schema, with what removes it.
+    public static func freshDatabase(_ backend: Backend) throws -> (name: String, location: DatabaseLocation, cleanup: @Sendable () -> Void) {
         let name = "t_" + Secrets.token(prefix: "").prefix(16)
-        let location: DatabaseLocation
-        var cleanup: @Sendable () -> Void = {}
         switch backend {
         case .sqlite:
             let dir = FileManager.default.temporaryDirectory.appendingPathComponent("coffer-tests").path
             let path = dir + "/\(name).sqlite"
-            location = .sqlite(path: path)
-            cleanup = {
+            return (name, .sqlite(path: path), {
                 for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
-            }
+            })
         case .postgres:
             guard let url = Backend.postgresURL else { throw TestFailure("COFFER_TEST_POSTGRES_URL is not set") }
-            location = .postgres(url: url, schema: name)
+            return (name, .postgres(url: url, schema: name), {})
         }
+    }
+
+    /// `channels` adds payment channels beside the sandbox; they get the environment's manual clock.
+    public static func make(_ backend: Backend, settings: CofferEngine.Settings = .init(),
+                            channels: (ManualClock) throws -> [any PaymentChannel] = { _ in [] }) async throws -> TestEnvironment {
+        let (name, location, cleanup) = try freshDatabase(backend)
         let store = try await SQLStore.open(location)
         try await store.migrate()
         let clock = ManualClock(micros: 1_790_000_000_000_000)
