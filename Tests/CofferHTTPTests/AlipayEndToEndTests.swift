@@ -13,25 +13,28 @@ struct AlipayEndToEndTests {
     static let appId = "2021000000000001"
     static let sellerId = "2088102177846880"
 
-    static func withGateway(_ backend: Backend, _ test: @escaping @Sendable (APIFixture, String) async throws -> Void) async throws {
+    static func withGateway(_ backend: Backend, settings: CofferEngine.Settings = .init(),
+                            _ test: @escaping @Sendable (APIFixture, String) async throws -> Void) async throws {
         let keys = try Interop.run("alipay_tool.py", "keys")
-        let settings = AlipaySettings(appId: appId, appPrivateKeyPEM: keys["app_private_pem"] as! String,
+        let alipay = AlipaySettings(appId: appId, appPrivateKeyPEM: keys["app_private_pem"] as! String,
                                       alipayPublicKeyPEM: keys["alipay_public_pem"] as! String, sellerId: sellerId)
         var fake = keys
         fake["app_id"] = appId
         fake["seller_id"] = sellerId
         try await Interop.withFakeServer("alipay_fake.py", settings: fake) { gateway in
-            try await APIFixture.run(backend, channels: { clock in
-                [AlipayChannel(api: try AlipayOpenAPI(settings: settings), gatewayURL: gateway + "/gateway.do",
+            try await APIFixture.run(backend, settings: settings, channels: { clock in
+                [AlipayChannel(api: try AlipayOpenAPI(settings: alipay), gatewayURL: gateway + "/gateway.do",
                                notifyURL: "https://coffer.example.com/v1/channels/alipay/notifications", clock: clock)]
             }) { api in try await test(api, gateway) }
         }
     }
 
     /// Pays the trade at the gateway and returns the notification form Alipay would post.
-    static func pay(_ api: APIFixture, gateway: String, rechargeId: String, amount: String? = nil) async throws -> String {
+    static func pay(_ api: APIFixture, gateway: String, rechargeId: String, amount: String? = nil,
+                    buyer: String? = nil) async throws -> String {
         var request: [String: Any] = ["out_trade_no": rechargeId, "micros": api.env.clock.nowMicros()]
         if let amount { request["amount"] = amount }
+        if let buyer { request["buyer_id"] = buyer }
         return try #require(try await Interop.post(gateway + "/fake/pay", request)["body"] as? String)
     }
 
@@ -140,6 +143,48 @@ struct AlipayEndToEndTests {
             // −100.00 + 800.00 = 700.00, then 500.00 repays the advance → 200.00.
             #expect(wallet.string("balance") == "200.00")
             #expect(wallet.string("advanceOutstanding") == "0.00")
+        }
+    }
+
+    @Test("R7 R4 a sixth Alipay buyer is refused and the whole payment, fee included, goes back through alipay.trade.refund; a failed try is retried with the same out_request_no",
+          arguments: Backend.available)
+    func r7SixthBuyerRefunded(backend: Backend) async throws {
+        var settings = CofferEngine.Settings()
+        settings.recharge.feeRules["alipay"] = FeeRule(rateBasisPoints: 60)
+        try await Self.withGateway(backend, settings: settings) { api, gateway in
+            let a = api.accountId
+            for i in 0..<5 {
+                let id = try #require(try await api.post("/v1/accounts/\(a)/recharges", key: api.ownerKey,
+                                                         #"{"amount":"10.00","channel":"alipay"}"#).string("id"))
+                let form = try await Self.pay(api, gateway: gateway, rechargeId: id, buyer: "20881000000000\(i)")
+                #expect(try await Self.deliver(api, form).text == "success")
+            }
+            // 100.00 with a 0.6 % fee: Alipay collects 100.60.
+            let sixth = try await api.post("/v1/accounts/\(a)/recharges", key: api.ownerKey, #"{"amount":"100.00","channel":"alipay"}"#)
+            #expect(sixth.string("total") == "100.60")
+            let sixthId = try #require(sixth.string("id"))
+            _ = try await Interop.post(gateway + "/fake/refund-mode", ["fail_next": 1])
+            let form = try await Self.pay(api, gateway: gateway, rechargeId: sixthId, buyer: "2088100000000099")
+            // Handled for good: Alipay reads "success" and stops posting.
+            #expect(try await Self.deliver(api, form).text == "success")
+            #expect(try await api.call(.get, "/v1/accounts/\(a)/wallet", key: api.financeKey).string("balance") == "50.00")
+            var refund = try #require(try await api.env.store.channelRefunds(accountId: a, states: [], limit: 10).first)
+            #expect(refund.state == .pending && refund.amountMinor == 10_060 && refund.lastError?.contains("ACQ.SYSTEM_ERROR") == true)
+            api.env.clock.advance(seconds: ChannelRefundService.firstBackoffSeconds)
+            #expect(try await api.env.engine.jobs.runOnce().refundsFinished == 1)
+            refund = try #require(try await api.env.store.channelRefund(id: refund.id))
+            #expect(refund.state == .succeeded && refund.channelRefundNo == refund.id)
+            // Asking again (a lost answer) is answered fund_change N and confirmed by the refund query: still one refund.
+            let again = try await api.env.engine.recharges.refunds.process(
+                ChannelRefundRecord(id: refund.id, accountId: a, rechargeId: sixthId, channel: "alipay",
+                                    channelTradeNo: refund.channelTradeNo, purpose: .payerLimit, amountMinor: 10_060,
+                                    orderTotalMinor: 10_060, nextAttemptAtMicros: 0, createdAtMicros: 0))
+            #expect(again.state == .succeeded)
+            let stats = try await Interop.post(gateway + "/fake/stats", [:])
+            #expect(stats["refund_calls"] as? Int == 3)
+            #expect(stats["refund_queries"] as? Int == 1)
+            #expect(try await Self.deliver(api, form).text == "success")
+            #expect(try await api.call(.get, "/v1/accounts/\(a)/recharges/\(sixthId)", key: api.ownerKey).string("state") == "refused")
         }
     }
 }
