@@ -156,7 +156,7 @@ struct CustomerPages: Sendable {
             "id": r.id, "amount": Display.money(r.amountMinor), "fee": (r.feeMinor ?? 0) > 0 ? Display.money(r.feeMinor!) : "",
             "total": Display.money(r.totalMinor), "channel": engine.recharges.catalog.first { $0.name == r.channel }?.title ?? r.channel,
             "state": console.t(v, "recharge_state_" + r.state.rawValue), "pending": r.state == .pending, "paid": r.state == .paid,
-            "expired": r.state == .expired, "test": view.testChannel, "sandbox": r.channel == SandboxChannel.channelName && console.deps.sandbox != nil,
+            "expired": r.state == .expired, "refused": r.state == .refused, "test": view.testChannel, "sandbox": r.channel == SandboxChannel.channelName && console.deps.sandbox != nil,
             "qr": qr && QRCode.available, "qrMissing": qr && !QRCode.available, "paymentURL": view.payment?.url ?? "",
             "expires": Display.time(r.expiresAtMicros, timeZone: tz), "tradeNo": r.channelTradeNo ?? "",
         ]

@@ -29,6 +29,8 @@ struct DeskPages: Sendable {
         web.post("/desk/codes", use: createBatch)
         web.get("/desk/codes/:batchId/codes.csv", use: exportCodes)
         web.post("/desk/codes/:batchId/void", use: voidBatch)
+        web.get("/desk/refunds", use: refunds)
+        web.post("/desk/refunds/:refundId/retry", use: retryRefund)
     }
 
 
@@ -221,6 +223,34 @@ struct DeskPages: Sendable {
             _ = try await engine.bank.refundLine(id: try context.param("lineId"), reason: try requiredReason(f["reason"]), actor: actor(v))
             throw WebFlow.redirect("/desk/statements?notice=notice_line_refunded")
         }
+    }
+
+    // MARK: payments returned through their channel (R7)
+
+    @Sendable func refunds(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let v = try await console.staff(request, context)
+        let all = request.uri.queryParameters["all"] == "1"
+        let states: [ChannelRefundState] = all ? [] : [.pending, .processing, .failed]
+        let refunds = try await engine.store.channelRefunds(accountId: nil, states: states, limit: 200)
+        return console.page("desk/refunds", v, title: console.t(v, "desk_refunds_title"), model: [
+            "refunds": refunds.map { f -> [String: Any] in
+                ["id": f.id, "accountId": f.accountId, "rechargeId": f.rechargeId, "channel": f.channel,
+                 "amount": Display.money(f.amountMinor), "state": console.t(v, "refund_state_" + f.state.rawValue),
+                 "attempts": f.attempts, "lastError": f.lastError ?? "", "open": f.state == .pending || f.state == .processing,
+                 "time": Display.time(f.createdAtMicros, timeZone: "Asia/Shanghai")]
+            },
+            "hasRefunds": !refunds.isEmpty, "all": all,
+        ])
+    }
+
+    /// Sends or queries one refund now instead of waiting for its next turn in the jobs loop.
+    @Sendable func retryRefund(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let v = try await console.staff(request, context)
+        _ = try await console.form(request, v)
+        let id = try context.param("refundId")
+        guard let refund = try await engine.store.channelRefund(id: id) else { throw CofferError.notFound("refund", id) }
+        try await engine.recharges.refunds.process(refund)
+        throw WebFlow.redirect("/desk/refunds?notice=notice_refund_retried")
     }
 
     // MARK: recharge code batches (R8)

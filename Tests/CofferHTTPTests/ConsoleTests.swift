@@ -393,6 +393,57 @@ struct ConsoleTests {
         }
     }
 
+    @Test("R7 in the console: a refused payment says why and that it goes back; the desk lists returns and retries open ones",
+          arguments: Backend.available)
+    func r7RefusedInConsole(backend: Backend) async throws {
+        try await ConsoleFixture.run(backend) { f in
+            var last: RechargeRecord?
+            for i in 0...5 {
+                let r = try await f.env.engine.recharges.create(accountId: f.accountId, amountText: "10.00", channelName: "sandbox",
+                                                                idempotencyKey: "r7-\(i)", actor: "t").0.recharge
+                let (headers, body) = try f.env.sandbox.signedNotification(rechargeId: r.id, tradeNo: "R7-\(i)", amountMinor: r.totalMinor,
+                                                                           payer: "payer-\(i)", nowMicros: f.env.clock.nowMicros())
+                _ = try await f.env.engine.recharges.handleNotification(channelName: "sandbox", headers: headers, body: body)
+                last = r
+            }
+            let refusedId = try #require(last?.id)
+            let web = WebSession(f.client)
+            _ = try await web.signIn(f.ownerEmail, "correct horse battery")
+            let page = try await web.request(.get, "/recharge/\(refusedId)")
+            #expect(page.text.contains("未入账，原路退回") && page.text.contains("refused-hint"), "\(page.text)")
+            #expect(page.headers[HTTPField.Name("Refresh")!] == nil)
+
+            _ = try await f.env.engine.console.createOperator(email: "desk-r7@example.com", name: "Desk", password: "operator password", actor: "test")
+            let desk = WebSession(f.client)
+            _ = try await desk.signIn("desk-r7@example.com", "operator password", desk: true)
+            // The sandbox returned it at once: nothing open, but the full list shows it returned.
+            #expect(try await desk.request(.get, "/desk/refunds").text.contains("没有需要关注的退款"))
+            let all = try await desk.request(.get, "/desk/refunds?all=1")
+            #expect(all.text.contains(refusedId) && all.text.contains("已退回") && !all.text.contains("/retry"))
+            // A customer cannot open the desk page.
+            #expect(try await web.request(.get, "/desk/refunds").status == 403)
+
+            // The database returns one refused payment once: a second return of the same order is refused.
+            var twice = try #require(try await f.env.store.channelRefunds(accountId: f.accountId, states: [], limit: 1).first)
+            twice.id = "crf_console_twice"
+            let second = twice
+            await #expect(throws: (any Error).self) { try await f.env.store.transaction { tx in try await tx.insertChannelRefund(second) } }
+            // An open refund (as if the channel had not answered) is listed with a retry button; retrying sends it now.
+            let open = ChannelRefundRecord(id: "crf_console_open", accountId: f.accountId, rechargeId: "rch_console_other", channel: "sandbox",
+                                           channelTradeNo: "R7-5", purpose: .payerLimit, amountMinor: 1_000, orderTotalMinor: 1_000,
+                                           state: .processing, attempts: 3, nextAttemptAtMicros: f.env.clock.nowMicros() + 3_600_000_000,
+                                           createdAtMicros: f.env.clock.nowMicros())
+            try await f.env.store.transaction { tx in try await tx.insertChannelRefund(open) }
+            let listed = try await desk.request(.get, "/desk/refunds")
+            #expect(listed.text.contains("/desk/refunds/crf_console_open/retry") && listed.text.contains("处理中"))
+            #expect(try await desk.request(.post, "/desk/refunds/crf_console_open/retry", form: ["csrf": "wrong"]).status == 403)
+            #expect(try await f.env.store.channelRefund(id: "crf_console_open")?.state == .processing)
+            let retried = try await desk.request(.post, "/desk/refunds/crf_console_open/retry", form: ["csrf": desk.csrf])
+            #expect(retried.status == 303)
+            #expect(try await f.env.store.channelRefund(id: "crf_console_open")?.state == .succeeded)
+        }
+    }
+
     @Test("T1 in the console: a remittance with its receipt, rejected with a reason, corrected and resubmitted", arguments: Backend.available)
     func remittanceResubmission(backend: Backend) async throws {
         try await ConsoleFixture.run(backend) { f in
