@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/swiftcsv/SwiftCSV.git", from: "0.10.0"),
         .package(url: "https://github.com/vapor/multipart-kit.git", from: "4.7.1"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
     ],
     targets: [
         .target(name: "CofferCore"),
@@ -37,6 +38,8 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "_CryptoExtras", package: "swift-crypto"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            // WeChat Pay's platform certificates (X.509) when they are downloaded and rotated.
+            .product(name: "X509", package: "swift-certificates"),
         ]),
         .target(name: "CofferStorage", dependencies: [
             "CofferCore", "CofferServices",

@@ -66,7 +66,7 @@ public struct WeChatPayChannel: PaymentChannel {
                               "WeChat Pay refused the order (HTTP \(status)\(reason.map { ", \($0)" } ?? "")); try again later or use another channel.")
         }
         // A response is only trusted when WeChat Pay's platform key signed it.
-        try wire.verifySignature(headers: headers, body: answer, nowMicros: clock.nowMicros())
+        try verifyAnswer(headers, answer)
         guard let decoded = try? JSONDecoder().decode(NativeOrderAnswer.self, from: Data(answer)),
               decoded.code_url.hasPrefix("weixin://") else {
             throw CofferError("channel_refused", .badGateway, "WeChat Pay answered without a code_url.")
@@ -86,11 +86,25 @@ public struct WeChatPayChannel: PaymentChannel {
         guard status == 200 else {
             throw CofferError("channel_refused", .badGateway, "WeChat Pay refused the order query (HTTP \(status)).")
         }
-        try wire.verifySignature(headers: headers, body: answer, nowMicros: clock.nowMicros())
+        try verifyAnswer(headers, answer)
         return try wire.paymentStatus(queryAnswer: answer, rechargeId: recharge.id)
     }
 
     public static let refundPath = "/v3/refund/domestic/refunds"
+    public static let certificatesPath = "/v3/certificates"
+
+    /// Downloads WeChat Pay's current platform certificates and adds them to the keys notifications are checked with, so
+    /// that a rotation needs no restart (the jobs loop calls this twice a day). Merchants on the newer "WeChat Pay public
+    /// key" (PUB_KEY_ID_…) configure that key and serial instead; for them the list may be empty, which changes nothing.
+    public func refreshCredentials() async throws -> String? {
+        let (status, headers, answer) = try await send("GET", Self.certificatesPath, body: [])
+        guard status == 200 else {
+            throw CofferError("channel_refused", .badGateway, "WeChat Pay refused the certificate download (HTTP \(status)).")
+        }
+        let certificates = try wire.platformCertificates(answer: answer, headers: headers, nowMicros: clock.nowMicros())
+        wire.install(certificates)
+        return "wechatpay platform keys: \(wire.platformKeys.serials.joined(separator: ", "))"
+    }
 
     struct RefundOrder: Encodable {
         struct Amount: Encodable {
@@ -121,7 +135,7 @@ public struct WeChatPayChannel: PaymentChannel {
             }
             throw CofferError("channel_refused", .badGateway, reason + "; it will be asked again.")
         }
-        try wire.verifySignature(headers: headers, body: answer, nowMicros: clock.nowMicros())
+        try verifyAnswer(headers, answer)
         return try wire.refundStatus(answer: answer, for: request)
     }
 
@@ -132,8 +146,17 @@ public struct WeChatPayChannel: PaymentChannel {
         guard status == 200 else {
             throw CofferError("channel_refused", .badGateway, "WeChat Pay refused the refund query (HTTP \(status)).")
         }
-        try wire.verifySignature(headers: headers, body: answer, nowMicros: clock.nowMicros())
+        try verifyAnswer(headers, answer)
         return try wire.refundStatus(answer: answer, for: request)
+    }
+
+    /// An answer is believed only when a platform key signed it. A bad signature here is the gateway's fault, not the
+    /// caller's: it is reported as a refused channel call (502), never as the caller's authentication failing.
+    private func verifyAnswer(_ headers: [String: String], _ answer: [UInt8]) throws(CofferError) {
+        do { try wire.verifySignature(headers: headers, body: answer, nowMicros: clock.nowMicros()) } catch {
+            throw CofferError("channel_refused", .badGateway,
+                              "WeChat Pay's answer does not carry a valid platform signature (\(error.code)); it was ignored. Try again later.")
+        }
     }
 
     private func send(_ method: String, _ path: String, body: [UInt8]) async throws -> (Int, [String: String], [UInt8]) {

@@ -3,6 +3,8 @@ import CofferServices
 import Crypto
 import _CryptoExtras
 import Foundation
+import Synchronization
+import X509
 
 /// Merchant settings for WeChat Pay API v3. They come from configuration, never from code; `description` never shows a
 /// secret, so the settings can be logged.
@@ -17,9 +19,12 @@ public struct WeChatPayV3Settings: Sendable, CustomStringConvertible {
     /// Serial number and public key WeChat Pay signs its notifications and responses with.
     public var platformSerialNo: String
     public var platformPublicKeyPEM: String
+    /// More keys by serial, for a rotation announced ahead (the old and the new certificate both valid for a while).
+    public var additionalPlatformKeys: [String: String]
 
     public init(merchantId: String, appId: String, merchantSerialNo: String, merchantPrivateKeyPEM: String, apiV3Key: String,
-                platformSerialNo: String, platformPublicKeyPEM: String) {
+                platformSerialNo: String, platformPublicKeyPEM: String, additionalPlatformKeys: [String: String] = [:]) {
+        self.additionalPlatformKeys = additionalPlatformKeys
         self.merchantId = merchantId
         self.appId = appId
         self.merchantSerialNo = merchantSerialNo
@@ -44,7 +49,8 @@ public struct WeChatPayV3Protocol: Sendable {
 
     public let settings: WeChatPayV3Settings
     private let merchantKey: _RSA.Signing.PrivateKey
-    private let platformKey: _RSA.Signing.PublicKey
+    /// The keys WeChat Pay may sign with, by serial: the configured ones, plus certificates downloaded while running.
+    public let platformKeys: WeChatPayPlatformKeys
     private let apiV3KeyBytes: [UInt8]
     private var apiV3Key: SymmetricKey { SymmetricKey(data: apiV3KeyBytes) }
 
@@ -64,9 +70,11 @@ public struct WeChatPayV3Protocol: Sendable {
         do { merchantKey = try _RSA.Signing.PrivateKey(pemRepresentation: settings.merchantPrivateKeyPEM) } catch {
             throw .merchantKey
         }
-        do { platformKey = try _RSA.Signing.PublicKey(pemRepresentation: settings.platformPublicKeyPEM) } catch {
-            throw .platformKey
+        var keys: [String: _RSA.Signing.PublicKey] = [:]
+        for (serial, pem) in [(settings.platformSerialNo, settings.platformPublicKeyPEM)] + settings.additionalPlatformKeys.sorted(by: { $0.key < $1.key }) {
+            do { keys[serial] = try _RSA.Signing.PublicKey(pemRepresentation: pem) } catch { throw .platformKey }
         }
+        platformKeys = WeChatPayPlatformKeys(keys)
         guard settings.apiV3Key.utf8.count == 32 else { throw .apiV3Key }
         apiV3KeyBytes = Array(settings.apiV3Key.utf8)
     }
@@ -83,7 +91,8 @@ public struct WeChatPayV3Protocol: Sendable {
 
     /// Checks a response or notification signature: "TIMESTAMP\nNONCE\nBODY\n" signed by the platform key named by
     /// `Wechatpay-Serial`, no further than `maxSkewSeconds` from now.
-    public func verifySignature(headers: [String: String], body: [UInt8], nowMicros: Int64) throws(CofferError) {
+    public func verifySignature(headers: [String: String], body: [UInt8], nowMicros: Int64,
+                                alsoTrusting extraKeys: [String: _RSA.Signing.PublicKey] = [:]) throws(CofferError) {
         func header(_ name: String) -> String? { headers[name] ?? headers.first { $0.key.lowercased() == name }?.value }
         guard let timestamp = header("wechatpay-timestamp"), let nonce = header("wechatpay-nonce"),
               let signature = header("wechatpay-signature"), let serial = header("wechatpay-serial"),
@@ -91,7 +100,7 @@ public struct WeChatPayV3Protocol: Sendable {
             throw .notificationSignatureInvalid
         }
         // A serial we do not know is a key we cannot check with: refuse rather than guess.
-        guard serial == settings.platformSerialNo else { throw .notificationSignatureInvalid }
+        guard let platformKey = platformKeys.key(serial: serial) ?? extraKeys[serial] else { throw .notificationSignatureInvalid }
         var message = Array("\(timestamp)\n\(nonce)\n".utf8)
         message += body
         message.append(UInt8(ascii: "\n"))
@@ -230,5 +239,78 @@ public struct WeChatPayV3Protocol: Sendable {
         }
         return .paid(VerifiedNotification(rechargeId: rechargeId, channelTradeNo: id, amountMinor: transaction.amount.total,
                                           payerId: transaction.payerId))
+    }
+}
+
+/// The platform keys WeChat Pay signs with, by serial number. Shared by every copy of the channel, so that a certificate
+/// downloaded while running is used by all of them at once.
+public final class WeChatPayPlatformKeys: Sendable {
+    private let keys: Mutex<[String: _RSA.Signing.PublicKey]>
+    init(_ keys: [String: _RSA.Signing.PublicKey]) { self.keys = Mutex(keys) }
+    public func key(serial: String) -> _RSA.Signing.PublicKey? { keys.withLock { $0[serial] } }
+    public var serials: [String] { keys.withLock { $0.keys.sorted() } }
+    func add(_ more: [String: _RSA.Signing.PublicKey]) { keys.withLock { $0.merge(more) { _, new in new } } }
+}
+
+/// 下载平台证书 (`GET /v3/certificates`): the answer lists WeChat Pay's current certificates, each encrypted with the
+/// APIv3 key. The encryption is what makes them trustworthy (only WeChat Pay and the merchant hold that key); the answer's
+/// own signature must then check out with one of the keys it carries or one already known.
+extension WeChatPayV3Protocol {
+    public struct PlatformCertificate: Sendable {
+        public var serialNo: String
+        public var publicKey: _RSA.Signing.PublicKey
+        public var notValidAfter: Date
+    }
+
+    struct CertificateList: Decodable {
+        struct Item: Decodable {
+            struct Encrypted: Decodable {
+                var algorithm: String
+                var nonce: String
+                var associated_data: String?
+                var ciphertext: String
+            }
+            var serial_no: String
+            var encrypt_certificate: Encrypted
+        }
+        var data: [Item]
+    }
+
+    public func platformCertificates(answer: [UInt8], headers: [String: String], nowMicros: Int64) throws(CofferError) -> [PlatformCertificate] {
+        let list: CertificateList
+        do { list = try JSONDecoder().decode(CertificateList.self, from: Data(answer)) } catch {
+            throw CofferError("channel_refused", .badGateway, "WeChat Pay's certificate list is not {data: [{serial_no, encrypt_certificate}]}.")
+        }
+        let now = Date(timeIntervalSince1970: Double(nowMicros / 1_000_000))
+        var found: [PlatformCertificate] = []
+        for item in list.data.prefix(16) {
+            let e = item.encrypt_certificate
+            guard e.algorithm == "AEAD_AES_256_GCM" else { continue }
+            guard let pem = try? decrypt(ciphertextBase64: e.ciphertext, nonce: e.nonce, associatedData: e.associated_data ?? "") else {
+                throw CofferError("channel_refused", .badGateway,
+                                  "WeChat Pay's certificate \(item.serial_no) does not decrypt with the APIv3 key; no certificate was trusted.")
+            }
+            guard let certificate = try? Certificate(pemEncoded: String(decoding: pem, as: UTF8.self)),
+                  let key = _RSA.Signing.PublicKey(certificate.publicKey) else {
+                throw CofferError("channel_refused", .badGateway, "WeChat Pay's certificate \(item.serial_no) is not an RSA X.509 certificate.")
+            }
+            // The listed serial must be the certificate's own (hex, as WeChat Pay writes it).
+            let serial = certificate.serialNumber.bytes.map { String(format: "%02X", $0) }.joined()
+            func trimmed(_ s: String) -> Substring { s.uppercased().drop { $0 == "0" } }
+            guard trimmed(serial) == trimmed(item.serial_no) else {
+                throw CofferError("channel_refused", .badGateway, "WeChat Pay listed certificate \(item.serial_no) under another serial.")
+            }
+            guard certificate.notValidBefore <= now, now <= certificate.notValidAfter else { continue }
+            found.append(PlatformCertificate(serialNo: item.serial_no, publicKey: key, notValidAfter: certificate.notValidAfter))
+        }
+        // The list's signature: by a key we know, or by one of the certificates it brings.
+        try verifySignature(headers: headers, body: answer, nowMicros: nowMicros,
+                            alsoTrusting: Dictionary(found.map { ($0.serialNo, $0.publicKey) }, uniquingKeysWith: { a, _ in a }))
+        return found
+    }
+
+    /// Adds downloaded certificates to the keys used for every later check.
+    public func install(_ certificates: [PlatformCertificate]) {
+        platformKeys.add(Dictionary(certificates.map { ($0.serialNo, $0.publicKey) }, uniquingKeysWith: { a, _ in a }))
     }
 }

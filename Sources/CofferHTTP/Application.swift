@@ -51,8 +51,8 @@ struct JobsService: Service {
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             do {
                 let report = try await jobs.runOnce()
-                if report.freezesExpired + report.rechargesExpired + report.noticesDelivered > 0 {
-                    logger.info("jobs: \(report.freezesExpired) freezes expired, \(report.rechargesExpired) recharges expired, \(report.noticesDelivered) notices delivered")
+                if report.freezesExpired + report.rechargesExpired + report.noticesDelivered + report.refundsFinished > 0 {
+                    logger.info("jobs: \(report.freezesExpired) freezes expired, \(report.rechargesExpired) recharges expired, \(report.noticesDelivered) notices delivered, \(report.refundsFinished) channel refunds finished")
                 }
             } catch {
                 logger.error("jobs run failed: \(String(describing: error))")

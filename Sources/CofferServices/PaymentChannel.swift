@@ -71,6 +71,8 @@ public protocol PaymentChannel: Sendable {
     func refund(_ request: ChannelRefundRequest) async throws -> ChannelRefundStatus
     /// Asks how a refund asked for earlier stands.
     func queryRefund(_ request: ChannelRefundRequest) async throws -> ChannelRefundStatus
+    /// Fetches keys the channel rotates (WeChat Pay's platform certificates); returns a line for the log, nil if nothing to do.
+    func refreshCredentials() async throws -> String?
 }
 
 /// What a channel says about an order when asked.
@@ -82,6 +84,7 @@ public enum PaymentStatus: Sendable, Equatable {
 
 extension PaymentChannel {
     public var notificationAcknowledgement: String? { nil }
+    public func refreshCredentials() async throws -> String? { nil }
 }
 
 extension CofferError {

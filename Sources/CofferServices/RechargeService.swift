@@ -1,6 +1,7 @@
 import CofferCore
 import Foundation
 import Logging
+import Synchronization
 
 public struct RechargeSettings: Sendable {
     /// R1 (*default* 0.01–9,999,999.00).
@@ -95,6 +96,9 @@ public struct RechargeService: Sendable {
     let settings: RechargeSettings
     let logger: Logger
     public let refunds: ChannelRefundService
+    /// Channel keys that rotate (WeChat Pay's platform certificates) are fetched at most this often.
+    public static let credentialRefreshSeconds: Int64 = 12 * 3600
+    private let lastCredentialRefresh = LastRun()
 
     public init(store: any CofferStore, writer: LedgerWriter, clock: any Clock, ids: IdGenerator,
                 channels: [any PaymentChannel], settings: RechargeSettings = .init(),
@@ -308,6 +312,28 @@ public struct RechargeService: Sendable {
         return try await store.recharge(id: recharge.id) ?? recharge
     }
 
+    /// Fetches rotating channel keys when due (or when `force`d, as at start-up). A failure is logged and tried again at
+    /// the next turn: the keys already held keep working meanwhile.
+    public func refreshChannelCredentials(force: Bool = false) async -> [String] {
+        let now = clock.nowMicros()
+        guard lastCredentialRefresh.claim(now: now, everyMicros: Self.credentialRefreshSeconds * 1_000_000, force: force) else {
+            return []
+        }
+        var lines: [String] = []
+        for channel in channels.values.sorted(by: { $0.name < $1.name }) {
+            do {
+                if let line = try await channel.refreshCredentials() {
+                    logger.info("\(line)")
+                    lines.append(line)
+                }
+            } catch {
+                lastCredentialRefresh.reset()
+                logger.warning("could not refresh \(channel.name) credentials: \(error)")
+            }
+        }
+        return lines
+    }
+
     /// R5: pending orders past their deadline become expired. Moves no money.
     /// Before that, every due order of a real channel is queried once, so that a payment whose notification was lost is
     /// credited rather than left behind (a notification that arrives after expiry still credits, too).
@@ -321,4 +347,18 @@ public struct RechargeService: Sendable {
         }
         return try await store.transaction { tx in try await tx.expireRecharges(dueBeforeMicros: now, limit: limit) }
     }
+}
+
+/// When something periodic last ran; `claim` says whether it is due and, if so, marks it run.
+final class LastRun: Sendable {
+    private let last = Mutex<Int64?>(nil)
+    func claim(now: Int64, everyMicros: Int64, force: Bool) -> Bool {
+        last.withLock { last in
+            if !force, let l = last, now - l < everyMicros { return false }
+            last = now
+            return true
+        }
+    }
+    /// After a failure: due again at the next turn.
+    func reset() { last.withLock { $0 = nil } }
 }

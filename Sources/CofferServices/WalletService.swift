@@ -59,6 +59,7 @@ public struct BackgroundJobs: Sendable {
                           idempotencyKey: "expire:\($0.id)", actor: "system:freeze-expiry")
         })
         let expired = outcomes.filter { if case .success = $0.result { !$0.replayed } else { false } }.count
+        _ = await recharges.refreshChannelCredentials()
         let rechargesExpired = try await recharges.expireDue(limit: limit)
         let refundsFinished = try await recharges.refunds.processDue(limit: limit)
         return RunReport(freezesExpired: expired, rechargesExpired: rechargesExpired,

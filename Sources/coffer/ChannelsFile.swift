@@ -10,6 +10,7 @@ import Foundation
 ///                    "merchantPrivateKeyFile": "/etc/coffer/wechatpay/apiclient_key.pem",
 ///                    "apiV3KeyFile": "/etc/coffer/wechatpay/apiv3.key",
 ///                    "platformSerialNo": "…", "platformPublicKeyFile": "/etc/coffer/wechatpay/platform_pub.pem",
+///                    "additionalPlatformKeyFiles": {"SERIAL": "/etc/coffer/wechatpay/next_platform_pub.pem"},
 ///                    "baseURL": "https://api.mch.weixin.qq.com",
 ///                    "notifyURL": "https://billing.example.com/v1/channels/wechatpay/notifications"},
 ///      "alipay": {"appId": "2021…", "sellerId": "2088…", "appPrivateKeyFile": "/etc/coffer/alipay/app_private.pem",
@@ -25,6 +26,8 @@ struct ChannelsFile: Decodable {
         var apiV3KeyFile: String
         var platformSerialNo: String
         var platformPublicKeyFile: String
+        /// More platform keys by serial (a rotation announced ahead); downloaded certificates are added while running.
+        var additionalPlatformKeyFiles: [String: String]?
         var baseURL: String?
         var notifyURL: String
     }
@@ -97,7 +100,8 @@ struct ChannelsFile: Decodable {
                 merchantId: w.merchantId, appId: w.appId, merchantSerialNo: w.merchantSerialNo,
                 merchantPrivateKeyPEM: try secretFile(w.merchantPrivateKeyFile, "wechatpay"),
                 apiV3Key: try secretFile(w.apiV3KeyFile, "wechatpay"),
-                platformSerialNo: w.platformSerialNo, platformPublicKeyPEM: try secretFile(w.platformPublicKeyFile, "wechatpay"))
+                platformSerialNo: w.platformSerialNo, platformPublicKeyPEM: try secretFile(w.platformPublicKeyFile, "wechatpay"),
+                additionalPlatformKeys: try (w.additionalPlatformKeyFiles ?? [:]).mapValues { try secretFile($0, "wechatpay") })
             let wire: WeChatPayV3Protocol
             do { wire = try WeChatPayV3Protocol(settings: settings) } catch {
                 throw Problem(description: "wechatpay: \(error)")

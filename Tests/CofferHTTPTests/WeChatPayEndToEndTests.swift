@@ -243,4 +243,39 @@ struct WeChatPayEndToEndTests {
             #expect(try await api.call(.get, "/v1/operator/channel-refunds?state=nope", key: api.platformKey).status == 400)
         }
     }
+
+    @Test("WeChat Pay platform certificates: a notification signed with a rotated key is refused until the certificates are downloaded, then credited; a certificate not sealed with the APIv3 key is never trusted",
+          arguments: Backend.available)
+    func platformCertificateRotation(backend: Backend) async throws {
+        try await Self.withGateway(backend) { api, gateway in
+            let a = api.accountId
+            let created = try await api.post("/v1/accounts/\(a)/recharges", key: api.ownerKey, #"{"amount":"6.00","channel":"wechatpay"}"#)
+            let rechargeId = try #require(created.string("id"))
+            let rotated = try #require(try await Interop.post(gateway + "/fake/rotate", [:])["serial"] as? String)
+            let before = try await Self.deliver(api, gateway: gateway, rechargeId: rechargeId)
+            #expect(before.status == 401 && before.code == "notification_signature_invalid")
+
+            let lines = await api.env.engine.recharges.refreshChannelCredentials(force: true)
+            #expect(lines.contains { $0.contains(rotated) && $0.contains("PLATFORM-SERIAL-1") }, "\(lines)")
+            #expect(try await Interop.post(gateway + "/fake/stats", [:])["certificate_calls"] as? Int == 1)
+            // Not due again for twelve hours.
+            #expect(await api.env.engine.recharges.refreshChannelCredentials().isEmpty)
+            let after = try await Self.deliver(api, gateway: gateway, rechargeId: rechargeId)
+            #expect(after.status == 200 && after.string("status") == "credited", "\(after.text)")
+
+            // A certificate encrypted with another key than the merchant's APIv3 key is a forgery: nothing is installed.
+            let second = try await api.post("/v1/accounts/\(a)/recharges", key: api.ownerKey, #"{"amount":"1.00","channel":"wechatpay"}"#)
+            let secondId = try #require(second.string("id"), "\(second.text)")
+            let forged = try #require(try await Interop.post(gateway + "/fake/rotate",
+                                                             ["encrypt_with": "ffffffffffffffffffffffffffffffff"])["serial"] as? String)
+            let refused = await api.env.engine.recharges.refreshChannelCredentials(force: true)
+            #expect(!refused.contains { $0.contains(forged) })
+            let forgedPay = try await Self.deliver(api, gateway: gateway, rechargeId: secondId)
+            #expect(forgedPay.status == 401)
+            // Answers signed with the forged key are not believed either: a new order cannot be opened through it.
+            let third = try await api.post("/v1/accounts/\(a)/recharges", key: api.ownerKey, #"{"amount":"1.00","channel":"wechatpay"}"#)
+            #expect(third.status == 502, "\(third.text)")
+            #expect(try await api.call(.get, "/v1/accounts/\(a)/wallet", key: api.financeKey).string("balance") == "6.00")
+        }
+    }
 }

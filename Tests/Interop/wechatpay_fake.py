@@ -15,9 +15,14 @@ SETTINGS: merchant_id, app_id, merchant_public_pem, platform_private_pem, platfo
   POST /fake/stats                   {"native_calls": N, "refund_calls": N, ...}, how many requests arrived
   POST /fake/pay                     {"out_trade_no", "timestamp", optional "amount", "payer"}: the payment notification
                                      WeChat Pay would send for that order, as {"headers", "body"}; "payer" is the openid
+  GET  /v3/certificates              下载平台证书: the certificates of the keys made by /fake/rotate, each encrypted with
+                                     the APIv3 key (as wechatpayv3's client decrypts them), the answer signed by the newest
+  POST /fake/rotate                  {optional "encrypt_with"}: a new platform key and certificate; from now on everything is
+                                     signed with it; "encrypt_with" encrypts its certificate with another key (a forgery)
   POST /fake/refund-mode             {"status": "SUCCESS"|"PROCESSING"|"CLOSED"|"ABNORMAL", "fail_next": N}: how the next
                                      refunds are answered; fail_next answers that many with HTTP 500 SYSTEM_ERROR first
 """
+import datetime
 import json
 import os
 import re
@@ -32,11 +37,16 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.hashes import SHA256
-from wechatpayv3.utils import aes_decrypt, load_private_key, load_public_key, rsa_sign
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+from wechatpayv3.utils import aes_decrypt, load_certificate, load_private_key, load_public_key, rsa_sign
 
 settings = json.load(open(sys.argv[1]))
 merchant_public = load_public_key(settings["merchant_public_pem"])
-platform_private = load_private_key(settings["platform_private_pem"])
+# (serial, private key, certificate PEM or None, key its certificate is encrypted with); the last one signs.
+platform_keys = [(settings["platform_serial"], load_private_key(settings["platform_private_pem"]), None, None)]
 orders = {}
 refunds = {}
 stats = {"native_calls": 0, "refund_calls": 0, "refund_queries": 0}
@@ -45,9 +55,40 @@ refund_mode = {"status": "SUCCESS", "fail_next": 0}
 
 def signed_headers(body, timestamp):
     nonce = uuid.uuid4().hex.upper()
-    signature = rsa_sign(platform_private, "%s\n%s\n%s\n" % (timestamp, nonce, body))
+    serial, key, _, _ = platform_keys[-1]
+    signature = rsa_sign(key, "%s\n%s\n%s\n" % (timestamp, nonce, body))
     return {"Wechatpay-Timestamp": str(timestamp), "Wechatpay-Nonce": nonce, "Wechatpay-Signature": signature,
-            "Wechatpay-Serial": settings["platform_serial"]}
+            "Wechatpay-Serial": serial}
+
+
+def rotate(encrypt_with=None):
+    """A new platform key with a self-made certificate, as WeChat Pay issues them (serial = the certificate's, in hex)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    serial = uuid.uuid4().int >> 1
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Tenpay.com Root CA"),
+                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Tenpay.com")])
+    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                   .serial_number(serial).not_valid_before(datetime.datetime(2020, 1, 1))
+                   .not_valid_after(datetime.datetime(2040, 1, 1)).sign(key, SHA256()))
+    pem = certificate.public_bytes(serialization.Encoding.PEM).decode()
+    assert load_certificate(pem) is not None
+    platform_keys.append(("%X" % serial, key, pem, encrypt_with or settings["apiv3_key"]))
+    return {"serial": "%X" % serial}
+
+
+def certificate_list():
+    data = []
+    for serial, _, pem, encrypt_key in platform_keys:
+        if pem is None:
+            continue
+        nonce = uuid.uuid4().hex[:12]
+        ciphertext = b64encode(AESGCM(encrypt_key.encode()).encrypt(nonce.encode(), pem.encode(), b"certificate")).decode()
+        if encrypt_key == settings["apiv3_key"]:
+            assert aes_decrypt(nonce, ciphertext, "certificate", settings["apiv3_key"]) == pem
+        data.append({"serial_no": serial, "effective_time": "2020-01-01T00:00:00+08:00", "expire_time": "2040-01-01T00:00:00+08:00",
+                     "encrypt_certificate": {"algorithm": "AEAD_AES_256_GCM", "nonce": nonce, "associated_data": "certificate",
+                                             "ciphertext": ciphertext}})
+    return {"data": data}
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -83,6 +124,11 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         self.request_timestamp = None
+        if self.path == "/v3/certificates":
+            stats["certificate_calls"] = stats.get("certificate_calls", 0) + 1
+            if self.authorized(""):
+                self.answer(200, certificate_list())
+            return
         refund = re.fullmatch(r"/v3/refund/domestic/refunds/([^?/]+)", self.path)
         if refund:
             return self.query_refund(refund.group(1))
@@ -108,6 +154,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.pay(json.loads(raw))
         if self.path == "/v3/refund/domestic/refunds":
             return self.refund(raw)
+        if self.path == "/fake/rotate":
+            return self.answer(200, rotate(json.loads(raw or "{}").get("encrypt_with")), signed=False)
         if self.path == "/fake/refund-mode":
             refund_mode.update(json.loads(raw))
             return self.answer(200, refund_mode, signed=False)
