@@ -96,8 +96,10 @@ public struct RechargeService: Sendable {
     let settings: RechargeSettings
     let logger: Logger
     public let refunds: ChannelRefundService
-    /// Channel keys that rotate (WeChat Pay's platform certificates) are fetched at most this often.
+    /// Channel keys that rotate (WeChat Pay's platform certificates) are fetched at most this often; after a failure, again
+    /// after `credentialRetrySeconds` (the keys already held keep working meanwhile).
     public static let credentialRefreshSeconds: Int64 = 12 * 3600
+    public static let credentialRetrySeconds: Int64 = 15 * 60
     private let lastCredentialRefresh = LastRun()
 
     public init(store: any CofferStore, writer: LedgerWriter, clock: any Clock, ids: IdGenerator,
@@ -312,8 +314,8 @@ public struct RechargeService: Sendable {
         return try await store.recharge(id: recharge.id) ?? recharge
     }
 
-    /// Fetches rotating channel keys when due (or when `force`d, as at start-up). A failure is logged and tried again at
-    /// the next turn: the keys already held keep working meanwhile.
+    /// Fetches rotating channel keys when due (the first jobs run after start-up, then every 12 h, or when `force`d). A
+    /// failure is logged and tried again after `credentialRetrySeconds`, not at every turn of the jobs loop.
     public func refreshChannelCredentials(force: Bool = false) async -> [String] {
         let now = clock.nowMicros()
         guard lastCredentialRefresh.claim(now: now, everyMicros: Self.credentialRefreshSeconds * 1_000_000, force: force) else {
@@ -327,7 +329,8 @@ public struct RechargeService: Sendable {
                     lines.append(line)
                 }
             } catch {
-                lastCredentialRefresh.reset()
+                lastCredentialRefresh.due(inMicros: Self.credentialRetrySeconds * 1_000_000, now: now,
+                                          everyMicros: Self.credentialRefreshSeconds * 1_000_000)
                 logger.warning("could not refresh \(channel.name) credentials: \(error)")
             }
         }
@@ -359,6 +362,6 @@ final class LastRun: Sendable {
             return true
         }
     }
-    /// After a failure: due again at the next turn.
-    func reset() { last.withLock { $0 = nil } }
+    /// After a failure: due again after `inMicros` instead of a whole period.
+    func due(inMicros: Int64, now: Int64, everyMicros: Int64) { last.withLock { $0 = now - everyMicros + inMicros } }
 }

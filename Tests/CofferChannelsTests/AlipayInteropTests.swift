@@ -48,12 +48,12 @@ struct AlipayInteropTests {
         #expect(answer["sign"] as? String == params["sign"])
     }
 
-    @Test("R5 a notification signed with python-alipay-sdk verifies to the recharge, Alipay's trade number and fen")
+    @Test("R5 R7 a notification signed with python-alipay-sdk verifies to the recharge, Alipay's trade number, fen and the buyer")
     func notificationAccepted() throws {
         let f = try Fixture()
         let verified = try f.api.verifyPaymentNotification(body: try f.notification(amount: "1234.56"), nowMicros: Self.now)
         #expect(verified == VerifiedNotification(rechargeId: "rch_0000000000001", channelTradeNo: "2026112322001400001",
-                                                 amountMinor: 123_456))
+                                                 amountMinor: 123_456, payerId: "2088102177846875"))
     }
 
     enum Tamper: String, CaseIterable, Sendable {

@@ -270,6 +270,12 @@ struct WeChatPayEndToEndTests {
                                                              ["encrypt_with": "ffffffffffffffffffffffffffffffff"])["serial"] as? String)
             let refused = await api.env.engine.recharges.refreshChannelCredentials(force: true)
             #expect(!refused.contains { $0.contains(forged) })
+            // A failed download is tried again after 15 minutes, not at every turn of the jobs loop.
+            #expect(await api.env.engine.recharges.refreshChannelCredentials().isEmpty)
+            #expect(try await Interop.post(gateway + "/fake/stats", [:])["certificate_calls"] as? Int == 2)
+            api.env.clock.advance(seconds: RechargeService.credentialRetrySeconds)
+            _ = await api.env.engine.recharges.refreshChannelCredentials()
+            #expect(try await Interop.post(gateway + "/fake/stats", [:])["certificate_calls"] as? Int == 3)
             let forgedPay = try await Self.deliver(api, gateway: gateway, rechargeId: secondId)
             #expect(forgedPay.status == 401)
             // Answers signed with the forged key are not believed either: a new order cannot be opened through it.
