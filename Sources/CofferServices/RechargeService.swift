@@ -82,7 +82,7 @@ public struct RechargeView: Codable, Sendable, Equatable {
 public enum NotificationResult: Sendable, Equatable {
     case credited(LedgerReceipt)
     case alreadyCredited(RechargeRecord)
-    /// R7 refused the payment: nothing credited, the refund to the payer is recorded (and sent, or retried by the jobs).
+    /// R7 refused the payment: nothing credited, the refund to the payer is recorded (the jobs loop sends it).
     case refused(RechargeRecord, ChannelRefundRecord?)
 }
 
@@ -256,8 +256,8 @@ public struct RechargeService: Sendable {
     }
 
     /// R7 refused a paid order: it becomes `refused` and its whole payment (amount and fee) goes back to the payer. The
-    /// refusal, the refund's record, the customer's message and the audit row commit together; the refund is then sent at
-    /// once, and if the channel cannot be reached the jobs loop keeps asking with the same refund number.
+    /// refusal, the refund's record, the customer's message and the audit row commit together; the jobs loop then sends the
+    /// refund and keeps asking, with the same refund number, until the channel answers for good.
     func refuse(_ recharge: RechargeRecord, _ notice: VerifiedNotification, channel: any PaymentChannel) async throws -> NotificationResult {
         let now = clock.nowMicros()
         var refused = recharge
@@ -287,17 +287,17 @@ public struct RechargeService: Sendable {
         }
         guard recorded else {
             // Someone else settled this order meanwhile (a repeated notification, or the query path): answer as they did.
-            guard let now = try await store.recharge(id: recharge.id) else { throw CofferError.notFound("recharge", recharge.id) }
-            switch now.state {
-            case .refused where now.channelTradeNo == notice.channelTradeNo: return .refused(now, nil)
-            case .paid where now.channelTradeNo == notice.channelTradeNo: return .alreadyCredited(now)
+            guard let current = try await store.recharge(id: recharge.id) else { throw CofferError.notFound("recharge", recharge.id) }
+            switch current.state {
+            case .refused where current.channelTradeNo == notice.channelTradeNo: return .refused(current, nil)
+            case .paid where current.channelTradeNo == notice.channelTradeNo: return .alreadyCredited(current)
             default: throw CofferError("recharge_already_paid", .conflict, "Recharge \(recharge.id) is already settled by another trade.")
             }
         }
+        // The refund is sent by the jobs loop (every few seconds), not here: the channel waits for this answer, and a slow
+        // refund call must not make it think the notification failed.
         logger.notice("recharge \(recharge.id) refused by R7 (payer limit); refund \(refund.id) recorded")
-        // Sending now is a courtesy; the record is what guarantees the refund.
-        let sent = (try? await refunds.process(refund)) ?? refund
-        return .refused(refused, sent)
+        return .refused(refusal, refund)
     }
 
     /// Asks the channel whether an order was paid and credits it if so ("I have paid" in the console, and expiry).

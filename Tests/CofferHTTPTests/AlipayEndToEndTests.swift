@@ -168,6 +168,7 @@ struct AlipayEndToEndTests {
             // Handled for good: Alipay reads "success" and stops posting.
             #expect(try await Self.deliver(api, form).text == "success")
             #expect(try await api.call(.get, "/v1/accounts/\(a)/wallet", key: api.financeKey).string("balance") == "50.00")
+            #expect(try await api.env.engine.recharges.refunds.processDue() == 0)
             var refund = try #require(try await api.env.store.channelRefunds(accountId: a, states: [], limit: 10).first)
             #expect(refund.state == .pending && refund.amountMinor == 10_060 && refund.lastError?.contains("ACQ.SYSTEM_ERROR") == true)
             api.env.clock.advance(seconds: ChannelRefundService.firstBackoffSeconds)

@@ -407,6 +407,7 @@ struct ConsoleTests {
                 last = r
             }
             let refusedId = try #require(last?.id)
+            #expect(try await f.env.engine.recharges.refunds.processDue() == 1)
             let web = WebSession(f.client)
             _ = try await web.signIn(f.ownerEmail, "correct horse battery")
             let page = try await web.request(.get, "/recharge/\(refusedId)")

@@ -157,6 +157,7 @@ struct WeChatPayEndToEndTests {
             // Handled for good: WeChat Pay gets a 200 and stops notifying.
             #expect(refused.status == 200, "\(refused.text)")
             #expect(refused.string("status") == "refused")
+            #expect(try await api.env.engine.recharges.refunds.processDue() == 1)
             #expect(try await api.call(.get, "/v1/accounts/\(a)/wallet", key: api.financeKey).string("balance") == "50.00")
             #expect(try await api.call(.get, "/v1/accounts/\(a)/recharges/\(sixthId)", key: api.ownerKey).string("state") == "refused")
 
@@ -199,6 +200,9 @@ struct WeChatPayEndToEndTests {
             let sixthId = try #require(sixth.string("id"))
             #expect(try await Self.deliver(api, gateway: gateway, rechargeId: sixthId, payer: "payer-x").string("status") == "refused")
             var refund = try #require(try await api.env.store.channelRefunds(accountId: a, states: [], limit: 10).first)
+            #expect(refund.state == .pending && refund.attempts == 0)
+            #expect(try await api.env.engine.recharges.refunds.processDue() == 0)
+            refund = try #require(try await api.env.store.channelRefund(id: refund.id))
             #expect(refund.state == .pending)
             #expect(refund.lastError?.contains("SYSTEM_ERROR") == true)
             #expect(refund.attempts == 1)
@@ -234,6 +238,7 @@ struct WeChatPayEndToEndTests {
             let sixth = try await api.post("/v1/accounts/\(a)/recharges", key: api.ownerKey, #"{"amount":"3.00","channel":"wechatpay"}"#)
             let sixthId = try #require(sixth.string("id"))
             #expect(try await Self.deliver(api, gateway: gateway, rechargeId: sixthId, payer: "payer-y").string("status") == "refused")
+            #expect(try await api.env.engine.recharges.refunds.processDue() == 1)
             let failed = try await api.call(.get, "/v1/operator/channel-refunds?state=failed", key: api.platformKey)
             let items = try #require(failed.json["items"] as? [[String: Any]])
             #expect(items.count == 1)

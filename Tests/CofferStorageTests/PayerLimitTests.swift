@@ -40,6 +40,7 @@ struct PayerLimitTests {
             #expect(credited == 5)
             #expect(refused == 3)
             #expect(try await env.wallet(a).cashMinor == 5_000)
+            #expect(try await env.engine.recharges.refunds.processDue() == 3)
             let refunds = try await env.store.channelRefunds(accountId: a, states: [], limit: 10)
             #expect(refunds.count == 3)
             #expect(refunds.allSatisfy { $0.state == .succeeded && $0.amountMinor == 1_000 && $0.purpose == .payerLimit })
@@ -67,7 +68,9 @@ struct PayerLimitTests {
                 Issue.record("the second payer must be refused"); return
             }
             #expect(r.state == .refused && r.payerId == "second")
-            #expect(refund?.state == .succeeded)
+            #expect(refund?.state == .pending)
+            #expect(try await env.engine.jobs.runOnce().refundsFinished == 1)
+            #expect(try await env.store.channelRefund(id: try #require(refund?.id))?.state == .succeeded)
             guard case .refused(_, nil) = try await pay(env, second, payer: "second") else {
                 Issue.record("a repeated notification answers refused without a new refund"); return
             }
