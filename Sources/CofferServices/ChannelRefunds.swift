@@ -148,7 +148,8 @@ public struct ChannelRefundService: Sendable {
                                 createdAtMicros: now)
             : SiteMessageRecord(id: ids.make("msg"), accountId: r.accountId, kind: "channel_refund_failed",
                                 title: "退款未成功 Return failed",
-                                body: "充值订单 \(r.rechargeId) 的 \(amount) 元未能原路退回（\(r.lastError ?? "")）；平台财务会与您联系，以其他方式退还。",
+                                // The channel's reason stays with finance (desk, audit): it may speak of the platform's own accounts.
+                                body: "充值订单 \(r.rechargeId) 的 \(amount) 元未能原路退回；平台财务会与您联系，以其他方式退还。",
                                 createdAtMicros: now)
     }
 }
