@@ -87,7 +87,5 @@ public struct SandboxChannel: PaymentChannel {
         .succeeded(channelRefundNo: "sandbox-" + request.refundId)
     }
 
-    public func queryRefund(_ request: ChannelRefundRequest) async throws -> ChannelRefundStatus {
-        .succeeded(channelRefundNo: "sandbox-" + request.refundId)
-    }
+    public func queryRefund(_ request: ChannelRefundRequest) async throws -> ChannelRefundStatus { try await refund(request) }
 }

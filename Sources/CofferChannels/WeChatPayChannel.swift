@@ -65,13 +65,14 @@ public struct WeChatPayChannel: PaymentChannel {
             throw CofferError("channel_refused", .badGateway,
                               "WeChat Pay refused the order (HTTP \(status)\(reason.map { ", \($0)" } ?? "")); try again later or use another channel.")
         }
-        // A response is only trusted when WeChat Pay's platform key signed it.
-        try verifyAnswer(headers, answer)
-        guard let decoded = try? JSONDecoder().decode(NativeOrderAnswer.self, from: Data(answer)),
-              decoded.code_url.hasPrefix("weixin://") else {
-            throw CofferError("channel_refused", .badGateway, "WeChat Pay answered without a code_url.")
+        let codeURL = try trusted(headers, answer) { body throws(CofferError) in
+            guard let decoded = try? JSONDecoder().decode(NativeOrderAnswer.self, from: Data(body)),
+                  decoded.code_url.hasPrefix("weixin://") else {
+                throw CofferError("channel_refused", .badGateway, "WeChat Pay answered without a code_url.")
+            }
+            return decoded.code_url
         }
-        return PaymentInstruction(kind: PaymentInstruction.qrKind, url: decoded.code_url)
+        return PaymentInstruction(kind: PaymentInstruction.qrKind, url: codeURL)
     }
 
     public func verifyNotification(headers: [String: String], body: [UInt8], nowMicros: Int64) throws(CofferError) -> VerifiedNotification {
@@ -86,8 +87,7 @@ public struct WeChatPayChannel: PaymentChannel {
         guard status == 200 else {
             throw CofferError("channel_refused", .badGateway, "WeChat Pay refused the order query (HTTP \(status)).")
         }
-        try verifyAnswer(headers, answer)
-        return try wire.paymentStatus(queryAnswer: answer, rechargeId: recharge.id)
+        return try trusted(headers, answer) { body throws(CofferError) in try wire.paymentStatus(queryAnswer: body, rechargeId: recharge.id) }
     }
 
     public static let refundPath = "/v3/refund/domestic/refunds"
@@ -101,7 +101,9 @@ public struct WeChatPayChannel: PaymentChannel {
         guard status == 200 else {
             throw CofferError("channel_refused", .badGateway, "WeChat Pay refused the certificate download (HTTP \(status)).")
         }
-        let certificates = try wire.platformCertificates(answer: answer, headers: headers, nowMicros: clock.nowMicros())
+        let certificates = try asGatewayFault { () throws(CofferError) in
+            try wire.platformCertificates(answer: answer, headers: headers, nowMicros: clock.nowMicros())
+        }
         wire.install(certificates)
         return "wechatpay platform keys: \(wire.platformKeys.serials.joined(separator: ", "))"
     }
@@ -135,8 +137,7 @@ public struct WeChatPayChannel: PaymentChannel {
             }
             throw CofferError("channel_refused", .badGateway, reason + "; it will be asked again.")
         }
-        try verifyAnswer(headers, answer)
-        return try wire.refundStatus(answer: answer, for: request)
+        return try trusted(headers, answer) { body throws(CofferError) in try wire.refundStatus(answer: body, for: request) }
     }
 
     /// 查询单笔退款 by out_refund_no. A refund WeChat Pay does not know was never accepted: it is asked for again.
@@ -146,16 +147,24 @@ public struct WeChatPayChannel: PaymentChannel {
         guard status == 200 else {
             throw CofferError("channel_refused", .badGateway, "WeChat Pay refused the refund query (HTTP \(status)).")
         }
-        try verifyAnswer(headers, answer)
-        return try wire.refundStatus(answer: answer, for: request)
+        return try trusted(headers, answer) { body throws(CofferError) in try wire.refundStatus(answer: body, for: request) }
     }
 
-    /// An answer is believed only when a platform key signed it. A bad signature here is the gateway's fault, not the
-    /// caller's: it is reported as a refused channel call (502), never as the caller's authentication failing.
-    private func verifyAnswer(_ headers: [String: String], _ answer: [UInt8]) throws(CofferError) {
-        do { try wire.verifySignature(headers: headers, body: answer, nowMicros: clock.nowMicros()) } catch {
+    /// An answer is believed only when a platform key signed it, and then read.
+    private func trusted<T>(_ headers: [String: String], _ answer: [UInt8],
+                            _ read: ([UInt8]) throws(CofferError) -> T) throws(CofferError) -> T {
+        try asGatewayFault { () throws(CofferError) in
+            try wire.verifySignature(headers: headers, body: answer, nowMicros: clock.nowMicros())
+            return try read(answer)
+        }
+    }
+
+    /// The protocol layer speaks of notifications (401 for a bad signature, 400 for a malformed body). For an answer to
+    /// our own call those are the gateway's fault, not the caller's: a refused channel call (502) with the reason.
+    private func asGatewayFault<T>(_ body: () throws(CofferError) -> T) throws(CofferError) -> T {
+        do { return try body() } catch where error.code.hasPrefix("channel_") { throw error } catch {
             throw CofferError("channel_refused", .badGateway,
-                              "WeChat Pay's answer does not carry a valid platform signature (\(error.code)); it was ignored. Try again later.")
+                              "WeChat Pay's answer was not believed (\(error.code): \(error.detail)); it was ignored. Try again later.")
         }
     }
 

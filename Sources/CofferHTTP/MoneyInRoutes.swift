@@ -50,8 +50,8 @@ struct MoneyInRoutes: Sendable {
     /// Finance's view of refunds in flight or failed (`state=failed` is the list that needs someone).
     @Sendable func operatorRefunds(_ request: Request, _ context: CofferContext) async throws -> Response {
         _ = try await operatorOnly(request)
-        let states = try (request.uri.queryParameters["state"].map(String.init) ?? "pending,processing,failed")
-            .split(separator: ",").map { s throws(CofferError) in try parseEnum(ChannelRefundState.self, String(s), field: "state") }
+        let states = try parseEnumList(ChannelRefundState.self, request.uri.queryParameters["state"].map(String.init) ?? "pending,processing,failed",
+                                       field: "state")
         let accountId = request.uri.queryParameters["accountId"].map(String.init)
         let refunds = try await engine.store.channelRefunds(accountId: accountId, states: states, limit: Limits.maxPageSize)
         return try JSON.response(["items": refunds.map(ChannelRefundView.init)])
@@ -229,8 +229,8 @@ struct MoneyInRoutes: Sendable {
 
     @Sendable func operatorLines(_ request: Request, _ context: CofferContext) async throws -> Response {
         _ = try await operatorOnly(request)
-        let states = try (request.uri.queryParameters["state"].map(String.init) ?? "unmatched,held_keyword,held_currency")
-            .split(separator: ",").map { s throws(CofferError) in try parseEnum(StatementLineState.self, String(s), field: "state") }
+        let states = try parseEnumList(StatementLineState.self, request.uri.queryParameters["state"].map(String.init) ?? "unmatched,held_keyword,held_currency",
+                                       field: "state")
         let lines = try await engine.store.statementLines(accountId: nil, states: states, limit: Limits.maxPageSize)
         return try JSON.response(["items": lines.map(StatementLineView.init)])
     }

@@ -11,9 +11,7 @@ struct TransactionRoutes: Sendable {
     static func query(accountId: String, _ params: [String: String]) throws(CofferError) -> TransactionQuery {
         var q = TransactionQuery(accountId: accountId)
         if let types = params["type"], !types.isEmpty {
-            q.types = try types.split(separator: ",").map { t throws(CofferError) in
-                try parseEnum(TransactionType.self, String(t), field: "type")
-            }
+            q.types = try parseEnumList(TransactionType.self, types, field: "type")
         }
         if let v = params["from"] { q.fromMicros = try Time.parse(v, field: "from") }
         if let v = params["to"] { q.toMicros = try Time.parse(v, field: "to") }

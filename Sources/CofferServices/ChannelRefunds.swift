@@ -46,9 +46,9 @@ public struct ChannelRefundRecord: Codable, Sendable, Equatable {
     }
 
     var request: ChannelRefundRequest {
-        ChannelRefundRequest(refundId: id, rechargeId: rechargeId, channelTradeNo: channelTradeNo, refundMinor: amountMinor,
-                             orderTotalMinor: orderTotalMinor,
-                             reason: purpose == .payerLimit ? "付款人超出账户限制，原路退回" : "退款")
+        let reason = switch purpose { case .payerLimit: "付款人超出账户限制，原路退回" }
+        return ChannelRefundRequest(refundId: id, rechargeId: rechargeId, channelTradeNo: channelTradeNo, refundMinor: amountMinor,
+                                    orderTotalMinor: orderTotalMinor, reason: reason)
     }
 }
 

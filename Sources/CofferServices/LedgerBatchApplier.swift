@@ -217,7 +217,7 @@ struct LedgerBatchApplier {
             guard r.totalMinor == amount else { throw CofferError.amountMismatch(amount, expected: r.totalMinor) }
             effect = try LedgerRules.creditIncoming(wallet, amountMinor: r.amountMinor, type: .recharge, feeMinor: r.feeMinor ?? 0)
             // Last check of the case, so that a payer is only counted for a credit that happens.
-            if let payer { try await admitPayer(accountId, payer, now: now) }
+            if let payer { try await admitPayer(accountId, payer, channel: r.channel, now: now) }
             r.payerId = payer?.payerId
             r.state = .paid
             r.channelTradeNo = trade
@@ -361,16 +361,17 @@ struct LedgerBatchApplier {
     }
 
     /// R7 under the wallet lock: a payer already seen in the window always passes; a new one only below the limit.
-    private mutating func admitPayer(_ accountId: String, _ payer: PayerCheck, now: Int64) async throws {
+    private mutating func admitPayer(_ accountId: String, _ payer: PayerCheck, channel: String, now: Int64) async throws {
+        let key = RechargeRecord.payerKey(channel: channel, payerId: payer.payerId)
         var known: Set<String>
         if let cached = payersByAccount[accountId] {
             known = cached
         } else {
             known = try await tx.recentPayers(accountId: accountId, sinceMicros: now - payer.windowSeconds * 1_000_000)
         }
-        if !known.contains(payer.payerKey) {
+        if !known.contains(key) {
             guard known.count < payer.maxDistinct else { throw CofferError.payerLimitReached }
-            known.insert(payer.payerKey)
+            known.insert(key)
         }
         payersByAccount[accountId] = known
     }

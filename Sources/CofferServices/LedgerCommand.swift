@@ -158,15 +158,14 @@ public struct LedgerOutcome: Sendable {
     }
 }
 
-/// R7's distinct-payer rule as one credit carries it: `payerKey` ("channel:payer") must be among the account's payers of
-/// the last `windowSeconds`, or there must be fewer than `maxDistinct` of them.
+/// R7's distinct-payer rule as one credit carries it: the payer must be among the account's payers (on the recharge's
+/// channel) of the last `windowSeconds`, or there must be fewer than `maxDistinct` of them.
 public struct PayerCheck: Sendable, Equatable {
     public var payerId: String
-    public var payerKey: String
     public var maxDistinct: Int
     public var windowSeconds: Int64
-    public init(payerId: String, payerKey: String, maxDistinct: Int, windowSeconds: Int64) {
-        (self.payerId, self.payerKey, self.maxDistinct, self.windowSeconds) = (payerId, payerKey, maxDistinct, windowSeconds)
+    public init(payerId: String, maxDistinct: Int, windowSeconds: Int64) {
+        (self.payerId, self.maxDistinct, self.windowSeconds) = (payerId, maxDistinct, windowSeconds)
     }
 }
 

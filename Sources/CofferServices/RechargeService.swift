@@ -231,8 +231,7 @@ public struct RechargeService: Sendable {
             return .alreadyCredited(recharge)
         }
         let payer = notice.payerId.map {
-            PayerCheck(payerId: $0, payerKey: channel.name + ":" + $0, maxDistinct: settings.maxPayersPerWindow,
-                       windowSeconds: settings.payerWindowSeconds)
+            PayerCheck(payerId: $0, maxDistinct: settings.maxPayersPerWindow, windowSeconds: settings.payerWindowSeconds)
         }
         let request = LedgerRequest(.creditRecharge(accountId: recharge.accountId, rechargeId: recharge.id,
                                                     channelTradeNo: notice.channelTradeNo, amountMinor: notice.amountMinor,

@@ -126,8 +126,8 @@ public struct ChargeRecord: Codable, Sendable, Equatable {
 public enum RechargeState: String, Codable, Sendable { case pending, paid, expired, refused }
 
 public struct RechargeRecord: Codable, Sendable, Equatable {
-    /// R7: the distinct-payer count is per channel identity ("wechatpay:openid").
-    public var payerKey: String? { payerId.map { channel + ":" + $0 } }
+    /// R7 counts payers by channel identity ("wechatpay:openid"): the same person is a different id on each channel.
+    public static func payerKey(channel: String, payerId: String) -> String { channel + ":" + payerId }
     public var id: String
     public var accountId: String
     public var channel: String

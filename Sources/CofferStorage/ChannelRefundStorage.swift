@@ -8,7 +8,10 @@ extension SQLTransaction {
             SELECT DISTINCT channel, payer_id FROM recharges
             WHERE account_id = \(bind: accountId) AND state = 'paid' AND payer_id IS NOT NULL AND paid_at >= \(bind: sinceMicros)
             """).all()
-        return Set(try rows.map { try $0.decode(column: "channel", as: String.self) + ":" + $0.decode(column: "payer_id", as: String.self) })
+        return Set(try rows.map {
+            RechargeRecord.payerKey(channel: try $0.decode(column: "channel", as: String.self),
+                                    payerId: try $0.decode(column: "payer_id", as: String.self))
+        })
     }
 
     func refuseRecharge(_ r: RechargeRecord) async throws -> Bool {
@@ -56,11 +59,8 @@ extension SQLStore {
     }
 
     public func channelRefunds(accountId: String?, states: [ChannelRefundState], limit: Int) async throws -> [ChannelRefundRecord] {
-        var sql: SQLQueryString = "SELECT * FROM channel_refunds WHERE 1 = 1"
-        if let accountId { sql += " AND account_id = \(bind: accountId)" }
-        if !states.isEmpty { sql += " AND state IN (\(binds: states.map { $0.rawValue as any Encodable & Sendable }))" }
-        sql += " ORDER BY created_at DESC, id DESC LIMIT \(literal: limit)"
-        let query = sql
+        let query = Self.select("channel_refunds", accountId: accountId, states: states.map(\.rawValue),
+                                orderBy: "created_at DESC, id DESC", limit: limit)
         return try await read { db in try await db.raw(query).all().map(Rows.channelRefund) }
     }
 }

@@ -281,14 +281,20 @@ extension SQLStore {
     }
 
     public func remittances(accountId: String?, state: RemittanceState?, limit: Int) async throws -> [RemittanceRecord] {
-        var sql: SQLQueryString = "SELECT * FROM remittances WHERE 1 = 1"
-        if let accountId { sql += " AND account_id = \(bind: accountId)" }
-        if let state { sql += " AND state = \(bind: state.rawValue)" }
         // The review queue is worked oldest first; a customer's list is newest first.
-        sql += accountId == nil ? " ORDER BY created_at, id" : " ORDER BY created_at DESC, id DESC"
-        sql += " LIMIT \(literal: limit)"
-        let query = sql
+        let query = Self.select("remittances", accountId: accountId, states: state.map { [$0.rawValue] } ?? [],
+                                orderBy: accountId == nil ? "created_at, id" : "created_at DESC, id DESC", limit: limit)
         return try await read { db in try await db.raw(query).all().map(Rows.remittance) }
+    }
+
+    /// `SELECT *` of a table, for one account or all, in some states or all, ordered and limited. Table and order are
+    /// constants of the caller, never input.
+    static func select(_ table: StaticString, accountId: String?, states: [String], orderBy: StaticString, limit: Int) -> SQLQueryString {
+        var sql: SQLQueryString = "SELECT * FROM \(unsafeRaw: "\(table)") WHERE 1 = 1"
+        if let accountId { sql += " AND account_id = \(bind: accountId)" }
+        if !states.isEmpty { sql += " AND state IN (\(binds: states.map { $0 as any Encodable & Sendable }))" }
+        sql += " ORDER BY \(unsafeRaw: "\(orderBy)") LIMIT \(literal: limit)"
+        return sql
     }
 
     public func remittances(bankSerial: String) async throws -> [RemittanceRecord] {
@@ -324,11 +330,8 @@ extension SQLStore {
     }
 
     public func statementLines(accountId: String?, states: [StatementLineState], limit: Int) async throws -> [StatementLineRecord] {
-        var sql: SQLQueryString = "SELECT * FROM statement_lines WHERE 1 = 1"
-        if let accountId { sql += " AND account_id = \(bind: accountId)" }
-        if !states.isEmpty { sql += " AND state IN (\(binds: states.map { $0.rawValue as any Encodable & Sendable }))" }
-        sql += " ORDER BY imported_at, id LIMIT \(literal: limit)"
-        let query = sql
+        let query = Self.select("statement_lines", accountId: accountId, states: states.map(\.rawValue), orderBy: "imported_at, id",
+                                limit: limit)
         return try await read { db in try await db.raw(query).all().map(Rows.statementLine) }
     }
 
