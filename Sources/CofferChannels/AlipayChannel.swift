@@ -45,7 +45,7 @@ public struct AlipayChannel: PaymentChannel {
                              "subject": "账户充值 \(recharge.id)", "timeout_express": "\(payableMinutes)m"])
         let answer = try await call("alipay.trade.precreate", biz, notify: true)
         guard let code = answer["qr_code"] as? String, code.hasPrefix("https://") else {
-            throw CofferError("channel_refused", .badGateway, "Alipay answered without a qr_code.")
+            throw CofferError(.channelRefused, "Alipay answered without a qr_code.")
         }
         return PaymentInstruction(kind: PaymentInstruction.qrKind, url: code)
     }
@@ -62,7 +62,7 @@ public struct AlipayChannel: PaymentChannel {
         guard AlipayOpenAPI.successStatuses.contains(status) else { return .notPaid(status) }
         guard answer["out_trade_no"] as? String == recharge.id, let trade = answer["trade_no"] as? String,
               let amountText = answer["total_amount"] as? String else {
-            throw CofferError("channel_refused", .badGateway, "Alipay's query answer lacks out_trade_no, trade_no or total_amount.")
+            throw CofferError(.channelRefused, "Alipay's query answer lacks out_trade_no, trade_no or total_amount.")
         }
         let amount = try MoneyFormat.parsePositive(amountText, field: "total_amount")
         let payer = AlipayOpenAPI.payerId((answer["buyer_user_id"] ?? answer["buyer_open_id"]) as? String)
@@ -81,11 +81,11 @@ public struct AlipayChannel: PaymentChannel {
         guard answer["code"] as? String == "10000" else {
             let code = answer["sub_code"] as? String ?? answer["code"] as? String ?? "?"
             let reason = "Alipay refused the refund (\(code): \(answer["sub_msg"] as? String ?? answer["msg"] as? String ?? ""))"
-            if Self.retryableRefundCodes.contains(code) { throw CofferError("channel_refused", .badGateway, reason + "; it will be asked again.") }
+            if Self.retryableRefundCodes.contains(code) { throw CofferError(.channelRefused, reason + "; it will be asked again.") }
             return .failed(reason)
         }
         guard answer["out_trade_no"] as? String == request.rechargeId else {
-            throw CofferError("channel_refused", .badGateway, "Alipay's refund answer is for another trade; it was ignored.")
+            throw CofferError(.channelRefused, "Alipay's refund answer is for another trade; it was ignored.")
         }
         if answer["fund_change"] as? String == "Y" { return .succeeded(channelRefundNo: request.refundId) }
         return try await confirmRefund(request) ?? .processing(channelRefundNo: nil)
@@ -106,7 +106,7 @@ public struct AlipayChannel: PaymentChannel {
         guard answer["out_request_no"] as? String == request.refundId,
               let amountText = answer["refund_amount"] as? String,
               (try? MoneyFormat.parsePositive(amountText, field: "refund_amount")) == request.refundMinor else {
-            throw CofferError("channel_refused", .badGateway, "Alipay's refund query answer is for another refund or amount; it was ignored.")
+            throw CofferError(.channelRefused, "Alipay's refund query answer is for another refund or amount; it was ignored.")
         }
         return .succeeded(channelRefundNo: request.refundId)
     }
@@ -135,10 +135,10 @@ public struct AlipayChannel: PaymentChannel {
             response = try await http.execute(request, timeout: .seconds(Self.timeoutSeconds))
             body = try await response.body.collect(upTo: 1 << 20)
         } catch {
-            throw CofferError("channel_unreachable", .badGateway, "Alipay could not be reached; try again in a moment.")
+            throw CofferError(.channelUnreachable, "Alipay could not be reached; try again in a moment.")
         }
         guard response.status == .ok else {
-            throw CofferError("channel_refused", .badGateway, "Alipay answered HTTP \(response.status.code); try again later.")
+            throw CofferError(.channelRefused, "Alipay answered HTTP \(response.status.code); try again later.")
         }
         return try api.verifyResponse(Array(body.readableBytesView), method: method, tolerating: tolerating,
                                       acceptingRefusals: acceptingRefusals)

@@ -127,14 +127,14 @@ public struct AlipayOpenAPI: Sendable {
         guard let raw = Self.rawObject(named: name, in: body),
               let whole = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any],
               let object = try? JSONSerialization.jsonObject(with: Data(raw)) as? [String: Any] else {
-            throw CofferError("channel_refused", .badGateway, "Alipay answered without \(name).")
+            throw CofferError(.channelRefused, "Alipay answered without \(name).")
         }
         guard let signature = whole["sign"] as? String else {
             // Alipay leaves unsigned only the answers that refuse the request itself (bad app id, bad signature).
             throw Self.refusal(object)
         }
         guard isValid(signature: signature, for: raw) else {
-            throw CofferError("channel_refused", .badGateway, "Alipay's answer does not carry a valid signature; it was ignored.")
+            throw CofferError(.channelRefused, "Alipay's answer does not carry a valid signature; it was ignored.")
         }
         guard acceptingRefusals || object["code"] as? String == "10000" || tolerating.contains(object["sub_code"] as? String ?? "") else {
             throw Self.refusal(object)
@@ -144,8 +144,7 @@ public struct AlipayOpenAPI: Sendable {
 
     static func refusal(_ object: [String: Any]) -> CofferError {
         let detail = [object["code"], object["sub_code"], object["sub_msg"] ?? object["msg"]].compactMap { $0 as? String }
-        return CofferError("channel_refused", .badGateway,
-                           "Alipay refused the request (\(detail.joined(separator: ", "))); try again later or use another channel.")
+        return CofferError(.channelRefused, "Alipay refused the request (\(detail.joined(separator: ", "))); try again later or use another channel.")
     }
 
     /// The bytes of the JSON object under `name` as they were sent (Alipay signs that exact text). Strings are skipped
@@ -210,8 +209,7 @@ public struct AlipayOpenAPI: Sendable {
         }
         let status = fields["trade_status"] ?? ""
         guard Self.successStatuses.contains(status) else {
-            throw CofferError("notification_not_success", .unprocessable,
-                              "The trade is \(status.isEmpty ? "without a status" : status), not paid; nothing was credited.")
+            throw CofferError(.notificationNotSuccess, "The trade is \(status.isEmpty ? "without a status" : status), not paid; nothing was credited.")
         }
         guard let recharge = fields["out_trade_no"], !recharge.isEmpty, let trade = fields["trade_no"], !trade.isEmpty,
               let amountText = fields["total_amount"] else {

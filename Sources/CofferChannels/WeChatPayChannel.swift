@@ -62,13 +62,12 @@ public struct WeChatPayChannel: PaymentChannel {
         let (status, headers, answer) = try await send("POST", Self.nativeOrderPath, body: body)
         guard (200..<300).contains(status) else {
             let reason = (try? JSONDecoder().decode(ErrorAnswer.self, from: Data(answer))).map { "\($0.code): \($0.message)" }
-            throw CofferError("channel_refused", .badGateway,
-                              "WeChat Pay refused the order (HTTP \(status)\(reason.map { ", \($0)" } ?? "")); try again later or use another channel.")
+            throw CofferError(.channelRefused, "WeChat Pay refused the order (HTTP \(status)\(reason.map { ", \($0)" } ?? "")); try again later or use another channel.")
         }
         let codeURL = try trusted(headers, answer) { body throws(CofferError) in
             guard let decoded = try? JSONDecoder().decode(NativeOrderAnswer.self, from: Data(body)),
                   decoded.code_url.hasPrefix("weixin://") else {
-                throw CofferError("channel_refused", .badGateway, "WeChat Pay answered without a code_url.")
+                throw CofferError(.channelRefused, "WeChat Pay answered without a code_url.")
             }
             return decoded.code_url
         }
@@ -85,7 +84,7 @@ public struct WeChatPayChannel: PaymentChannel {
         let (status, headers, answer) = try await send("GET", path, body: [])
         if status == 404 { return .notPaid("ORDER_NOT_EXIST") }
         guard status == 200 else {
-            throw CofferError("channel_refused", .badGateway, "WeChat Pay refused the order query (HTTP \(status)).")
+            throw CofferError(.channelRefused, "WeChat Pay refused the order query (HTTP \(status)).")
         }
         return try trusted(headers, answer) { body throws(CofferError) in try wire.paymentStatus(queryAnswer: body, rechargeId: recharge.id) }
     }
@@ -99,7 +98,7 @@ public struct WeChatPayChannel: PaymentChannel {
     public func refreshCredentials() async throws -> String? {
         let (status, headers, answer) = try await send("GET", Self.certificatesPath, body: [])
         guard status == 200 else {
-            throw CofferError("channel_refused", .badGateway, "WeChat Pay refused the certificate download (HTTP \(status)).")
+            throw CofferError(.channelRefused, "WeChat Pay refused the certificate download (HTTP \(status)).")
         }
         let certificates = try asGatewayFault { () throws(CofferError) in
             try wire.platformCertificates(answer: answer, headers: headers, nowMicros: clock.nowMicros())
@@ -135,7 +134,7 @@ public struct WeChatPayChannel: PaymentChannel {
             if ["PARAM_ERROR", "INVALID_REQUEST", "RESOURCE_NOT_EXISTS", "NO_AUTH", "USER_ACCOUNT_ABNORMAL"].contains(error?.code ?? "") {
                 return .failed(reason)
             }
-            throw CofferError("channel_refused", .badGateway, reason + "; it will be asked again.")
+            throw CofferError(.channelRefused, reason + "; it will be asked again.")
         }
         return try trusted(headers, answer) { body throws(CofferError) in try wire.refundStatus(answer: body, for: request) }
     }
@@ -145,7 +144,7 @@ public struct WeChatPayChannel: PaymentChannel {
         let (status, headers, answer) = try await send("GET", "\(Self.refundPath)/\(request.refundId)", body: [])
         if status == 404 { return try await refund(request) }
         guard status == 200 else {
-            throw CofferError("channel_refused", .badGateway, "WeChat Pay refused the refund query (HTTP \(status)).")
+            throw CofferError(.channelRefused, "WeChat Pay refused the refund query (HTTP \(status)).")
         }
         return try trusted(headers, answer) { body throws(CofferError) in try wire.refundStatus(answer: body, for: request) }
     }
@@ -162,9 +161,8 @@ public struct WeChatPayChannel: PaymentChannel {
     /// The protocol layer speaks of notifications (401 for a bad signature, 400 for a malformed body). For an answer to
     /// our own call those are the gateway's fault, not the caller's: a refused channel call (502) with the reason.
     private func asGatewayFault<T>(_ body: () throws(CofferError) -> T) throws(CofferError) -> T {
-        do { return try body() } catch where error.code.hasPrefix("channel_") { throw error } catch {
-            throw CofferError("channel_refused", .badGateway,
-                              "WeChat Pay's answer was not believed (\(error.code): \(error.detail)); it was ignored. Try again later.")
+        do { return try body() } catch where ErrorCode.channelFaults.contains(error.code) { throw error } catch {
+            throw CofferError(.channelRefused, "WeChat Pay's answer was not believed (\(error.code): \(error.detail)); it was ignored. Try again later.")
         }
     }
 
@@ -185,7 +183,7 @@ public struct WeChatPayChannel: PaymentChannel {
         do {
             response = try await http.execute(request, timeout: .seconds(Self.timeoutSeconds))
         } catch {
-            throw CofferError("channel_unreachable", .badGateway, "WeChat Pay could not be reached; try again in a moment.")
+            throw CofferError(.channelUnreachable, "WeChat Pay could not be reached; try again in a moment.")
         }
         let answer = try await response.body.collect(upTo: 1 << 20)
         var headers: [String: String] = [:]

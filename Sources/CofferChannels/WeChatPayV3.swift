@@ -164,8 +164,7 @@ public struct WeChatPayV3Protocol: Sendable {
             throw .notificationMalformed("expected event_type and an encrypted resource")
         }
         guard notification.event_type == "TRANSACTION.SUCCESS" else {
-            throw CofferError("notification_not_success", .unprocessable,
-                              "The notification reports \(notification.event_type), not a successful payment; nothing was credited.")
+            throw CofferError(.notificationNotSuccess, "The notification reports \(notification.event_type), not a successful payment; nothing was credited.")
         }
         guard notification.resource.algorithm == "AEAD_AES_256_GCM" else {
             throw .notificationMalformed("unsupported resource algorithm \(notification.resource.algorithm)")
@@ -174,8 +173,7 @@ public struct WeChatPayV3Protocol: Sendable {
                                 associatedData: notification.resource.associated_data ?? "")
         let transaction = try ownTransaction(plain)
         guard transaction.trade_state == "SUCCESS" else {
-            throw CofferError("notification_not_success", .unprocessable,
-                              "The transaction is \(transaction.trade_state), not SUCCESS; nothing was credited.")
+            throw CofferError(.notificationNotSuccess, "The transaction is \(transaction.trade_state), not SUCCESS; nothing was credited.")
         }
         guard let transactionId = transaction.transaction_id else {
             throw .notificationMalformed("a paid transaction must carry transaction_id")
@@ -215,11 +213,11 @@ public struct WeChatPayV3Protocol: Sendable {
     public func refundStatus(answer json: [UInt8], for request: ChannelRefundRequest) throws(CofferError) -> ChannelRefundStatus {
         let answer: RefundAnswer
         do { answer = try JSONDecoder().decode(RefundAnswer.self, from: Data(json)) } catch {
-            throw CofferError("channel_refused", .badGateway, "WeChat Pay's refund answer lacks refund_id, out_refund_no or status.")
+            throw CofferError(.channelRefused, "WeChat Pay's refund answer lacks refund_id, out_refund_no or status.")
         }
         guard answer.out_refund_no == request.refundId, answer.out_trade_no.map({ $0 == request.rechargeId }) ?? true,
               answer.amount.map({ $0.refund == request.refundMinor }) ?? true else {
-            throw CofferError("channel_refused", .badGateway, "WeChat Pay's refund answer is for another refund or amount; it was ignored.")
+            throw CofferError(.channelRefused, "WeChat Pay's refund answer is for another refund or amount; it was ignored.")
         }
         switch answer.status {
         case "SUCCESS": return .succeeded(channelRefundNo: answer.refund_id)
@@ -279,7 +277,7 @@ extension WeChatPayV3Protocol {
     public func platformCertificates(answer: [UInt8], headers: [String: String], nowMicros: Int64) throws(CofferError) -> [PlatformCertificate] {
         let list: CertificateList
         do { list = try JSONDecoder().decode(CertificateList.self, from: Data(answer)) } catch {
-            throw CofferError("channel_refused", .badGateway, "WeChat Pay's certificate list is not {data: [{serial_no, encrypt_certificate}]}.")
+            throw CofferError(.channelRefused, "WeChat Pay's certificate list is not {data: [{serial_no, encrypt_certificate}]}.")
         }
         let now = Date(timeIntervalSince1970: Double(nowMicros / 1_000_000))
         var found: [PlatformCertificate] = []
@@ -287,18 +285,17 @@ extension WeChatPayV3Protocol {
             let e = item.encrypt_certificate
             guard e.algorithm == "AEAD_AES_256_GCM" else { continue }
             guard let pem = try? decrypt(ciphertextBase64: e.ciphertext, nonce: e.nonce, associatedData: e.associated_data ?? "") else {
-                throw CofferError("channel_refused", .badGateway,
-                                  "WeChat Pay's certificate \(item.serial_no) does not decrypt with the APIv3 key; no certificate was trusted.")
+                throw CofferError(.channelRefused, "WeChat Pay's certificate \(item.serial_no) does not decrypt with the APIv3 key; no certificate was trusted.")
             }
             guard let certificate = try? Certificate(pemEncoded: String(decoding: pem, as: UTF8.self)),
                   let key = _RSA.Signing.PublicKey(certificate.publicKey) else {
-                throw CofferError("channel_refused", .badGateway, "WeChat Pay's certificate \(item.serial_no) is not an RSA X.509 certificate.")
+                throw CofferError(.channelRefused, "WeChat Pay's certificate \(item.serial_no) is not an RSA X.509 certificate.")
             }
             // The listed serial must be the certificate's own (hex, as WeChat Pay writes it).
             let serial = certificate.serialNumber.bytes.map { String(format: "%02X", $0) }.joined()
             func trimmed(_ s: String) -> Substring { s.uppercased().drop { $0 == "0" } }
             guard trimmed(serial) == trimmed(item.serial_no) else {
-                throw CofferError("channel_refused", .badGateway, "WeChat Pay listed certificate \(item.serial_no) under another serial.")
+                throw CofferError(.channelRefused, "WeChat Pay listed certificate \(item.serial_no) under another serial.")
             }
             guard certificate.notValidBefore <= now, now <= certificate.notValidAfter else { continue }
             found.append(PlatformCertificate(serialNo: item.serial_no, publicKey: key, notValidAfter: certificate.notValidAfter))

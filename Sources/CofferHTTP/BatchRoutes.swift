@@ -69,7 +69,7 @@ struct BatchRoutes: Sendable {
         try Access.requireOperator(principal)
         let body = try await JSON.decode(Body<Operation>.self, from: request)
         guard (1...Self.maxOperations).contains(body.operations.count) else {
-            throw CofferError("batch_size_invalid", .badRequest, "Send 1 to \(Self.maxOperations) operations in one batch.")
+            throw CofferError(.batchSizeInvalid, "Send 1 to \(Self.maxOperations) operations in one batch.")
         }
         // Operations that fail validation get their own problem; the others go to the ledger writer together.
         var results = [Result?](repeating: nil, count: body.operations.count)
@@ -77,7 +77,7 @@ struct BatchRoutes: Sendable {
         for (index, op) in body.operations.enumerated() {
             do {
                 let (accountId, key, ledgerCommand) = try command(op)
-                guard !accountId.isEmpty, accountId.count <= 100 else { throw CofferError.notFound("account", accountId) }
+                guard !accountId.isEmpty, accountId.count <= 100 else { throw CofferError.notFound(.accountNotFound, accountId) }
                 _ = try IdempotencyContext(scope: accountId, key: key, fingerprint: "")
                 submitted.append((index, LedgerRequest(ledgerCommand, idempotencyKey: key, actor: principal.actor)))
             } catch let error as CofferError {
@@ -98,7 +98,7 @@ struct BatchRoutes: Sendable {
     }
 
     static func problem(_ index: Int, _ error: CofferError) -> Result {
-        Result(index: index, status: error.kind.httpStatus.code, replayed: nil, result: nil, code: error.code,
+        Result(index: index, status: error.kind.httpStatus.code, replayed: nil, result: nil, code: error.code.rawValue,
                detail: error.detail)
     }
 }

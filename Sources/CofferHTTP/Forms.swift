@@ -14,7 +14,7 @@ public enum Forms {
         guard let contentType = request.headers[.contentType], contentType.lowercased().hasPrefix("multipart/form-data"),
               let boundary = contentType.split(separator: ";").lazy.map({ $0.trimmingCharacters(in: .whitespaces) })
                 .first(where: { $0.lowercased().hasPrefix("boundary=") })?.dropFirst(9) else {
-            throw CofferError("multipart_required", .badRequest, "Send multipart/form-data with \(fields).")
+            throw CofferError(.multipartRequired, "Send multipart/form-data with \(fields).")
         }
         var request = request
         let body: ByteBuffer
@@ -23,7 +23,7 @@ public enum Forms {
             return try FormDataDecoder().decode(T.self, from: body,
                                                 boundary: String(boundary).trimmingCharacters(in: CharacterSet(charactersIn: "\"")))
         } catch {
-            throw CofferError("multipart_invalid", .badRequest, "The form could not be read; check the multipart boundary and fields.")
+            throw CofferError(.multipartInvalid, "The form could not be read; check the multipart boundary and fields.")
         }
     }
 
@@ -62,7 +62,7 @@ public struct RemittanceForm: Decodable, Sendable {
     public var idem: String?
 
     public static let fields = "the fields payerName, payerAccount, payerBank, amount, remittedOn, optional bankSerial, and the file receipt"
-    public static let tooLarge = CofferError("receipt_too_large", .payloadTooLarge, "The receipt must be at most 5 MB.")
+    public static let tooLarge = CofferError(.receiptTooLarge, "The receipt must be at most 5 MB.")
 
     public var input: RemittanceInput {
         RemittanceInput(payerName: payerName ?? "", payerAccount: payerAccount ?? "", payerBank: payerBank ?? "",

@@ -100,7 +100,7 @@ struct MoneyInRoutes: Sendable {
     @Sendable func accountReceipt(_ request: Request, _ context: CofferContext) async throws -> Response {
         let (_, accountId) = try await routes.authorize(request, context, .finance)
         let id = try context.param("remittanceId")
-        guard let r = try await engine.store.remittance(id: id), r.accountId == accountId else { throw CofferError.notFound("remittance", id) }
+        guard let r = try await engine.store.remittance(id: id), r.accountId == accountId else { throw CofferError.notFound(.remittanceNotFound, id) }
         return try Exports.receipt(r, bytes: engine.bank.receipt(r))
     }
 
@@ -175,7 +175,7 @@ struct MoneyInRoutes: Sendable {
     @Sendable func operatorReceipt(_ request: Request, _ context: CofferContext) async throws -> Response {
         _ = try await operatorOnly(request)
         let id = try context.param("remittanceId")
-        guard let r = try await engine.store.remittance(id: id) else { throw CofferError.notFound("remittance", id) }
+        guard let r = try await engine.store.remittance(id: id) else { throw CofferError.notFound(.remittanceNotFound, id) }
         return try Exports.receipt(r, bytes: engine.bank.receipt(r))
     }
 
@@ -200,10 +200,10 @@ struct MoneyInRoutes: Sendable {
         var request = request
         let body: ByteBuffer
         do { body = try await request.collectBody(upTo: Self.maxStatementBytes) } catch {
-            throw CofferError("statement_too_long", .payloadTooLarge, "The statement file must be at most 4 MB; split it.")
+            throw CofferError(.statementTooLong, "The statement file must be at most 4 MB; split it.")
         }
         guard let text = String(bytes: Array(body.readableBytesView), encoding: .utf8) else {
-            throw CofferError("statement_csv_invalid", .badRequest, "The statement file must be UTF-8 text.")
+            throw CofferError(.statementCsvInvalid, "The statement file must be UTF-8 text.")
         }
         let name = request.uri.queryParameters["name"].map(String.init) ?? "upload.csv"
         let lines = try engine.bank.parseStatementCSV(text)

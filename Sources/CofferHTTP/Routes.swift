@@ -20,10 +20,10 @@ extension HTTPDependencies {
     /// `payer` names the simulated payer (R7 counts distinct payers); without it the payment names none.
     public func sandboxPay(rechargeId id: String, principal: Principal, payer: String? = nil) async throws -> RechargeRecord {
         guard let sandbox else {
-            throw CofferError("sandbox_disabled", .notFound, "The sandbox channel is not enabled on this server.")
+            throw CofferError(.sandboxDisabled, "The sandbox channel is not enabled on this server.")
         }
         guard let r = try await engine.store.recharge(id: id), r.channel == SandboxChannel.channelName else {
-            throw CofferError.notFound("recharge", id)
+            throw CofferError.notFound(.rechargeNotFound, id)
         }
         try Access.check(principal, account: r.accountId, needs: .finance)
         let tradeNo = "sbx" + engine.ids.make("t").dropFirst(2)
@@ -31,7 +31,7 @@ extension HTTPDependencies {
         let (headers, body) = try sandbox.signedNotification(rechargeId: r.id, tradeNo: tradeNo, amountMinor: r.totalMinor,
                                                              payer: payer, nowMicros: engine.clock.nowMicros())
         _ = try await engine.recharges.handleNotification(channelName: sandbox.name, headers: headers, body: body)
-        guard let paid = try await engine.store.recharge(id: id) else { throw CofferError.notFound("recharge", id) }
+        guard let paid = try await engine.store.recharge(id: id) else { throw CofferError.notFound(.rechargeNotFound, id) }
         return paid
     }
 }
@@ -157,7 +157,7 @@ struct Routes: Sendable {
 
     @Sendable func getAccount(_ request: Request, _ context: CofferContext) async throws -> Response {
         let (_, accountId) = try await authorize(request, context, .member)
-        guard let account = try await engine.store.account(id: accountId) else { throw CofferError.notFound("account", accountId) }
+        guard let account = try await engine.store.account(id: accountId) else { throw CofferError.notFound(.accountNotFound, accountId) }
         return try JSON.response(AccountView(account))
     }
 
@@ -236,7 +236,7 @@ struct Routes: Sendable {
         let (_, accountId) = try await authorize(request, context, .finance)
         let id = try context.param("rechargeId")
         guard let r = try await engine.store.recharge(id: id), r.accountId == accountId else {
-            throw CofferError.notFound("recharge", id)
+            throw CofferError.notFound(.rechargeNotFound, id)
         }
         return try JSON.response(RechargeJSON(try await engine.recharges.view(r)))
     }
@@ -247,7 +247,7 @@ struct Routes: Sendable {
         let (_, accountId) = try await authorize(request, context, .finance)
         let id = try context.param("rechargeId")
         guard let r = try await engine.store.recharge(id: id), r.accountId == accountId else {
-            throw CofferError.notFound("recharge", id)
+            throw CofferError.notFound(.rechargeNotFound, id)
         }
         return try JSON.response(RechargeJSON(try await engine.recharges.view(try await engine.recharges.sync(r))))
     }
@@ -301,7 +301,7 @@ struct Routes: Sendable {
     @Sendable func getFreeze(_ request: Request, _ context: CofferContext) async throws -> Response {
         let (_, accountId) = try await authorize(request, context, .finance)
         let id = try context.param("freezeId")
-        guard let f = try await engine.store.freeze(accountId: accountId, id: id) else { throw CofferError.notFound("freeze", id) }
+        guard let f = try await engine.store.freeze(accountId: accountId, id: id) else { throw CofferError.notFound(.freezeNotFound, id) }
         return try JSON.response(FreezeView(f))
     }
 
@@ -334,7 +334,7 @@ struct Routes: Sendable {
     @Sendable func getCharge(_ request: Request, _ context: CofferContext) async throws -> Response {
         let (_, accountId) = try await authorize(request, context, .finance)
         let id = try context.param("chargeId")
-        guard let c = try await engine.store.charge(accountId: accountId, id: id) else { throw CofferError.notFound("charge", id) }
+        guard let c = try await engine.store.charge(accountId: accountId, id: id) else { throw CofferError.notFound(.chargeNotFound, id) }
         return try JSON.response(ChargeView(c))
     }
 

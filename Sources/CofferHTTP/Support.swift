@@ -57,16 +57,18 @@ struct ProblemMiddleware: RouterMiddleware {
         case let e as HTTPError:
             switch e.status {
             case .contentTooLarge: return .bodyTooLarge
-            case .notFound: return CofferError("route_not_found", .notFound, "No such route: \(request.method) \(request.uri.path).")
+            case .notFound: return CofferError(.routeNotFound, "No such route: \(request.method) \(request.uri.path).")
             case .methodNotAllowed:
-                return CofferError("method_not_allowed", .badRequest, "\(request.method) is not allowed on \(request.uri.path).")
+                return CofferError(.methodNotAllowed, "\(request.method) is not allowed on \(request.uri.path).")
+            case let status where status.code >= 500:
+                logger.error("HTTP error on \(request.method) \(request.uri.path): \(status.code)")
+                return .internalError
             default:
-                return CofferError("http_error", e.status.code >= 500 ? .internalError : .badRequest, e.body ?? e.status.reasonPhrase)
+                return CofferError(.badRequest, e.body ?? e.status.reasonPhrase)
             }
         default:
             logger.error("internal error on \(request.method) \(request.uri.path): \(String(describing: error))")
-            return CofferError("internal_error", .internalError,
-                               "Something went wrong on our side; nothing was changed. Retry with the same Idempotency-Key.")
+            return CofferError(.internalError, "Something went wrong on our side; nothing was changed. Retry with the same Idempotency-Key.")
         }
     }
 
@@ -75,8 +77,8 @@ struct ProblemMiddleware: RouterMiddleware {
         struct Problem: Encodable {
             let type: String, title: String, status: Int, code: String, detail: String
         }
-        let body = Problem(type: "https://coffer.dev/problems/\(error.code)", title: status.reasonPhrase, status: status.code,
-                           code: error.code, detail: error.detail)
+        let body = Problem(type: "https://coffer.dev/problems/\(error.code.rawValue)", title: status.reasonPhrase,
+                           status: status.code, code: error.code.rawValue, detail: error.detail)
         var headers = HTTPFields()
         headers[.contentType] = "application/problem+json"
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try! JSON.encoder.encode(body))))
@@ -91,6 +93,7 @@ extension CofferError.Kind {
         case .unauthorized: .unauthorized
         case .forbidden: .forbidden
         case .notFound: .notFound
+        case .methodNotAllowed: .methodNotAllowed
         case .conflict: .conflict
         case .unprocessable: .unprocessableContent
         case .payloadTooLarge: .contentTooLarge
@@ -102,8 +105,9 @@ extension CofferError.Kind {
 }
 
 extension CofferError {
-    public static let bodyTooLarge = CofferError("body_too_large", .payloadTooLarge,
-                                          "The request body is larger than \(Limits.maxBodyBytes / 1024) KiB; send less.")
+    public static let internalError = CofferError(
+        .internalError, "Something went wrong on our side; nothing was changed. Retry with the same Idempotency-Key.")
+    public static let bodyTooLarge = CofferError(.bodyTooLarge, "The request body is larger than \(Limits.maxBodyBytes / 1024) KiB; send less.")
 }
 
 enum JSON {
@@ -125,7 +129,7 @@ enum JSON {
         var request = request
         let buffer = try await request.collectBody(upTo: limitBytes)
         guard buffer.readableBytes > 0 else {
-            throw CofferError("body_required", .badRequest, "Send a JSON object as the request body.")
+            throw CofferError(.bodyRequired, "Send a JSON object as the request body.")
         }
         do {
             return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
@@ -143,8 +147,7 @@ enum JSON {
         case .typeMismatch(let type, let ctx):
             let field = path(ctx)
             if type == String.self && ctx.codingPath.last.map({ Money.isMoneyField($0.stringValue) }) == true {
-                return CofferError("amount_not_string", .badRequest,
-                                   "\(field) must be a decimal string like \"12.30\", not a JSON number (floats lose cents).")
+                return CofferError(.amountNotString, "\(field) must be a decimal string like \"12.30\", not a JSON number (floats lose cents).")
             }
             return .invalidField(field, "has the wrong type; expected \(type == String.self ? "a string" : "\(type)")")
         case .valueNotFound(_, let ctx):
@@ -153,11 +156,11 @@ enum JSON {
             return .invalidField(path(ctx, key), "is required")
         case .dataCorrupted(let ctx):
             if ctx.codingPath.isEmpty {
-                return CofferError("malformed_json", .badRequest, "The body is not valid JSON; send a JSON object.")
+                return CofferError(.malformedJson, "The body is not valid JSON; send a JSON object.")
             }
             return .invalidField(path(ctx), ctx.debugDescription)
         @unknown default:
-            return CofferError("malformed_json", .badRequest, "The body could not be read as JSON.")
+            return CofferError(.malformedJson, "The body could not be read as JSON.")
         }
     }
 }

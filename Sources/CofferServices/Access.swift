@@ -46,7 +46,7 @@ public enum Access {
         case .operatorKey, .staff:
             return
         case let .user(own, _, role, _), let .consoleUser(own, _, role):
-            guard own == accountId else { throw .notFound("account", accountId) }
+            guard own == accountId else { throw .notFound(.accountNotFound, accountId) }
             switch needs {
             case .member: return
             case .finance: if role == .owner || role == .finance { return }

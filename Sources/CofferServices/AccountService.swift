@@ -76,7 +76,7 @@ public struct AccountService: Sendable {
     /// Checked inside the write, after the idempotency lookup, so that a replay is answered instead of refused.
     static func requireFreeEmail(_ email: String, _ tx: any StoreTransaction) async throws {
         if try await tx.userExists(email: email) {
-            throw CofferError("email_taken", .conflict, "A user with email \(email) already exists; use another address.")
+            throw CofferError(.emailTaken, "A user with email \(email) already exists; use another address.")
         }
     }
 
@@ -125,7 +125,7 @@ public struct AccountService: Sendable {
     }
 
     public func createUser(accountId: String, _ input: NewUser, idempotencyKey: String, actor: String) async throws -> (UserView, replayed: Bool) {
-        guard try await store.account(id: accountId) != nil else { throw CofferError.notFound("account", accountId) }
+        guard try await store.account(id: accountId) != nil else { throw CofferError.notFound(.accountNotFound, accountId) }
         let u = try Self.validate(input)
         guard u.role != .owner else { throw CofferError.invalidField("role", "an account has one owner; use finance or member") }
         let now = clock.nowMicros()
@@ -144,7 +144,7 @@ public struct AccountService: Sendable {
     public func createAccountKey(accountId: String, userId: String, name: String, idempotencyKey: String,
                                  actor: String) async throws -> (CreatedApiKey, replayed: Bool) {
         guard let user = try await store.user(id: userId), user.accountId == accountId else {
-            throw CofferError.notFound("user", userId)
+            throw CofferError.notFound(.userNotFound, userId)
         }
         let idempotency = try IdempotencyContext(scope: accountId, key: idempotencyKey, fingerprint: "key|\(userId)|\(name)")
         return try await createKey(kind: .account, accountId: accountId, userId: user.id, name: name,

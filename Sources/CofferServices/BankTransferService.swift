@@ -118,7 +118,7 @@ public struct BankTransferService: Sendable {
     /// The account's 25-digit receiving account, made on first use.
     public func dedicatedAccount(accountId: String) async throws -> DedicatedAccountRecord {
         if let existing = try await store.dedicatedAccount(accountId: accountId) { return existing }
-        guard try await store.account(id: accountId) != nil else { throw CofferError.notFound("account", accountId) }
+        guard try await store.account(id: accountId) != nil else { throw CofferError.notFound(.accountNotFound, accountId) }
         var rng = SystemRandomNumberGenerator()
         for _ in 0..<20 {
             let body = String(format: "%09d", Int(rng.next(upperBound: UInt32(1_000_000_000))))
@@ -133,7 +133,7 @@ public struct BankTransferService: Sendable {
                 if let existing = try await store.dedicatedAccount(accountId: accountId) { return existing }
             }
         }
-        throw CofferError("dedicated_account_unavailable", .internalError, "No free dedicated account number was found; try again.")
+        throw CofferError(.dedicatedAccountUnavailable, "No free dedicated account number was found; try again.")
     }
 
     // MARK: payer names (T2)
@@ -161,7 +161,7 @@ public struct BankTransferService: Sendable {
             if ok { try await tx.insertAudit(audit) }
             return ok
         }
-        guard signed else { throw CofferError.notFound("payer name", name) }
+        guard signed else { throw CofferError.notFound(.payerNameNotFound, name) }
         return try await recheckHeldLines(accountId: accountId)
     }
 
@@ -175,7 +175,7 @@ public struct BankTransferService: Sendable {
 
     /// T2: lines waiting for a payer name or an agreement are checked again and credited once they pass.
     func recheckHeldLines(accountId: String) async throws -> [StatementLineResult] {
-        guard let account = try await store.account(id: accountId) else { throw CofferError.notFound("account", accountId) }
+        guard let account = try await store.account(id: accountId) else { throw CofferError.notFound(.accountNotFound, accountId) }
         let payers = try await store.payerNames(accountId: accountId)
         var results: [StatementLineResult] = []
         for line in try await store.statementLines(accountId: accountId, states: [.toBeConfirmed, .toBeSigned], limit: 1_000) {
@@ -354,36 +354,36 @@ public struct BankTransferService: Sendable {
 
     /// Operator: credit an unmatched or held line to an account (a held foreign-currency line can only be refunded).
     public func assignLine(id: String, accountId: String, actor: String) async throws -> StatementLineResult {
-        guard let line = try await store.statementLine(id: id) else { throw CofferError.notFound("statement line", id) }
+        guard let line = try await store.statementLine(id: id) else { throw CofferError.notFound(.statementLineNotFound, id) }
         guard line.currency == "CNY" else {
-            throw CofferError("statement_line_foreign_currency", .conflict, "A \(line.currency) line cannot be credited; refund it.")
+            throw CofferError(.statementLineForeignCurrency, "A \(line.currency) line cannot be credited; refund it.")
         }
         guard [.unmatched, .heldKeyword, .toBeConfirmed, .toBeSigned].contains(line.state) else {
-            throw CofferError("statement_line_not_creditable", .conflict, "Statement line \(line.bankSerial) is \(line.state.rawValue).")
+            throw CofferError(.statementLineNotCreditable, "Statement line \(line.bankSerial) is \(line.state.rawValue).")
         }
-        guard try await store.account(id: accountId) != nil else { throw CofferError.notFound("account", accountId) }
+        guard try await store.account(id: accountId) != nil else { throw CofferError.notFound(.accountNotFound, accountId) }
         if line.state == .heldKeyword {
             // An operator's decision releases the hold; the ledger writer still guards the state it credits from.
             let released = try await store.transaction { tx in
                 try await tx.updateStatementLine(id: line.id, from: .heldKeyword, to: .unmatched, accountId: nil,
                                                  note: "hold released by \(actor)", actor: actor, nowMicros: clock.nowMicros())
             }
-            guard released else { throw CofferError("statement_line_changed", .conflict, "The line changed meanwhile; reload it.") }
+            guard released else { throw CofferError(.statementLineChanged, "The line changed meanwhile; reload it.") }
         }
         let result = try await credit(line, accountId: accountId, actor: actor)
         guard result.state == StatementLineState.credited.rawValue else {
-            throw CofferError("statement_line_not_credited", .conflict, result.note ?? "The line was not credited.")
+            throw CofferError(.statementLineNotCredited, result.note ?? "The line was not credited.")
         }
         return result
     }
 
     /// Operator: the money goes back to the payer through the bank; Coffer records the decision and credits nothing.
     public func refundLine(id: String, reason: String, actor: String) async throws -> StatementLineRecord {
-        guard let line = try await store.statementLine(id: id) else { throw CofferError.notFound("statement line", id) }
+        guard let line = try await store.statementLine(id: id) else { throw CofferError.notFound(.statementLineNotFound, id) }
         let reason = reason.trimmingCharacters(in: .whitespacesAndNewlines)
         guard (1...500).contains(reason.count) else { throw CofferError.invalidField("reason", "is required (at most 500 characters)") }
         guard [.unmatched, .heldKeyword, .heldCurrency, .toBeConfirmed, .toBeSigned].contains(line.state) else {
-            throw CofferError("statement_line_not_refundable", .conflict, "Statement line \(line.bankSerial) is \(line.state.rawValue).")
+            throw CofferError(.statementLineNotRefundable, "Statement line \(line.bankSerial) is \(line.state.rawValue).")
         }
         let now = clock.nowMicros()
         let audit = AuditRecord(id: ids.make("aud"), accountId: line.accountId, actor: actor, action: "bank.line_refunded",
@@ -395,7 +395,7 @@ public struct BankTransferService: Sendable {
             if ok { try await tx.insertAudit(audit) }
             return ok
         }
-        guard moved else { throw CofferError("statement_line_changed", .conflict, "The line changed meanwhile; reload it.") }
+        guard moved else { throw CofferError(.statementLineChanged, "The line changed meanwhile; reload it.") }
         return try await store.statementLine(id: id) ?? line
     }
 

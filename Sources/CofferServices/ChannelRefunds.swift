@@ -93,7 +93,7 @@ public struct ChannelRefundService: Sendable {
         let now = clock.nowMicros()
         do {
             guard let channel = channels[refund.channel] else {
-                throw CofferError("channel_unavailable", .badGateway, "Channel \(refund.channel) is not enabled on this server.")
+                throw CofferError(.channelNotConfigured, "Channel \(refund.channel) is not enabled on this server.")
             }
             let status = refund.state == .pending ? try await channel.refund(refund.request)
                                                   : try await channel.queryRefund(refund.request)

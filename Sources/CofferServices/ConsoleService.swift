@@ -38,8 +38,7 @@ public struct ConsoleService: Sendable {
         self.settings = settings
     }
 
-    public static let signInFailed = CofferError("sign_in_failed", .unauthorized,
-                                                 "The e-mail address or password is wrong. Check both and try again.")
+    public static let signInFailed = CofferError(.signInFailed, "The e-mail address or password is wrong. Check both and try again.")
 
     /// Returns the new session and the cookie token (shown once; only its digest is stored).
     public func signIn(email rawEmail: String, password: String, as subject: SessionSubject,
@@ -51,8 +50,7 @@ public struct ConsoleService: Sendable {
         let window = settings.failureWindowSeconds * 1_000_000
         guard throttle.allowed(keys[0], max: settings.maxFailuresPerEmail, nowMicros: now, windowMicros: window),
               throttle.allowed(keys[1], max: settings.maxFailuresPerClient, nowMicros: now, windowMicros: window) else {
-            throw CofferError("sign_in_throttled", .tooManyRequests,
-                              "Too many failed sign-ins. Wait \(settings.failureWindowSeconds / 60) minutes, or reset the password.")
+            throw CofferError(.signInThrottled, "Too many failed sign-ins. Wait \(settings.failureWindowSeconds / 60) minutes, or reset the password.")
         }
         let found: (id: String, hash: String, accountId: String?)?
         switch subject {
@@ -114,7 +112,7 @@ public struct ConsoleService: Sendable {
         case .operator: hash = try await store.operatorUser(id: session.record.subjectId)?.passwordHash
         }
         guard let hash, Bcrypt.verify(current, hash: hash) else {
-            throw CofferError("current_password_wrong", .badRequest, "The current password is wrong; type it again.")
+            throw CofferError(.currentPasswordWrong, "The current password is wrong; type it again.")
         }
         guard new.count >= 10, new.count <= 72 else { throw CofferError.invalidField("newPassword", "must be 10–72 characters") }
         guard new != current else { throw CofferError.invalidField("newPassword", "must differ from the current password") }
@@ -137,7 +135,7 @@ public struct ConsoleService: Sendable {
                                 passwordHash: Bcrypt.hash(u.password, cost: bcryptCost), createdAtMicros: now)
         try await store.transaction { tx in
             if try await tx.operatorExists(email: op.email) {
-                throw CofferError("email_taken", .conflict, "An operator with email \(op.email) already exists.")
+                throw CofferError(.emailTaken, "An operator with email \(op.email) already exists.")
             }
             try await tx.insertOperator(op)
             try await tx.insertAudit(AuditRecord(id: ids.make("aud"), accountId: nil, actor: actor, action: "operator.create",
@@ -152,7 +150,7 @@ public struct ConsoleService: Sendable {
         let now = clock.nowMicros()
         try await store.transaction { tx in
             guard try await tx.updateUserRole(accountId: accountId, userId: userId, role: role) else {
-                throw CofferError.notFound("user", userId)
+                throw CofferError.notFound(.userNotFound, userId)
             }
             try await tx.insertAudit(AuditRecord(id: ids.make("aud"), accountId: accountId, actor: actor, action: "user.role",
                                                  detail: "\(userId) → \(role.rawValue)", createdAtMicros: now))

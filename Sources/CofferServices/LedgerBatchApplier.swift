@@ -108,7 +108,7 @@ struct LedgerBatchApplier {
         }
         do { try command.validate() } catch { return LedgerOutcome(result: .failure(error), replayed: false) }
         guard let wallet = wallets[accountId] else {
-            return LedgerOutcome(result: .failure(.notFound("account", accountId)), replayed: false)
+            return LedgerOutcome(result: .failure(.notFound(.accountNotFound, accountId)), replayed: false)
         }
         do {
             let receipt = try await evaluate(request, wallet: wallet)
@@ -172,7 +172,7 @@ struct LedgerBatchApplier {
             var f = try await activeFreeze(accountId, freezeId)
             if case .expireFreeze = request.command {
                 guard let deadline = f.expiresAtMicros, deadline <= now else {
-                    throw CofferError("freeze_not_due", .conflict, "Freeze \(freezeId) has not reached its deadline.")
+                    throw CofferError(.freezeNotDue, "Freeze \(freezeId) has not reached its deadline.")
                 }
                 f.state = .expired
             } else {
@@ -230,7 +230,7 @@ struct LedgerBatchApplier {
             message(accountId, "recharge_credited", "充值到账 Recharge credited",
                     "充值 \(MoneyFormat.format(r.amountMinor)) 元已到账（\(r.channel)，订单 \(rechargeId)）。", now)
         case let .redeemCode(_, codeId):
-            guard var c = codes[codeId] else { throw CofferError.notFound("recharge code", codeId) }
+            guard var c = codes[codeId] else { throw CofferError.notFound(.codeNotFound, codeId) }
             switch c.state {
             case .unused: break
             case .redeemed: throw CofferError.codeAlreadyRedeemed(byThisAccount: c.redeemedBy == accountId)
@@ -248,10 +248,10 @@ struct LedgerBatchApplier {
             related = ("recharge_code", codeId)
         case let .creditRemittance(_, remittanceId, amount):
             guard var r = remittances[remittanceId], r.accountId == accountId else {
-                throw CofferError.notFound("remittance", remittanceId)
+                throw CofferError.notFound(.remittanceNotFound, remittanceId)
             }
             guard r.state == .pendingReview else {
-                throw CofferError("remittance_already_reviewed", .conflict, "Remittance \(remittanceId) is already \(r.state.rawValue).")
+                throw CofferError(.remittanceAlreadyReviewed, "Remittance \(remittanceId) is already \(r.state.rawValue).")
             }
             guard r.amountMinor == amount else { throw CofferError.amountMismatch(amount, expected: r.amountMinor) }
             if let serial = r.bankSerial { try await requireSerialNotCredited(serial) }
@@ -266,10 +266,9 @@ struct LedgerBatchApplier {
             message(accountId, "remittance_credited", "汇款已入账 Remittance credited",
                     "您于 \(r.remittedOn) 的汇款 \(MoneyFormat.format(amount)) 元已审核通过并入账。", now)
         case let .creditStatementLine(_, lineId, amount):
-            guard var l = lines[lineId] else { throw CofferError.notFound("statement line", lineId) }
+            guard var l = lines[lineId] else { throw CofferError.notFound(.statementLineNotFound, lineId) }
             guard StatementLineState.creditable.contains(l.state), l.accountId == nil || l.accountId == accountId else {
-                throw CofferError("statement_line_not_creditable", .conflict,
-                                  "Statement line \(l.bankSerial) is \(l.state.rawValue) and cannot be credited to \(accountId).")
+                throw CofferError(.statementLineNotCreditable, "Statement line \(l.bankSerial) is \(l.state.rawValue) and cannot be credited to \(accountId).")
             }
             guard l.amountMinor == amount else { throw CofferError.amountMismatch(amount, expected: l.amountMinor) }
             try await requireSerialNotCredited(l.bankSerial)
@@ -325,14 +324,13 @@ struct LedgerBatchApplier {
     /// Ids are made by the server, so a repeat inside one batch is a bug upstream; the primary keys catch repeats across
     /// batches, this catches them before two entries would share one row.
     private func requireNew(_ isNew: Bool, _ what: String, _ id: String) throws {
-        guard isNew else { throw CofferError("duplicate_id", .conflict, "A \(what) with id \(id) is already in this batch.") }
+        guard isNew else { throw CofferError(.duplicateId, "A \(what) with id \(id) is already in this batch.") }
     }
 
     /// One bank transfer is credited once, whether it was reported as a remittance or arrived on a statement.
     private mutating func requireSerialNotCredited(_ serial: String) async throws {
         guard !creditedSerials.contains(serial), !(try await tx.bankSerialCredited(serial)) else {
-            throw CofferError("bank_serial_already_credited", .conflict,
-                              "A transfer with bank serial number \(serial) has already been credited; it cannot be credited again.")
+            throw CofferError(.bankSerialAlreadyCredited, "A transfer with bank serial number \(serial) has already been credited; it cannot be credited again.")
         }
         creditedSerials.insert(serial)
     }
@@ -346,7 +344,7 @@ struct LedgerBatchApplier {
         let key = accountId + "/" + id
         let found: FreezeRecord?
         if let cached = freezes[key] { found = cached } else { found = try await tx.lockFreeze(accountId: accountId, id: id) }
-        guard let f = found else { throw CofferError.notFound("freeze", id) }
+        guard let f = found else { throw CofferError.notFound(.freezeNotFound, id) }
         freezes[key] = f
         guard f.state == .active else { throw CofferError.freezeAlreadyResolved(id, state: f.state.rawValue) }
         return f
@@ -355,7 +353,7 @@ struct LedgerBatchApplier {
     private mutating func existingCharge(_ accountId: String, _ id: String) async throws -> ChargeRecord {
         let key = accountId + "/" + id
         if let cached = charges[key] { return cached }
-        guard let c = try await tx.lockCharge(accountId: accountId, id: id) else { throw CofferError.notFound("charge", id) }
+        guard let c = try await tx.lockCharge(accountId: accountId, id: id) else { throw CofferError.notFound(.chargeNotFound, id) }
         charges[key] = c
         return c
     }
@@ -379,13 +377,13 @@ struct LedgerBatchApplier {
     private mutating func pendingRecharge(_ accountId: String, _ id: String) async throws -> RechargeRecord {
         let found: RechargeRecord?
         if let cached = recharges[id] { found = cached } else { found = try await tx.lockRecharge(id: id) }
-        guard let r = found, r.accountId == accountId else { throw CofferError.notFound("recharge", id) }
+        guard let r = found, r.accountId == accountId else { throw CofferError.notFound(.rechargeNotFound, id) }
         recharges[id] = r
         // A payment that arrives after the order expired is still money the customer paid: it is credited, not lost.
         switch r.state {
         case .pending, .expired: return r
-        case .paid: throw CofferError("recharge_already_paid", .conflict, "Recharge \(id) is already paid.")
-        case .refused: throw CofferError("recharge_refused", .conflict, "Recharge \(id) was refused and its payment returned.")
+        case .paid: throw CofferError(.rechargeAlreadyPaid, "Recharge \(id) is already paid.")
+        case .refused: throw CofferError(.rechargeRefused, "Recharge \(id) was refused and its payment returned.")
         }
     }
 }

@@ -170,7 +170,5 @@ public struct PayerCheck: Sendable, Equatable {
 }
 
 extension CofferError {
-    public static let payerLimitReached = CofferError(
-        "recharge_payer_limit", .tooManyRequests,
-        "This account has received payments from too many different payers today; the payment was refused and is being returned to the payer.")
+    public static let payerLimitReached = CofferError(.rechargePayerLimit, "This account has received payments from too many different payers today; the payment was refused and is being returned to the payer.")
 }

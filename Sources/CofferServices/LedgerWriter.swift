@@ -66,7 +66,7 @@ public final class LedgerWriter: Sendable {
         try await withCheckedThrowingContinuation { continuation in
             let wake: CheckedContinuation<Void, Never>? = state.withLock { s in
                 if s.stopped {
-                    continuation.resume(throwing: CofferError("shutting_down", .internalError, "The server is shutting down."))
+                    continuation.resume(throwing: CofferError(.shuttingDown, "The server is shutting down."))
                     return nil
                 }
                 s.queue.append(Waiting(request: request, continuation: continuation))

@@ -168,14 +168,13 @@ public struct SiteMessageRecord: Codable, Sendable, Equatable {
 
 extension CofferError {
     public static func amountMismatch(_ givenMinor: Int64, expected expectedMinor: Int64) -> CofferError {
-        CofferError("amount_mismatch", .unprocessable,
-                    "The amount \(MoneyFormat.format(givenMinor)) differs from the expected \(MoneyFormat.format(expectedMinor)); nothing was credited.")
+        CofferError(.amountMismatch, "The amount \(MoneyFormat.format(givenMinor)) differs from the expected \(MoneyFormat.format(expectedMinor)); nothing was credited.")
     }
     public static func codeAlreadyRedeemed(byThisAccount: Bool) -> CofferError {
-        CofferError("code_already_redeemed", .conflict, byThisAccount
+        CofferError(.codeAlreadyRedeemed, byThisAccount
             ? "You have already redeemed this code; its amount is in your wallet."
             : "This code has already been redeemed. Each code can be used once.")
     }
-    public static let codeVoided = CofferError("code_voided", .conflict, "This code was withdrawn by the platform and can no longer be redeemed.")
-    public static let codeExpired = CofferError("code_expired", .conflict, "This code has expired and can no longer be redeemed.")
+    public static let codeVoided = CofferError(.codeVoided, "This code was withdrawn by the platform and can no longer be redeemed.")
+    public static let codeExpired = CofferError(.codeExpired, "This code has expired and can no longer be redeemed.")
 }

@@ -88,12 +88,10 @@ extension PaymentChannel {
 }
 
 extension CofferError {
-    public static let notificationSignatureInvalid = CofferError(
-        "notification_signature_invalid", .unauthorized, "The notification's signature does not verify; it was refused and logged.")
-    public static let notificationStale = CofferError(
-        "notification_stale", .unauthorized, "The notification's timestamp is too old or in the future; it was refused.")
+    public static let notificationSignatureInvalid = CofferError(.notificationSignatureInvalid, "The notification's signature does not verify; it was refused and logged.")
+    public static let notificationStale = CofferError(.notificationStale, "The notification's timestamp is too old or in the future; it was refused.")
     public static func notificationMalformed(_ why: String) -> CofferError {
-        .init("notification_malformed", .badRequest, "The notification could not be read: \(why).")
+        .init(.notificationMalformed, "The notification could not be read: \(why).")
     }
 }
 

@@ -79,7 +79,7 @@ public struct RechargeCodeService: Sendable {
 
     /// The codes of a batch for printing; every export is audited.
     public func export(batchId: String, actor: String) async throws -> (CodeBatchRecord, [RechargeCodeRecord]) {
-        guard let batch = try await store.codeBatch(id: batchId) else { throw CofferError.notFound("code batch", batchId) }
+        guard let batch = try await store.codeBatch(id: batchId) else { throw CofferError.notFound(.codeBatchNotFound, batchId) }
         let codes = try await store.codes(batchId: batchId)
         let audit = AuditRecord(id: ids.make("aud"), accountId: nil, actor: actor, action: "codes.exported",
                                 detail: "batch \(batchId): \(codes.count) codes", createdAtMicros: clock.nowMicros())
@@ -93,7 +93,7 @@ public struct RechargeCodeService: Sendable {
     public func voidBatch(batchId: String, reason rawReason: String, actor: String) async throws -> Int {
         let reason = rawReason.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !reason.isEmpty, reason.count <= 200 else { throw CofferError.invalidField("reason", "is required (1–200 characters): say why") }
-        guard try await store.codeBatch(id: batchId) != nil else { throw CofferError.notFound("code batch", batchId) }
+        guard try await store.codeBatch(id: batchId) != nil else { throw CofferError.notFound(.codeBatchNotFound, batchId) }
         let now = clock.nowMicros()
         let auditId = ids.make("aud")
         return try await store.transaction { tx in
@@ -104,11 +104,8 @@ public struct RechargeCodeService: Sendable {
         }
     }
 
-    public static let attemptsExceeded = CofferError(
-        "code_attempts_exceeded", .tooManyRequests,
-        "Too many unsuccessful code redemptions; wait an hour and check the code on the card.")
-    public static let notFound = CofferError("code_not_found", .notFound,
-                                             "No recharge code matches; check the 16 characters on the card (0/O and 1/I are not used).")
+    public static let attemptsExceeded = CofferError(.codeAttemptsExceeded, "Too many unsuccessful code redemptions; wait an hour and check the code on the card.")
+    public static let notFound = CofferError(.codeNotFound, "No recharge code matches; check the 16 characters on the card (0/O and 1/I are not used).")
 
     /// Redeems a code into the account. Every attempt counts against the account until it succeeds (R8).
     public func redeem(accountId: String, typed: String, idempotencyKey: String, actor: String) async throws -> LedgerOutcome {
@@ -131,7 +128,7 @@ public struct RechargeCodeService: Sendable {
         switch outcome.result {
         case .success: succeeded = true
         // Asking again for a code this account already has is not a guess.
-        case .failure(let error) where error.code == "code_already_redeemed":
+        case .failure(let error) where error.code == .codeAlreadyRedeemed:
             succeeded = try await store.code(digest: record.digest)?.redeemedBy == accountId
         case .failure: succeeded = false
         }

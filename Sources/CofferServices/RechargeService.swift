@@ -43,8 +43,7 @@ public struct FeeRule: Sendable, Equatable, Codable {
         guard (0...10_000).contains(rateBasisPoints), aboveMinor >= 0, fixedMinor >= 0, minMinor >= 0,
               [aboveMinor, fixedMinor, minMinor, maxMinor ?? 0].allSatisfy({ $0 <= MoneyFormat.maxAbsMinor }),
               maxMinor.map({ $0 >= minMinor }) ?? true else {
-            throw CofferError("fee_rule_invalid", .badRequest,
-                              "The fee rule of \(channel) must have a rate of 0–10000 basis points, amounts ≥ 0 and min ≤ max.")
+            throw CofferError(.feeRuleInvalid, "The fee rule of \(channel) must have a rate of 0–10000 basis points, amounts ≥ 0 and min ≤ max.")
         }
         return self
     }
@@ -124,8 +123,7 @@ public struct RechargeService: Sendable {
 
     func channel(_ name: String) throws(CofferError) -> any PaymentChannel {
         guard let c = channels[name] else {
-            throw CofferError("channel_unavailable", .badRequest,
-                              "Channel '\(name.prefix(40))' is not enabled; enabled channels: \(channelNames.joined(separator: ", ")).")
+            throw CofferError(.channelUnavailable, "Channel '\(name.prefix(40))' is not enabled; enabled channels: \(channelNames.joined(separator: ", ")).")
         }
         return c
     }
@@ -135,7 +133,7 @@ public struct RechargeService: Sendable {
         let amount = try MoneyFormat.parsePositive(amountText, minMinor: settings.minMinor, maxMinor: settings.maxMinor)
         let channel = try channel(channelName)
         let fee = try settings.feeRules[channel.name]?.fee(forMinor: amount) ?? 0
-        guard let account = try await store.account(id: accountId) else { throw CofferError.notFound("account", accountId) }
+        guard let account = try await store.account(id: accountId) else { throw CofferError.notFound(.accountNotFound, accountId) }
         let limits = settings.channelLimits[channel.name] ?? ChannelLimits()
         if let max = limits.perPaymentMinor, amount > max { throw Self.limitExceeded("per payment", max, channel.name) }
         let ctx = try IdempotencyContext(scope: accountId, key: idempotencyKey, fingerprint: "recharge|\(amount)|\(channel.name)")
@@ -157,8 +155,7 @@ public struct RechargeService: Sendable {
             let recent = try await tx.countRecentRecharges(accountId: accountId,
                                                            sinceMicros: now - settings.orderWindowSeconds * 1_000_000)
             guard recent < settings.maxOrdersPerWindow else {
-                throw CofferError("recharge_rate_limited", .tooManyRequests,
-                                  "At most \(settings.maxOrdersPerWindow) recharge orders per \(settings.orderWindowSeconds / 60) minutes; wait a few minutes or pay an open order.")
+                throw CofferError(.rechargeRateLimited, "At most \(settings.maxOrdersPerWindow) recharge orders per \(settings.orderWindowSeconds / 60) minutes; wait a few minutes or pay an open order.")
             }
             // R3, in the same transaction for the same reason.
             let (dayStart, monthStart) = Self.periodStarts(nowMicros: now, timeZone: account.timeZone)
@@ -173,8 +170,8 @@ public struct RechargeService: Sendable {
 
     static func limitExceeded(_ period: String, _ maxMinor: Int64, _ channel: String, usedMinor: Int64? = nil) -> CofferError {
         let used = usedMinor.map { " (\(MoneyFormat.format($0)) already paid or pending)" } ?? ""
-        return CofferError("recharge_limit_exceeded", .unprocessable,
-                           "\(channel) allows at most \(MoneyFormat.format(maxMinor)) \(period)\(used). Pay a smaller amount, or use bank remittance (对公汇款), which has no platform limit.")
+        return CofferError(.rechargeLimitExceeded, "\(channel) allows at most \(MoneyFormat.format(maxMinor)) \(period)\(used). Pay a smaller amount, or use bank remittance (对公汇款), which has no platform limit.",
+                           ["limit": MoneyFormat.format(maxMinor)])
     }
 
     /// Start of today and of this month in the account's time zone (*default* Asia/Shanghai).
@@ -218,7 +215,7 @@ public struct RechargeService: Sendable {
     func credit(_ notice: VerifiedNotification, channel: any PaymentChannel) async throws -> NotificationResult {
         guard let recharge = try await store.recharge(id: notice.rechargeId), recharge.channel == channel.name else {
             logger.warning("refused \(channel.name) notification for unknown recharge \(notice.rechargeId)")
-            throw CofferError.notFound("recharge", notice.rechargeId)
+            throw CofferError.notFound(.rechargeNotFound, notice.rechargeId)
         }
         if recharge.state == .refused, recharge.channelTradeNo == notice.channelTradeNo {
             return .refused(recharge, nil)
@@ -226,7 +223,7 @@ public struct RechargeService: Sendable {
         if recharge.state == .paid {
             guard recharge.channelTradeNo == notice.channelTradeNo else {
                 logger.error("recharge \(recharge.id) already paid by trade \(recharge.channelTradeNo ?? "?"), second trade \(notice.channelTradeNo) refused")
-                throw CofferError("recharge_already_paid", .conflict, "Recharge \(recharge.id) is already paid by another trade.")
+                throw CofferError(.rechargeAlreadyPaid, "Recharge \(recharge.id) is already paid by another trade.")
             }
             return .alreadyCredited(recharge)
         }
@@ -242,10 +239,10 @@ public struct RechargeService: Sendable {
         switch outcome.result {
         case .success(let receipt):
             return outcome.replayed ? .alreadyCredited(receipt.recharge ?? recharge) : .credited(receipt)
-        case .failure(let error) where error.code == CofferError.payerLimitReached.code:
+        case .failure(let error) where error.code == .rechargePayerLimit:
             return try await refuse(recharge, notice, channel: channel)
         case .failure(let error):
-            if error.code == "recharge_already_paid", let again = try await store.recharge(id: recharge.id),
+            if error.code == .rechargeAlreadyPaid, let again = try await store.recharge(id: recharge.id),
                again.channelTradeNo == notice.channelTradeNo {
                 return .alreadyCredited(again)
             }
@@ -286,11 +283,11 @@ public struct RechargeService: Sendable {
         }
         guard recorded else {
             // Someone else settled this order meanwhile (a repeated notification, or the query path): answer as they did.
-            guard let current = try await store.recharge(id: recharge.id) else { throw CofferError.notFound("recharge", recharge.id) }
+            guard let current = try await store.recharge(id: recharge.id) else { throw CofferError.notFound(.rechargeNotFound, recharge.id) }
             switch current.state {
             case .refused where current.channelTradeNo == notice.channelTradeNo: return .refused(current, nil)
             case .paid where current.channelTradeNo == notice.channelTradeNo: return .alreadyCredited(current)
-            default: throw CofferError("recharge_already_paid", .conflict, "Recharge \(recharge.id) is already settled by another trade.")
+            default: throw CofferError(.rechargeAlreadyPaid, "Recharge \(recharge.id) is already settled by another trade.")
             }
         }
         // The refund is sent by the jobs loop (every few seconds), not here: the channel waits for this answer, and a slow

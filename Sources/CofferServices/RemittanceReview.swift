@@ -43,32 +43,30 @@ extension BankTransferService {
         let serial = try input.bankSerial.map { try text($0, "bankSerial", max: 64) }.flatMap { $0.isEmpty ? nil : $0 }
         guard !input.receipt.isEmpty else { throw CofferError.invalidField("receipt", "a PNG, JPG or PDF receipt is required") }
         guard input.receipt.count <= settings.maxReceiptBytes else {
-            throw CofferError("receipt_too_large", .payloadTooLarge, "The receipt must be at most 5 MB.")
+            throw CofferError(.receiptTooLarge, "The receipt must be at most 5 MB.")
         }
         guard let type = Self.receiptType(input.receipt) else {
-            throw CofferError("receipt_type_unsupported", .badRequest, "The receipt must be a PNG, JPG or PDF file.")
+            throw CofferError(.receiptTypeUnsupported, "The receipt must be a PNG, JPG or PDF file.")
         }
         let digest = Secrets.sha256Hex(bytes: input.receipt)
         let ctx = try IdempotencyContext(scope: accountId, key: idempotencyKey, fingerprint:
             "remittance|\(payerName)|\(payerAccount)|\(payerBank)|\(amount)|\(input.remittedOn)|\(serial ?? "")|\(digest)|\(input.resubmissionOf ?? "")")
         if let earlier: RemittanceRecord = try await Idempotent.replay(store, ctx) { return (earlier, true) }
-        guard try await store.account(id: accountId) != nil else { throw CofferError.notFound("account", accountId) }
+        guard try await store.account(id: accountId) != nil else { throw CofferError.notFound(.accountNotFound, accountId) }
         if let serial {
             if try await store.bankSerialCredited(serial) {
-                throw CofferError("bank_serial_already_credited", .conflict,
-                                  "A transfer with bank serial number \(serial) has already been credited; it cannot be submitted again.")
+                throw CofferError(.bankSerialAlreadyCredited, "A transfer with bank serial number \(serial) has already been credited; it cannot be submitted again.")
             }
             if try await store.remittances(bankSerial: serial).contains(where: { $0.state == .pendingReview }) {
-                throw CofferError("remittance_already_pending", .conflict,
-                                  "A remittance with bank serial number \(serial) is already waiting for review.")
+                throw CofferError(.remittanceAlreadyPending, "A remittance with bank serial number \(serial) is already waiting for review.")
             }
         }
         if let earlierId = input.resubmissionOf {
             guard let earlier = try await store.remittance(id: earlierId), earlier.accountId == accountId else {
-                throw CofferError.notFound("remittance", earlierId)
+                throw CofferError.notFound(.remittanceNotFound, earlierId)
             }
             guard earlier.state == .rejected else {
-                throw CofferError("remittance_not_rejected", .conflict, "Only a rejected remittance can be corrected and submitted again.")
+                throw CofferError(.remittanceNotRejected, "Only a rejected remittance can be corrected and submitted again.")
             }
         }
         let now = clock.nowMicros()
@@ -90,7 +88,7 @@ extension BankTransferService {
         let final = directory.appendingPathComponent(name)
         let temporary = directory.appendingPathComponent(".\(name).partial")
         guard FileManager.default.createFile(atPath: temporary.path, contents: Data(bytes), attributes: [.posixPermissions: 0o600]) else {
-            throw CofferError("receipt_not_stored", .internalError, "The receipt could not be stored; try again.")
+            throw CofferError(.receiptNotStored, "The receipt could not be stored; try again.")
         }
         let handle = try FileHandle(forWritingTo: temporary)
         try handle.synchronize()
@@ -102,7 +100,7 @@ extension BankTransferService {
     public func receipt(_ remittance: RemittanceRecord) throws -> [UInt8] {
         let url = URL(fileURLWithPath: settings.receiptDirectory, isDirectory: true).appendingPathComponent(remittance.receiptPath)
         guard let data = FileManager.default.contents(atPath: url.path) else {
-            throw CofferError("receipt_missing", .notFound, "The receipt file of \(remittance.id) is missing from the receipt store.")
+            throw CofferError(.receiptMissing, "The receipt file of \(remittance.id) is missing from the receipt store.")
         }
         return Array(data)
     }
@@ -113,7 +111,7 @@ extension BankTransferService {
 
     /// Credits the remittance through the ledger writer (R9); a replay with the same key returns the same receipt.
     public func approve(remittanceId: String, idempotencyKey: String, actor: String) async throws -> LedgerOutcome {
-        guard let r = try await store.remittance(id: remittanceId) else { throw CofferError.notFound("remittance", remittanceId) }
+        guard let r = try await store.remittance(id: remittanceId) else { throw CofferError.notFound(.remittanceNotFound, remittanceId) }
         return try await writer.submit(LedgerRequest(.creditRemittance(accountId: r.accountId, remittanceId: r.id, amountMinor: r.amountMinor),
                                                      idempotencyKey: idempotencyKey, actor: actor))
     }
@@ -123,7 +121,7 @@ extension BankTransferService {
         guard (1...500).contains(reason.count) else {
             throw CofferError.invalidField("reason", "is required so that the customer knows what to correct (at most 500 characters)")
         }
-        guard let r = try await store.remittance(id: remittanceId) else { throw CofferError.notFound("remittance", remittanceId) }
+        guard let r = try await store.remittance(id: remittanceId) else { throw CofferError.notFound(.remittanceNotFound, remittanceId) }
         let now = clock.nowMicros()
         let notice = SiteMessageRecord(id: ids.make("msg"), accountId: r.accountId, kind: "remittance_rejected",
                                        title: "汇款未通过审核 Remittance rejected",
@@ -140,7 +138,7 @@ extension BankTransferService {
             return ok
         }
         guard rejected else {
-            throw CofferError("remittance_already_reviewed", .conflict, "Remittance \(remittanceId) is already \(r.state.rawValue).")
+            throw CofferError(.remittanceAlreadyReviewed, "Remittance \(remittanceId) is already \(r.state.rawValue).")
         }
         return try await store.remittance(id: remittanceId) ?? r
     }

@@ -15,20 +15,19 @@ public enum StatementCSV {
         if body.hasPrefix("\u{FEFF}") { body.removeFirst() }
         let csv: CSV<Enumerated>
         do { csv = try CSV<Enumerated>(string: body, delimiter: .comma, loadColumns: false) } catch {
-            throw CofferError("statement_csv_invalid", .badRequest, "The statement file is not valid CSV: \(error).")
+            throw CofferError(.statementCsvInvalid, "The statement file is not valid CSV: \(error).")
         }
         let header = csv.header.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
         var position: [String: Int] = [:]
         for name in columns {
             guard let i = header.firstIndex(of: name) else {
-                throw CofferError("statement_csv_invalid", .badRequest,
-                                  "The header row must name the columns \(columns.joined(separator: ",")); \(name) is missing.")
+                throw CofferError(.statementCsvInvalid, "The header row must name the columns \(columns.joined(separator: ",")); \(name) is missing.")
             }
             position[name] = i
         }
         let rows = csv.rows.filter { !$0.allSatisfy { $0.trimmingCharacters(in: .whitespaces).isEmpty } }
         guard rows.count <= maxLines else {
-            throw CofferError("statement_too_long", .payloadTooLarge, "At most \(maxLines) lines per file; split the statement.")
+            throw CofferError(.statementTooLong, "At most \(maxLines) lines per file; split the statement.")
         }
         return rows.map { row in
             func field(_ name: String) -> String {

@@ -13,7 +13,7 @@ public struct WalletService: Sendable {
     }
 
     public func wallet(accountId: String) async throws -> WalletBalances {
-        guard let w = try await store.wallet(accountId: accountId) else { throw CofferError.notFound("account", accountId) }
+        guard let w = try await store.wallet(accountId: accountId) else { throw CofferError.notFound(.accountNotFound, accountId) }
         return w
     }
 

@@ -48,7 +48,7 @@ struct CustomerPages: Sendable {
 
     @Sendable func overview(_ request: Request, _ context: CofferContext) async throws -> Response {
         let (v, accountId) = try await console.customer(request, context, needs: .finance)
-        guard let account = try await engine.store.account(id: accountId) else { throw CofferError.notFound("account", accountId) }
+        guard let account = try await engine.store.account(id: accountId) else { throw CofferError.notFound(.accountNotFound, accountId) }
         let w = try await wallet(accountId)
         var recent = TransactionQuery(accountId: accountId)
         recent.limit = 8
@@ -141,7 +141,7 @@ struct CustomerPages: Sendable {
 
     func ownRecharge(_ context: CofferContext, _ accountId: String) async throws -> RechargeRecord {
         let id = try context.param("rechargeId")
-        guard let r = try await engine.store.recharge(id: id), r.accountId == accountId else { throw CofferError.notFound("recharge", id) }
+        guard let r = try await engine.store.recharge(id: id), r.accountId == accountId else { throw CofferError.notFound(.rechargeNotFound, id) }
         return r
     }
 
@@ -170,7 +170,7 @@ struct CustomerPages: Sendable {
         let (_, accountId) = try await console.customer(request, context, needs: .finance)
         let r = try await ownRecharge(context, accountId)
         guard let payment = try await engine.recharges.view(r).payment, let svg = QRCode.svg(payment.url) else {
-            throw CofferError.notFound("qr code", r.id)
+            throw CofferError.notFound(.rechargeNotFound, r.id)
         }
         var headers = HTTPFields()
         headers[.contentType] = "image/svg+xml"
@@ -272,7 +272,7 @@ struct CustomerPages: Sendable {
     @Sendable func receipt(_ request: Request, _ context: CofferContext) async throws -> Response {
         let (_, accountId) = try await console.customer(request, context, needs: .finance)
         let id = try context.param("remittanceId")
-        guard let r = try await engine.store.remittance(id: id), r.accountId == accountId else { throw CofferError.notFound("remittance", id) }
+        guard let r = try await engine.store.remittance(id: id), r.accountId == accountId else { throw CofferError.notFound(.remittanceNotFound, id) }
         return try Exports.receipt(r, bytes: engine.bank.receipt(r))
     }
 

@@ -55,7 +55,7 @@ struct DeskPages: Sendable {
     }
 
     func accountPage(_ v: Visit, _ accountId: String, error: String? = nil, status: HTTPResponse.Status = .ok) async throws -> Response {
-        guard let a = try await engine.store.account(id: accountId) else { throw CofferError.notFound("account", accountId) }
+        guard let a = try await engine.store.account(id: accountId) else { throw CofferError.notFound(.accountNotFound, accountId) }
         let w = try await engine.wallets.wallet(accountId: accountId)
         var q = TransactionQuery(accountId: accountId)
         q.limit = 30
@@ -138,7 +138,7 @@ struct DeskPages: Sendable {
     @Sendable func receipt(_ request: Request, _ context: CofferContext) async throws -> Response {
         _ = try await console.staff(request, context)
         let id = try context.param("remittanceId")
-        guard let r = try await engine.store.remittance(id: id) else { throw CofferError.notFound("remittance", id) }
+        guard let r = try await engine.store.remittance(id: id) else { throw CofferError.notFound(.remittanceNotFound, id) }
         return try Exports.receipt(r, bytes: engine.bank.receipt(r))
     }
 
@@ -194,11 +194,11 @@ struct DeskPages: Sendable {
         let v = try await console.staff(request, context)
         return try await console.orShow(v, { e, s in try await statementsPage(v, error: e, status: s) }) {
             let upload = try await Forms.multipart(StatementUpload.self, from: request, limitBytes: 4 * 1_024 * 1_024 + 16_384,
-                                                   tooLarge: CofferError("statement_too_long", .payloadTooLarge, "The statement file must be at most 4 MB; split it."),
+                                                   tooLarge: CofferError(.statementTooLong, "The statement file must be at most 4 MB; split it."),
                                                    fields: "the field file (the statement CSV)")
             try console.checkCSRF(upload.csrf, v)
             guard let data = upload.file, !data.isEmpty, let text = String(data: data, encoding: .utf8) else {
-                throw CofferError("statement_csv_invalid", .badRequest, "Choose a UTF-8 CSV statement file.")
+                throw CofferError(.statementCsvInvalid, "Choose a UTF-8 CSV statement file.")
             }
             let lines = try engine.bank.parseStatementCSV(text)
             let results = try await engine.bank.importStatement(lines, source: "console", actor: actor(v))
@@ -248,7 +248,7 @@ struct DeskPages: Sendable {
         let v = try await console.staff(request, context)
         _ = try await console.form(request, v)
         let id = try context.param("refundId")
-        guard let refund = try await engine.store.channelRefund(id: id) else { throw CofferError.notFound("refund", id) }
+        guard let refund = try await engine.store.channelRefund(id: id) else { throw CofferError.notFound(.channelRefundNotFound, id) }
         try await engine.recharges.refunds.process(refund)
         throw WebFlow.redirect("/desk/refunds?notice=notice_refund_retried")
     }

@@ -35,7 +35,7 @@ public struct Catalogs: Sendable {
         var messages: [Language: [String: String]] = [:]
         for lang in Language.allCases {
             guard let url = Bundle.module.url(forResource: lang.rawValue, withExtension: "json", subdirectory: "locales") else {
-                throw CofferError("catalog_missing", .internalError, "The \(lang.rawValue) message catalog is not in the bundle.")
+                throw CofferError(.catalogMissing, "The \(lang.rawValue) message catalog is not in the bundle.")
             }
             messages[lang] = try JSONDecoder().decode([String: String].self, from: Data(contentsOf: url))
         }

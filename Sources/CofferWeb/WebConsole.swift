@@ -27,7 +27,7 @@ public struct WebConsole: RouteModule {
     public static func load(deps: HTTPDependencies, settings: WebSettings = .init(),
                             logger: Logger = Logger(label: "coffer.web")) async throws -> WebConsole {
         guard let dir = Bundle.module.resourceURL?.appendingPathComponent("templates").path else {
-            throw CofferError("templates_missing", .internalError, "The console's templates are not in the bundle.")
+            throw CofferError(.templatesMissing, "The console's templates are not in the bundle.")
         }
         return WebConsole(deps: deps, templates: try await MustacheLibrary(directory: dir),
                           catalogs: try Catalogs.load(), settings: settings, logger: logger)
@@ -98,7 +98,7 @@ public struct WebConsole: RouteModule {
 
     func checkCSRF(_ sent: String?, _ v: Visit) throws {
         guard let expected = v.session?.record.csrfToken, let sent, Cookies.constantTimeEqual(sent, expected) else {
-            throw CofferError("csrf_failed", .forbidden, "This form has expired or did not come from this site. Reload the page and try again.")
+            throw CofferError(.csrfFailed, "This form has expired or did not come from this site. Reload the page and try again.")
         }
     }
 
@@ -182,9 +182,9 @@ public struct WebConsole: RouteModule {
 
     func t(_ v: Visit, _ key: String, _ args: [String: String] = [:]) -> String { catalogs.text(v.lang, key, args) }
 
-    /// An error as a person reads it: the catalog's text for its code when there is one, else the service's own message.
+    /// An error as a person reads it: the catalog's text for its code in the page's language, with the error's parameters.
     func message(_ error: CofferError, _ v: Visit) -> String {
-        catalogs.table(v.lang)["error_" + error.code] ?? error.detail
+        t(v, "error_" + error.code.rawValue, error.parameters)
     }
 
     /// A form post that failed validation shows its page again with the message and the error's own status; internal
@@ -219,7 +219,7 @@ public struct WebConsole: RouteModule {
         guard let type = types[name],
               let url = Bundle.module.url(forResource: (name as NSString).deletingPathExtension,
                                           withExtension: (name as NSString).pathExtension, subdirectory: "static"),
-              let data = FileManager.default.contents(atPath: url.path) else { throw CofferError.notFound("file", name) }
+              let data = FileManager.default.contents(atPath: url.path) else { throw CofferError.notFound(.routeNotFound, name) }
         var headers = HTTPFields()
         headers[.contentType] = type
         headers[.cacheControl] = "public, max-age=3600"
@@ -228,7 +228,7 @@ public struct WebConsole: RouteModule {
 
     /// The language switch: remembered in a cookie for a year, then back to the page the visitor was on.
     @Sendable func switchLanguage(_ request: Request, _ context: CofferContext) async throws -> Response {
-        guard let lang = Language(rawValue: try context.param("lang")) else { throw CofferError.notFound("language", "") }
+        guard let lang = Language(rawValue: try context.param("lang")) else { throw CofferError.notFound(.routeNotFound, "") }
         let back = request.uri.queryParameters["back"].map(String.init) ?? "/"
         var headers = HTTPFields()
         headers[.setCookie] = Cookies.make("coffer_lang", lang.rawValue, maxAgeSeconds: 365 * 86_400, httpOnly: false,
@@ -254,7 +254,7 @@ public struct WebConsole: RouteModule {
         }
         let detail = error.detail.isEmpty ? nil : message(error, v)
         return page("error", v, title: t(v, key), model: ["heading": t(v, key), "advice": t(v, key + "_advice"),
-                                                          "detail": detail as Any, "code": error.code, "status": status.code],
+                                                          "detail": detail as Any, "code": error.code.rawValue, "status": status.code],
                     status: status)
     }
 }
@@ -282,12 +282,12 @@ struct WebErrorMiddleware: RouterMiddleware {
             switch error {
             case let e as CofferError: coffer = e
             case let e as HTTPError where e.status == .notFound:
-                coffer = CofferError("route_not_found", .notFound, "")
+                coffer = CofferError(.routeNotFound, "")
             case let e as HTTPError where e.status == .contentTooLarge:
                 coffer = CofferError.bodyTooLarge
             default:
                 console.logger.error("console error on \(request.method) \(request.uri.path): \(String(describing: error))")
-                coffer = CofferError("internal_error", .internalError, "")
+                coffer = CofferError(.internalError, "")
             }
             let v = (try? await console.visit(request, context)) ?? WebConsole.Visit(lang: .zh, session: nil, path: "/", query: "", client: "")
             return console.errorPage(coffer, v)

@@ -37,7 +37,7 @@ enum DemoData {
                           ownerPassword: password, ownerKey: ownerKey.secret)
             let data = try JSONEncoder().encode(saved)
             guard FileManager.default.createFile(atPath: path, contents: data, attributes: [.posixPermissions: 0o600]) else {
-                throw CofferError("demo_credentials_unwritable", .internalError, "Cannot write \(path).")
+                throw CofferError(.demoCredentialsUnwritable, "Cannot write \(path).")
             }
         }
         if saved.operatorEmail == nil {
@@ -49,7 +49,7 @@ enum DemoData {
             saved.operatorPassword = password
             let data = try JSONEncoder().encode(saved)
             guard FileManager.default.createFile(atPath: path, contents: data, attributes: [.posixPermissions: 0o600]) else {
-                throw CofferError("demo_credentials_unwritable", .internalError, "Cannot write \(path).")
+                throw CofferError(.demoCredentialsUnwritable, "Cannot write \(path).")
             }
         }
         return [

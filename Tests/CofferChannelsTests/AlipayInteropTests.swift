@@ -100,7 +100,7 @@ struct AlipayInteropTests {
             expected = "notification_malformed"
         }
         let error = #expect(throws: CofferError.self) { try f.api.verifyPaymentNotification(body: body, nowMicros: Self.now) }
-        #expect(error?.code == expected)
+        #expect(error?.code.rawValue == expected)
     }
 
     @Test("Alipay keys are accepted as PEM or as the bare base64 Alipay's key tool prints; a bad key is named")

@@ -129,7 +129,7 @@ struct WeChatPayInteropTests {
         do {
             _ = try f.channel.verifyPaymentNotification(headers: headers, body: body, nowMicros: Self.now)
         } catch {
-            #expect(error.code == expected)
+            #expect(error.code.rawValue == expected)
         }
     }
 

@@ -31,7 +31,7 @@ struct MoneyTests {
     @Test("M4 malformed, over-precise and out-of-range amounts are errors, never rounded", arguments: refused)
     func m4Refused(text: String, code: String) {
         #expect(throws: CofferError.self) { try MoneyFormat.parse(text) }
-        do { _ = try MoneyFormat.parse(text) } catch { #expect(error.code == code, "\(text)") }
+        do { _ = try MoneyFormat.parse(text) } catch { #expect(error.code.rawValue == code, "\(text)") }
     }
 
     @Test("M4 checked arithmetic refuses overflow")

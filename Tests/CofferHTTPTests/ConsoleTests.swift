@@ -531,6 +531,7 @@ struct ConsoleTests {
         for s in ["pending_review", "approved", "rejected"] { used.insert("remittance_state_" + s) }
         for s in StatementLineState.allCases { used.insert("line_state_" + s.rawValue) }
         for r in UserRole.allCases { used.insert("role_" + r.rawValue) }
+        for e in ErrorCode.allCases { used.insert("error_" + e.rawValue) }
         for k in ["forbidden", "not_found", "unauthorized", "too_many", "internal", "bad_request"] {
             used.insert("error_page_" + k)
             used.insert("error_page_" + k + "_advice")
@@ -538,6 +539,25 @@ struct ConsoleTests {
         let missing = used.filter { !$0.hasSuffix("_") && zh[$0] == nil }.sorted()
         #expect(missing.isEmpty, "missing catalog keys: \(missing)")
         #expect(used.count > 150)
+    }
+
+    @Test("Errors read from the catalogs in the page's language, with the error's own amounts filled in")
+    func errorMessages() throws {
+        let c = try Catalogs.load()
+        let error = CofferError.insufficientBalance(shortfallMinor: 1_230)
+        #expect(c.text(.zh, "error_" + error.code.rawValue, error.parameters) == "可用余额不足：请至少充值 12.30 后重试。")
+        #expect(c.text(.en, "error_" + error.code.rawValue, error.parameters)
+                == "The available balance is not enough: recharge at least 12.30 and try again.")
+        // No catalog text names a placeholder its error never fills.
+        let placeholder = try Regex(#"\{([a-z]+)\}"#)
+        for code in ErrorCode.allCases {
+            for lang in Language.allCases {
+                let text = c.table(lang)["error_" + code.rawValue] ?? ""
+                let names = Set(text.matches(of: placeholder).compactMap { $0.output[1].substring.map(String.init) })
+                #expect(names.isSubset(of: ["min", "max", "shortfall", "state", "frozen", "refundable", "field", "limit"]),
+                        "\(code) \(lang): \(names)")
+            }
+        }
     }
 
     @Test("QR codes come from libqrencode: a WeChat code_url encodes to a square with the three finder patterns")

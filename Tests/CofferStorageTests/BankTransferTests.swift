@@ -104,7 +104,7 @@ struct BankTransferTests {
                 #expect(r.state == "held_currency")
                 let id = try #require(try await env.store.statementLine(bankSerial: "S1")?.id)
                 let refused = await #expect(throws: CofferError.self) { try await bank.assignLine(id: id, accountId: a, actor: "user:operator") }
-                #expect(refused?.code == "statement_line_foreign_currency")
+                #expect(refused?.code == .statementLineForeignCurrency)
                 #expect(try await env.wallet(a).cashMinor == 0)
             case .duplicate:
                 let first = try await bank.importStatement([line("S1", payee: number), line("S1", payee: number)],
@@ -185,7 +185,7 @@ struct BankTransferTests {
             let duplicate = await #expect(throws: CofferError.self) {
                 try await bank.submitRemittance(accountId: a, remittance(serial: "B-1"), idempotencyKey: "r2", actor: "user:c")
             }
-            #expect(duplicate?.code == "remittance_already_pending")
+            #expect(duplicate?.code == .remittanceAlreadyPending)
 
             let rejected = try await bank.reject(remittanceId: first.id, reason: "回单金额与填写金额不一致", actor: "user:operator")
             #expect(rejected.state == .rejected && rejected.rejectReason == "回单金额与填写金额不一致")
@@ -206,7 +206,7 @@ struct BankTransferTests {
             let again = await #expect(throws: CofferError.self) {
                 try await bank.submitRemittance(accountId: a, remittance(serial: "B-1"), idempotencyKey: "r4", actor: "user:c")
             }
-            #expect(again?.code == "bank_serial_already_credited")
+            #expect(again?.code == .bankSerialAlreadyCredited)
             let number = try await bank.dedicatedAccount(accountId: a).number
             let line = try await importOne(env, line("B-1", payee: number, amount: "999.00"))
             #expect(line.state == "unmatched" && line.note?.contains("already been credited") == true)
@@ -229,14 +229,14 @@ struct BankTransferTests {
                 let error = await #expect(throws: CofferError.self) {
                     try await env.engine.bank.submitRemittance(accountId: a, input, idempotencyKey: env.engine.ids.make("k"), actor: "c")
                 }
-                #expect(error?.code == code)
+                #expect(error?.code.rawValue == code)
             }
             var badDate = remittance()
             badDate.remittedOn = "20/11/2026"
             let error = await #expect(throws: CofferError.self) {
                 try await env.engine.bank.submitRemittance(accountId: a, badDate, idempotencyKey: "k-date", actor: "c")
             }
-            #expect(error?.code == "invalid_field")
+            #expect(error?.code == .invalidField)
             #expect(BankTransferService.receiptType(Array("%PDF-1.7".utf8))?.mime == "application/pdf")
             #expect(try await env.engine.bank.reviewQueue(limit: 10).isEmpty)
         }
@@ -251,6 +251,6 @@ struct BankTransferTests {
                                              payerName: "北京 \"示例\" 科技", payerAccount: "6222",
                                              payeeAccount: "1109123456106010000012345", memo: "云服务费, 十一月")])
         let error = #expect(throws: CofferError.self) { try StatementCSV.parse("bank_serial,amount\nS1,1.00\n", maxLines: 10) }
-        #expect(error?.code == "statement_csv_invalid")
+        #expect(error?.code == .statementCsvInvalid)
     }
 }

@@ -172,7 +172,7 @@ struct LedgerStorageTests {
             let ok = outcomes.filter { if case .success = $0.result { true } else { false } }.count
             #expect(ok == 100)
             #expect(outcomes.allSatisfy { o in
-                if case .failure(let e) = o.result { return e.code == "insufficient_balance" } else { return true }
+                if case .failure(let e) = o.result { return e.code == .insufficientBalance } else { return true }
             })
             #expect(try await env.wallet(a) == WalletBalances(cashMinor: 0))
             // The writer's profile accounts for every operation, in at least one batch.
@@ -223,7 +223,7 @@ struct LedgerStorageTests {
             ]
             let outcomes = try await env.engine.writer.submitAll(requests)
             let codes = outcomes.map { o -> String in
-                switch o.result { case .success: "ok"; case .failure(let e): e.code }
+                switch o.result { case .success: "ok"; case .failure(let e): e.code.rawValue }
             }
             #expect(codes == ["ok", "insufficient_balance", "freeze_not_found", "ok", "account_not_found"])
             // Out-of-range amounts from code that skipped the API's checks are refused, not trapped on.

@@ -12,7 +12,7 @@ final class RecordingSender: NoticeSender {
     let sent = Mutex<[Notice]>([])
     let failing = Mutex(false)
     func send(_ notice: Notice) async throws {
-        if failing.withLock({ $0 }) { throw CofferError("smtp_down", .badGateway, "relay refused") }
+        if failing.withLock({ $0 }) { throw CofferError(.channelUnreachable, "relay refused") }
         sent.withLock { $0.append(notice) }
     }
 }

@@ -124,7 +124,7 @@ struct RechargeCodeTests {
                 await #expect(throws: CofferError.self) { try await redeem(env, a, RechargeCodeService.newCode()) }
             }
             let limited = await #expect(throws: CofferError.self) { try await redeem(env, a, good) }
-            #expect(limited?.code == "code_attempts_exceeded")
+            #expect(limited?.code == .codeAttemptsExceeded)
             env.clock.advance(seconds: 3_601)
             #expect(try await redeem(env, a, good).result.failureCode == nil)
             // A successful redemption does not count against the account.
@@ -144,7 +144,7 @@ struct RechargeCodeTests {
                                                            validUntilMicros: env.clock.nowMicros() + seconds * 1_000_000, count: count,
                                                            memo: nil, idempotencyKey: env.engine.ids.make("k"), actor: "op")
                 }
-                #expect(error?.code == code)
+                #expect(error?.code.rawValue == code)
             }
         }
     }
@@ -153,7 +153,7 @@ struct RechargeCodeTests {
 extension Result where Failure == CofferError {
     /// The refusal code, or nil on success.
     var failureCode: String? {
-        if case .failure(let e) = self { return e.code }
+        if case .failure(let e) = self { return e.code.rawValue }
         return nil
     }
 }

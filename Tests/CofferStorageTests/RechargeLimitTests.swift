@@ -29,12 +29,12 @@ struct RechargeLimitTests {
         try await TestEnvironment.with(backend, settings: Self.settings) { env in
             let a = try await env.createAccount().accountId
             let tooBig = try await order(env, a, "6000.01")
-            #expect(tooBig?.code == "recharge_limit_exceeded" && tooBig?.detail.contains("6000.00 per payment") == true)
+            #expect(tooBig?.code == .rechargeLimitExceeded && tooBig?.detail.contains("6000.00 per payment") == true)
             #expect(tooBig?.detail.contains("对公汇款") == true)
             #expect(try await order(env, a, "6000.00") == nil)
             #expect(try await order(env, a, "4000.00") == nil)
             let day = try await order(env, a, "0.01")
-            #expect(day?.code == "recharge_limit_exceeded" && day?.detail.contains("per day") == true)
+            #expect(day?.code == .rechargeLimitExceeded && day?.detail.contains("per day") == true)
             // The next Beijing day starts afresh.
             let (dayStart, _) = RechargeService.periodStarts(nowMicros: env.clock.nowMicros(), timeZone: "Asia/Shanghai")
             let secondsToNextDay = (dayStart + 86_400_000_000 - env.clock.nowMicros()) / 1_000_000 + 1
@@ -48,7 +48,7 @@ struct RechargeLimitTests {
             }
             env.clock.advance(seconds: 86_400)
             let month = try await order(env, a, "6000.00")
-            #expect(month?.code == "recharge_limit_exceeded" && month?.detail.contains("per month") == true)
+            #expect(month?.code == .rechargeLimitExceeded && month?.detail.contains("per month") == true)
             #expect(try await order(env, a, "4000.00") == nil)
         }
     }

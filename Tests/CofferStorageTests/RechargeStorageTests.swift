@@ -98,7 +98,7 @@ struct RechargeStorageTests {
                     _ = try await env.engine.recharges.handleNotification(channelName: "sandbox", headers: h, body: b)
                     Issue.record("accepted a notification that should fail with \(code)")
                 } catch let e as CofferError {
-                    #expect(e.code == code)
+                    #expect(e.code.rawValue == code)
                 }
             }
             #expect(try await env.store.recharge(id: r.id)?.state == .pending)
@@ -163,7 +163,7 @@ struct RechargeStorageTests {
                 _ = try await pending(env, a, "1.00")
                 Issue.record("the 11th order was accepted")
             } catch let e as CofferError {
-                #expect(e.code == "recharge_rate_limited")
+                #expect(e.code == .rechargeRateLimited)
             }
             env.clock.advance(seconds: 601)
             _ = try await pending(env, a, "1.00")
