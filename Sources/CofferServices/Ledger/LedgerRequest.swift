@@ -1,0 +1,52 @@
+import CofferCore
+
+public struct LedgerRequest: Sendable {
+    public var command: LedgerCommand
+    public var idempotencyKey: String
+    /// Who asked: "key:<id>", "user:<id>" or "system:<job>". Recorded on the journal entry.
+    public var actor: String
+
+    public init(_ command: LedgerCommand, idempotencyKey: String, actor: String) {
+        self.command = command
+        self.idempotencyKey = idempotencyKey
+        self.actor = actor
+    }
+}
+
+/// The stored result of one applied operation; a replay with the same key returns exactly this.
+public struct LedgerReceipt: Codable, Sendable, Equatable {
+    public var entryId: String
+    public var accountId: String
+    public var kind: String
+    public var createdAtMicros: Int64
+    public var wallet: WalletBalances
+    public var freeze: FreezeRecord?
+    public var charge: ChargeRecord?
+    public var refund: RefundInfo?
+    public var recharge: RechargeRecord?
+
+    public init(entryId: String, accountId: String, kind: String, createdAtMicros: Int64, wallet: WalletBalances, freeze: FreezeRecord? = nil, charge: ChargeRecord? = nil, refund: RefundInfo? = nil, recharge: RechargeRecord? = nil) {
+        self.entryId = entryId
+        self.accountId = accountId
+        self.kind = kind
+        self.createdAtMicros = createdAtMicros
+        self.wallet = wallet
+        self.freeze = freeze
+        self.charge = charge
+        self.refund = refund
+        self.recharge = recharge
+    }
+}
+
+public struct LedgerOutcome: Sendable {
+    public var result: Result<LedgerReceipt, CofferError>
+    /// True when the receipt came from an earlier request with the same idempotency key.
+    public var replayed: Bool
+
+    public func get() throws(CofferError) -> LedgerReceipt {
+        switch result {
+        case .success(let r): return r
+        case .failure(let e): throw e
+        }
+    }
+}
