@@ -37,15 +37,16 @@ public protocol StoreTransaction: MoneyInWrites, ConsoleWrites {
     func putIdempotency(scope: String, key: String, _ stored: StoredIdempotency) async throws
     /// Locks and returns the wallets of these accounts; missing accounts are absent from the result.
     func lockWallets(_ accountIds: [String]) async throws -> [String: WalletBalances]
-    func lockFreeze(accountId: String, id: String) async throws -> FreezeRecord?
-    func lockCharge(accountId: String, id: String) async throws -> ChargeRecord?
-    func lockRecharge(id: String) async throws -> RechargeRecord?
-    /// Lock in id order (one statement each), after the wallets, so that concurrent batches cannot deadlock.
+    /// Lock in key order (one statement each, or one per chunk), after the wallets, so that concurrent batches cannot
+    /// deadlock. Missing rows are absent from the result.
+    func lockFreezes(_ keys: [ObjectKey]) async throws -> [ObjectKey: FreezeRecord]
+    func lockCharges(_ keys: [ObjectKey]) async throws -> [ObjectKey: ChargeRecord]
+    func lockRecharges(_ ids: [String]) async throws -> [String: RechargeRecord]
     func lockCodes(_ ids: [String]) async throws -> [String: RechargeCodeRecord]
     func lockRemittances(_ ids: [String]) async throws -> [String: RemittanceRecord]
     func lockStatementLines(_ ids: [String]) async throws -> [String: StatementLineRecord]
-    /// Whether money with this bank serial number was already credited, by an approved remittance or a statement line.
-    func bankSerialCredited(_ serial: String) async throws -> Bool
+    /// Of these bank serial numbers, those whose money was already credited (an approved remittance or a credited line).
+    func creditedBankSerials(_ serials: [String]) async throws -> Set<String>
     func apply(_ batch: LedgerBatchWrite) async throws
 
     func insertAccount(_ account: AccountRecord) async throws

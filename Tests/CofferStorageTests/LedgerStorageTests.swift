@@ -248,7 +248,7 @@ struct LedgerStorageTests {
         var settings = CofferEngine.Settings()
         settings.ledger.workers = workers
         try await TestEnvironment.with(backend, settings: settings) { env in
-            var rng = SystemRandomNumberGenerator()
+            var rng = SeededRandom.forTest(#function, environment: ProcessInfo.processInfo.environment)
             var accounts: [String] = []
             for _ in 0..<4 { accounts.append(try await env.createAccount().accountId) }
             var freezes: [(String, String)] = []

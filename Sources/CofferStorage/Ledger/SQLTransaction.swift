@@ -61,18 +61,33 @@ struct SQLTransaction: StoreTransaction {
         return result
     }
 
-    func lockFreeze(accountId: String, id: String) async throws -> FreezeRecord? {
-        try await db.raw("SELECT * FROM freezes WHERE account_id = \(bind: accountId) AND id = \(bind: id)\(unsafeRaw: forUpdate)")
-            .first().map(Rows.freeze)
+    func lockFreezes(_ keys: [ObjectKey]) async throws -> [ObjectKey: FreezeRecord] {
+        try await lockAccountRows("freezes", keys, Rows.freeze) { ObjectKey($0.accountId, $0.id) }
     }
 
-    func lockCharge(accountId: String, id: String) async throws -> ChargeRecord? {
-        try await db.raw("SELECT * FROM charges WHERE account_id = \(bind: accountId) AND id = \(bind: id)\(unsafeRaw: forUpdate)")
-            .first().map(Rows.charge)
+    func lockCharges(_ keys: [ObjectKey]) async throws -> [ObjectKey: ChargeRecord] {
+        try await lockAccountRows("charges", keys, Rows.charge) { ObjectKey($0.accountId, $0.id) }
     }
 
-    func lockRecharge(id: String) async throws -> RechargeRecord? {
-        try await db.raw("SELECT * FROM recharges WHERE id = \(bind: id)\(unsafeRaw: forUpdate)").first().map(Rows.recharge)
+    /// Rows keyed by (account_id, id), locked in key order with one statement per chunk. Ids are random per object, so
+    /// the IN × IN filter matches only the wanted rows in practice; the rest are dropped here.
+    private func lockAccountRows<T>(_ table: String, _ keys: [ObjectKey], _ map: (any SQLRow) throws -> T,
+                                    key: (T) -> ObjectKey) async throws -> [ObjectKey: T] {
+        let wanted = Set(keys)
+        var found: [ObjectKey: T] = [:]
+        for chunk in wanted.sorted().chunked(250) {
+            let accounts = Array(Set(chunk.map(\.accountId))).sorted().map { $0 as any Encodable & Sendable }
+            let ids = Array(Set(chunk.map(\.id))).sorted().map { $0 as any Encodable & Sendable }
+            let rows = try await db.raw("""
+                SELECT * FROM \(ident: table) WHERE account_id IN (\(binds: accounts)) AND id IN (\(binds: ids))
+                ORDER BY account_id, id\(unsafeRaw: forUpdate)
+                """).all()
+            for row in rows {
+                let record = try map(row)
+                if wanted.contains(key(record)) { found[key(record)] = record }
+            }
+        }
+        return found
     }
 
     /// Writes a whole batch with one typed multi-row statement per table (see BatchInsert), then the state-guarded updates

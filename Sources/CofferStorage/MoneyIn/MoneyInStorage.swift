@@ -111,8 +111,21 @@ extension SQLTransaction {
         try await lockRows("statement_lines", ids, Rows.statementLine, id: \.id)
     }
 
-    func bankSerialCredited(_ serial: String) async throws -> Bool {
-        try await SQLStore.bankSerialCredited(db, serial)
+    func lockRecharges(_ ids: [String]) async throws -> [String: RechargeRecord] {
+        try await lockRows("recharges", ids, Rows.recharge, id: \.id)
+    }
+
+    func creditedBankSerials(_ serials: [String]) async throws -> Set<String> {
+        var credited: Set<String> = []
+        for chunk in Array(Set(serials)).sorted().chunked(500) {
+            let binds = chunk.map { $0 as any Encodable & Sendable }
+            let rows = try await db.raw("""
+                SELECT bank_serial FROM remittances WHERE bank_serial IN (\(binds: binds)) AND state = 'approved'
+                UNION ALL SELECT bank_serial FROM statement_lines WHERE bank_serial IN (\(binds: binds)) AND state = 'credited'
+                """).all()
+            for row in rows { credited.insert(try row.decode(column: "bank_serial", as: String.self)) }
+        }
+        return credited
     }
 
     /// The source rows a ledger batch credited, each guarded by its expected state: a lost race fails the whole batch.
