@@ -12,6 +12,29 @@ public enum OpenAPIDocument {
               let text = try? String(contentsOf: url, encoding: .utf8) else { return "openapi: 3.1.0\n" }
         return text
     }()
+
+    /// The methods the document gives each path template ("/v1/accounts/{accountId}/freezes" → ["POST"]).
+    public static let operations: [(segments: [Substring], methods: [String])] = {
+        var result: [(segments: [Substring], methods: [String])] = []
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.hasPrefix("  /"), line.hasSuffix(":") {
+                result.append((line.dropFirst(2).dropLast().split(separator: "/"), []))
+            } else if let method = ["get", "post", "put", "patch", "delete"].first(where: { line == "    \($0):" }),
+                      !result.isEmpty {
+                result[result.count - 1].methods.append(method.uppercased())
+            }
+        }
+        return result
+    }()
+
+    /// The methods a documented path accepts, or [] when no documented path matches it.
+    public static func methods(forPath path: String) -> [String] {
+        let parts = path.split(separator: "/")
+        for op in operations where op.segments.count == parts.count {
+            if zip(op.segments, parts).allSatisfy({ $0.hasPrefix("{") || $0 == $1 }) { return op.methods }
+        }
+        return []
+    }
 }
 
 /// Something served beside the API by the same server (the web console): its routes, and how it shows an error to a

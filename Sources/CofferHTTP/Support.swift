@@ -19,6 +19,8 @@ public struct CofferContext: RequestContext {
 /// Hard limits (TIGER_STYLE: a limit on everything).
 enum Limits {
     static let maxBodyBytes = 64 * 1024
+    /// A batch of the documented 1,000 operations is about 125 KB of JSON; 512 KiB leaves room for long references.
+    static let maxBatchBodyBytes = 512 * 1024
     static let maxPageSize = 200
     static let maxCSVRows = 100_000
     static let maxReferenceLength = 200
@@ -44,7 +46,9 @@ struct ProblemMiddleware: RouterMiddleware {
                 if let page = await module.htmlError(request, error) { return page }
             }
         }
-        return Self.problem(error)
+        var response = Self.problem(error)
+        if let allow = error.parameters["allow"], error.code == .methodNotAllowed { response.headers[.allow] = allow }
+        return response
     }
 
     /// Every error as a CofferError with a stable code; anything unexpected is logged and becomes `internal_error`.
@@ -57,7 +61,14 @@ struct ProblemMiddleware: RouterMiddleware {
         case let e as HTTPError:
             switch e.status {
             case .contentTooLarge: return .bodyTooLarge
-            case .notFound: return CofferError(.routeNotFound, "No such route: \(request.method) \(request.uri.path).")
+            case .notFound:
+                // The router has no route for this method; a documented path with other methods is a 405, not a 404.
+                let allowed = OpenAPIDocument.methods(forPath: request.uri.path)
+                if !allowed.isEmpty {
+                    return CofferError(.methodNotAllowed, "\(request.method) is not allowed on \(request.uri.path); use \(allowed.joined(separator: " or ")).",
+                                       ["allow": allowed.joined(separator: ", ")])
+                }
+                return CofferError(.routeNotFound, "No such route: \(request.method) \(request.uri.path).")
             case .methodNotAllowed:
                 return CofferError(.methodNotAllowed, "\(request.method) is not allowed on \(request.uri.path).")
             case let status where status.code >= 500:

@@ -15,7 +15,7 @@ public struct SystemClock: Clock {
 
 public final class ManualClock: Clock {
     private let now: Mutex<Int64>
-    public init(micros: Int64 = 1_790_000_000_000_000) { now = Mutex(micros) }
+    public init(micros: Int64 = 1_796_097_600_000_000) { now = Mutex(micros) }
     public func nowMicros() -> Int64 { now.withLock { $0 } }
     public func advance(seconds: Int64) { now.withLock { $0 += seconds * 1_000_000 } }
 }

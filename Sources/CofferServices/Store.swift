@@ -35,6 +35,8 @@ public protocol StoreTransaction: MoneyInWrites, ConsoleWrites {
     /// Many lookups in one round trip.
     func idempotency(_ pairs: [IdempotencyKeyPair]) async throws -> [IdempotencyKeyPair: StoredIdempotency]
     func putIdempotency(scope: String, key: String, _ stored: StoredIdempotency) async throws
+    /// Stores the answer under the key unless the key is taken; false when it was (read the earlier answer then).
+    func claimIdempotency(scope: String, key: String, _ stored: StoredIdempotency, nowMicros: Int64) async throws -> Bool
     /// Locks and returns the wallets of these accounts; missing accounts are absent from the result.
     func lockWallets(_ accountIds: [String]) async throws -> [String: WalletBalances]
     /// Lock in key order (one statement each, or one per chunk), after the wallets, so that concurrent batches cannot

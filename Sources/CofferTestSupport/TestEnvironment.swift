@@ -68,7 +68,7 @@ public final class TestEnvironment: Sendable {
         let (name, location, cleanup) = try freshDatabase(backend)
         let store = try await SQLStore.open(location)
         try await store.migrate()
-        let clock = ManualClock(micros: 1_790_000_000_000_000)
+        let clock = ManualClock(micros: 1_796_097_600_000_000)
         var s = settings
         s.bcryptCost = 4
         if s.bank.receiptDirectory == BankTransferSettings().receiptDirectory {

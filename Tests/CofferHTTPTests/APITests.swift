@@ -96,6 +96,15 @@ struct APITests {
         .init("bad time filter", .get, "/v1/accounts/{A}/transactions?from=yesterday", .owner, body: nil, 400, "invalid_field"),
         .init("page too large", .get, "/v1/accounts/{A}/transactions?limit=100000", .owner, body: nil, 400, "invalid_field"),
         .init("unknown route", .get, "/v1/nothing-here", .platform, body: nil, 404, "route_not_found"),
+        // Holes found by black-box testing (ledger-v2 issue, item 7).
+        .init("capture with a null amount is not 'capture all'", .post, "/v1/accounts/{A}/freezes/{G}/capture", .platform, body: #"{"amount":null}"#, 400, "invalid_field"),
+        .init("code redemption on an unknown account", .post, "/v1/accounts/acc_doesnotexist/code-redemptions", .platform, body: #"{"code":"K7QM-2D4F-9XWP-HC3R"}"#, 404, "account_not_found"),
+        .init("payer name on an unknown account", .post, "/v1/accounts/acc_doesnotexist/payer-names", .platform, body: #"{"name":"某公司"}"#, 404, "account_not_found"),
+        .init("records of an unknown account", .get, "/v1/accounts/acc_doesnotexist/transactions", .platform, body: nil, 404, "account_not_found"),
+        .init("remittances of an unknown account", .get, "/v1/accounts/acc_doesnotexist/remittances", .platform, body: nil, 404, "account_not_found"),
+        .init("messages of an unknown account", .get, "/v1/accounts/acc_doesnotexist/messages", .platform, body: nil, 404, "account_not_found"),
+        .init("wrong method on a known route", .delete, "/v1/accounts/{A}/wallet", .platform, body: nil, 405, "method_not_allowed"),
+        .init("GET on a POST-only route", .get, "/v1/accounts/{A}/charges", .platform, body: nil, 405, "method_not_allowed"),
     ]
 
     @Test("Bad input gets a 4xx with a stable code and a message, and writes nothing", arguments: Backend.available)
@@ -131,6 +140,52 @@ struct APITests {
             #expect(try await api.env.wallet(a) == walletBefore)
             #expect(try await api.env.store.entries(accountId: a).count == entriesBefore)
             #expect(try await api.env.wallet(other) == .zero)
+            #expect(try await api.env.store.account(id: "acc_doesnotexist") == nil)
+        }
+    }
+
+    @Test("405 names the methods the path takes; the Bearer scheme is case-insensitive (RFC 9110)", arguments: Backend.available)
+    func methodsAndScheme(backend: Backend) async throws {
+        try await APIFixture.run(backend) { api in
+            let wrong = try await api.call(.put, "/v1/accounts/\(api.accountId)/freezes", key: api.platformKey, body: "{}")
+            #expect(wrong.status == 405 && wrong.headers[.allow] == "POST")
+            for scheme in ["bearer", "BEARER", "Bearer"] {
+                var headers = HTTPFields()
+                headers[.authorization] = "\(scheme) \(api.ownerKey)"
+                let r = try await api.client.executeRequest(uri: "/v1/accounts/\(api.accountId)", method: .get, headers: headers, body: nil)
+                #expect(r.status == .ok, "\(scheme)")
+            }
+            var basic = HTTPFields()
+            basic[.authorization] = "Basic \(api.ownerKey)"
+            let refused = try await api.client.executeRequest(uri: "/v1/accounts/\(api.accountId)", method: .get, headers: basic, body: nil)
+            #expect(refused.status == .unauthorized)
+        }
+    }
+
+    @Test("W5 an absent capture amount still captures the whole freeze", arguments: Backend.available)
+    func captureAbsentAmount(backend: Backend) async throws {
+        try await APIFixture.run(backend) { api in
+            let a = api.accountId
+            _ = try await api.post("/v1/accounts/\(a)/adjustments", key: api.platformKey, #"{"amount":"50.00","bucket":"cash","reason":"opening"}"#)
+            for body in [nil, "{}"] as [String?] {
+                let f = try #require(try await api.post("/v1/accounts/\(a)/freezes", key: api.platformKey, #"{"amount":"5.00"}"#).string("freeze", "id"))
+                let c = try await api.post("/v1/accounts/\(a)/freezes/\(f)/capture", key: api.platformKey, body)
+                #expect(c.status == 200 && c.string("freeze", "captured") == "5.00", "\(c.text)")
+            }
+        }
+    }
+
+    @Test("A batch of the documented 1,000 operations fits the batch route's body limit", arguments: Backend.available)
+    func thousandOperationBatch(backend: Backend) async throws {
+        try await APIFixture.run(backend) { api in
+            let a = api.accountId
+            let ops = (0..<1_000).map { #"{"accountId":"\#(a)","idempotencyKey":"batch-op-\#($0)-with-a-longer-key","amount":"0.01","mode":"postpaid","reference":"vm-\#($0)-usage-2026-11"}"# }
+            let body = #"{"operations":["# + ops.joined(separator: ",") + "]}"
+            #expect(body.utf8.count > 100_000)
+            let r = try await api.post("/v1/batch/charges", key: api.platformKey, body)
+            #expect(r.status == 200, "\(r.text.prefix(200))")
+            #expect((r.json["results"] as? [[String: Any]])?.filter { $0["status"] as? Int == 201 }.count == 1_000)
+            #expect(try await api.env.wallet(a).cashMinor == -1_000)
         }
     }
 

@@ -2,6 +2,7 @@ import CofferCore
 import CofferServices
 import CofferTestSupport
 import Foundation
+import HTTPTypes
 import Testing
 
 /// The HTTP surface of recharge codes and bank remittance: the same rules as the service tests, through the routes,
@@ -140,6 +141,81 @@ struct MoneyInAPITests {
             let again = try await api.call(.post, "/v1/operator/statements", key: api.platformKey, body: csv, headers: csvType)
             #expect((again.json["lines"] as? [[String: Any]])?.prefix(2).allSatisfy { $0["duplicate"] as? Bool == true } == true)
             #expect(try await api.call(.get, "/v1/accounts/\(a)/wallet", key: api.financeKey).string("cash") == "300.00")
+        }
+    }
+}
+
+@Suite("W10 the same Idempotency-Key sent concurrently")
+struct ConcurrentIdempotencyTests {
+    /// Sends one request `count` times at once; every answer is the first one (then replayed) or the retryable
+    /// `409 idempotency_key_in_use` — never a 500, a 429 or another request's refusal.
+    static func race(_ api: APIFixture, count: Int = 12, _ send: @escaping @Sendable () async throws -> APIResponse) async throws -> [APIResponse] {
+        let answers = try await withThrowingTaskGroup(of: APIResponse.self) { group in
+            for _ in 0..<count { group.addTask { try await send() } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        for r in answers {
+            let ok = [200, 201].contains(r.status) || (r.status == 409 && r.code == "idempotency_key_in_use")
+            #expect(ok, "\(r.status) \(r.text.prefix(200))")
+        }
+        // A replay repeats the first answer's status, marked Idempotent-Replayed.
+        let fresh = answers.filter { [200, 201].contains($0.status) && $0.headers[HTTPField.Name("Idempotent-Replayed")!] == nil }
+        #expect(fresh.count == 1, "exactly one request did the work")
+        let ids = Set(answers.filter { [200, 201].contains($0.status) }.compactMap { $0.string("id") ?? $0.string("entryId") })
+        #expect(ids.count <= 1, "every answer names the same object: \(ids)")
+        return answers
+    }
+
+    @Test("W10 users, recharges, code batches, remittances and code redemptions: one effect, the first answer", arguments: Backend.available)
+    func concurrentSameKey(backend: Backend) async throws {
+        try await APIFixture.run(backend) { api in
+            let a = api.accountId
+            let usersBefore = try await api.env.store.users(accountId: a).count
+            _ = try await Self.race(api) {
+                try await api.call(.post, "/v1/accounts/\(a)/users", key: api.ownerKey, idempotencyKey: "same-user",
+                                   body: #"{"email":"twin@example.com","name":"Twin","role":"member","password":"correct horse battery"}"#)
+            }
+            #expect(try await api.env.store.users(accountId: a).count == usersBefore + 1)
+
+            _ = try await Self.race(api) {
+                try await api.call(.post, "/v1/accounts/\(a)/recharges", key: api.financeKey, idempotencyKey: "same-recharge",
+                                   body: #"{"amount":"10.00","channel":"sandbox"}"#)
+            }
+            #expect(try await api.env.store.recharges(accountId: a, limit: 50).count == 1)
+
+            let batchesBefore = try await api.env.store.codeBatches(limit: 100).count
+            let batches = try await Self.race(api) {
+                try await api.call(.post, "/v1/operator/code-batches", key: api.platformKey, idempotencyKey: "same-batch",
+                                   body: #"{"amount":"5.00","credit":"cash","validUntil":"2030-01-01T00:00:00Z","count":2}"#)
+            }
+            #expect(try await api.env.store.codeBatches(limit: 100).count == batchesBefore + 1)
+
+            let fields = [("payerName", "测试科技有限公司"), ("payerAccount", "6222020200001234"), ("payerBank", "工商银行"),
+                          ("amount", "12.00"), ("remittedOn", "2026-11-20")]
+            _ = try await Self.race(api) {
+                try await api.call(.post, "/v1/accounts/\(a)/remittances", key: api.financeKey, idempotencyKey: "same-remittance",
+                                   body: MoneyInAPITests.multipart(fields, receipt: "%PDF-1.4\n%%EOF"), headers: MoneyInAPITests.formType)
+            }
+            #expect(try await api.env.store.remittances(accountId: a, state: nil, limit: 50).count == 1)
+
+            let batchId = try #require(batches.first { $0.status == 201 }?.string("id"))
+            let csv = try await api.call(.get, "/v1/operator/code-batches/\(batchId)/codes.csv", key: api.platformKey)
+            let code = String(csv.text.split(separator: "\r\n").dropFirst().first!.split(separator: ",")[0])
+            let before = try await api.env.wallet(a)
+            let redemptions = try await withThrowingTaskGroup(of: APIResponse.self) { group in
+                for _ in 0..<12 {
+                    group.addTask {
+                        try await api.call(.post, "/v1/accounts/\(a)/code-redemptions", key: api.financeKey,
+                                           idempotencyKey: "same-redemption", body: #"{"code":"\#(code)"}"#)
+                    }
+                }
+                return try await group.reduce(into: [APIResponse]()) { $0.append($1) }
+            }
+            for r in redemptions {
+                #expect(r.status == 200 || (r.status == 409 && r.code == "idempotency_key_in_use"), "\(r.status) \(r.text.prefix(200))")
+            }
+            #expect(Set(redemptions.filter { $0.status == 200 }.compactMap { $0.string("entryId") }).count == 1)
+            #expect(try await api.env.wallet(a).cashMinor == before.cashMinor + 500)
         }
     }
 }

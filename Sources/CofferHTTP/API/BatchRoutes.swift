@@ -67,7 +67,7 @@ struct BatchRoutes: Sendable {
     ) async throws -> Response {
         let principal = try await routes.authenticate(request)
         try Access.requireOperator(principal)
-        let body = try await JSON.decode(Body<Operation>.self, from: request)
+        let body = try await JSON.decode(Body<Operation>.self, from: request, limitBytes: Limits.maxBatchBodyBytes)
         guard (1...Self.maxOperations).contains(body.operations.count) else {
             throw CofferError(.batchSizeInvalid, "Send 1 to \(Self.maxOperations) operations in one batch.")
         }

@@ -50,7 +50,19 @@ struct AmountBody: Decodable { let amount: String; let memo: String? }
 struct AdjustBody: Decodable { let amount: String; let bucket: String; let reason: String }
 struct RechargeBody: Decodable { let amount: String; let channel: String }
 struct FreezeBody: Decodable { let amount: String; let expiresInSeconds: Int64?; let reference: String? }
-struct CaptureBody: Decodable { let amount: String? }
+/// An absent amount captures the whole freeze; a null one is a mistake, not "all" (a client that lost a value must not
+/// capture everything).
+struct CaptureBody: Decodable {
+    let amount: String?
+    enum CodingKeys: String, CodingKey { case amount }
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        if c.contains(.amount), try c.decodeNil(forKey: .amount) {
+            throw CofferError.invalidField("amount", "may not be null; leave it out to capture the whole freeze")
+        }
+        amount = try c.decodeIfPresent(String.self, forKey: .amount)
+    }
+}
 struct ChargeBody: Decodable { let amount: String; let mode: String; let reference: String? }
 struct RefundBody: Decodable { let amount: String; let reason: String? }
 
@@ -77,18 +89,27 @@ struct Routes: Sendable {
     var engine: CofferEngine { deps.engine }
 
     func authenticate(_ request: Request) async throws -> Principal {
-        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else { throw CofferError.unauthorized }
+        // RFC 9110: the scheme name is case-insensitive ("bearer" is "Bearer").
+        guard let header = request.headers[.authorization], header.count > 7,
+              header.prefix(7).lowercased() == "bearer " else { throw CofferError.unauthorized }
         guard let principal = try await engine.accounts.authenticate(bearer: String(header.dropFirst(7))) else {
             throw CofferError.unauthorized
         }
         return principal
     }
 
-    /// Authenticates and checks the caller may act on the account in the path (one rule for every route).
-    func authorize(_ request: Request, _ context: CofferContext, _ needs: Permission) async throws -> (Principal, String) {
+    /// Authenticates and checks the caller may act on the account in the path (one rule for every route). A user's key
+    /// names its own account, which exists; an operator may name any, so an unknown one is a 404 here — except on the
+    /// ledger's routes (`accountChecked: false`), where the writer answers `account_not_found` from its wallet lock and
+    /// the hot path saves the read.
+    func authorize(_ request: Request, _ context: CofferContext, _ needs: Permission,
+                   accountChecked: Bool = true) async throws -> (Principal, String) {
         let principal = try await authenticate(request)
         let accountId = try context.param("accountId")
         try Access.check(principal, account: accountId, needs: needs)
+        if accountChecked, principal.isOperator, try await engine.store.account(id: accountId) == nil {
+            throw CofferError.notFound(.accountNotFound, accountId)
+        }
         return (principal, accountId)
     }
 
@@ -196,7 +217,7 @@ struct Routes: Sendable {
     /// Gift grants and advances: an operator, a positive amount and an optional memo.
     func operatorAmount(_ request: Request, _ context: CofferContext,
                         _ command: (String, Int64, String?) -> LedgerCommand) async throws -> Response {
-        let (principal, accountId) = try await authorize(request, context, .operatorOnly)
+        let (principal, accountId) = try await authorize(request, context, .operatorOnly, accountChecked: false)
         let body = try await JSON.decode(AmountBody.self, from: request)
         let amount = try MoneyFormat.parsePositive(body.amount)
         return try await ledger(command(accountId, amount, try optionalText(body.memo, field: "memo")), request, principal,
@@ -204,7 +225,7 @@ struct Routes: Sendable {
     }
 
     @Sendable func adjust(_ request: Request, _ context: CofferContext) async throws -> Response {
-        let (principal, accountId) = try await authorize(request, context, .operatorOnly)
+        let (principal, accountId) = try await authorize(request, context, .operatorOnly, accountChecked: false)
         let body = try await JSON.decode(AdjustBody.self, from: request)
         let delta = try MoneyFormat.parse(body.amount)
         guard delta != 0 else { throw CofferError.invalidField("amount", "must not be 0.00; use a negative amount to take money away") }
@@ -286,7 +307,7 @@ struct Routes: Sendable {
     // MARK: freezes and charges (the provider's services)
 
     @Sendable func createFreeze(_ request: Request, _ context: CofferContext) async throws -> Response {
-        let (principal, accountId) = try await authorize(request, context, .operatorOnly)
+        let (principal, accountId) = try await authorize(request, context, .operatorOnly, accountChecked: false)
         let body = try await JSON.decode(FreezeBody.self, from: request)
         let amount = try MoneyFormat.parsePositive(body.amount)
         if let s = body.expiresInSeconds, !(1...31_536_000).contains(s) {
@@ -306,7 +327,7 @@ struct Routes: Sendable {
     }
 
     @Sendable func captureFreeze(_ request: Request, _ context: CofferContext) async throws -> Response {
-        let (principal, accountId) = try await authorize(request, context, .operatorOnly)
+        let (principal, accountId) = try await authorize(request, context, .operatorOnly, accountChecked: false)
         let id = try context.param("freezeId")
         var amount: Int64?
         if request.headers[.contentLength].map({ $0 != "0" }) ?? (request.headers[.transferEncoding] != nil) {
@@ -317,12 +338,12 @@ struct Routes: Sendable {
     }
 
     @Sendable func releaseFreeze(_ request: Request, _ context: CofferContext) async throws -> Response {
-        let (principal, accountId) = try await authorize(request, context, .operatorOnly)
+        let (principal, accountId) = try await authorize(request, context, .operatorOnly, accountChecked: false)
         return try await ledger(.release(accountId: accountId, freezeId: try context.param("freezeId")), request, principal)
     }
 
     @Sendable func createCharge(_ request: Request, _ context: CofferContext) async throws -> Response {
-        let (principal, accountId) = try await authorize(request, context, .operatorOnly)
+        let (principal, accountId) = try await authorize(request, context, .operatorOnly, accountChecked: false)
         let body = try await JSON.decode(ChargeBody.self, from: request)
         let amount = try MoneyFormat.parsePositive(body.amount)
         let mode = try parseEnum(ChargeMode.self, body.mode, field: "mode")
@@ -339,7 +360,7 @@ struct Routes: Sendable {
     }
 
     @Sendable func refundCharge(_ request: Request, _ context: CofferContext) async throws -> Response {
-        let (principal, accountId) = try await authorize(request, context, .operatorOnly)
+        let (principal, accountId) = try await authorize(request, context, .operatorOnly, accountChecked: false)
         let body = try await JSON.decode(RefundBody.self, from: request)
         let amount = try MoneyFormat.parsePositive(body.amount)
         return try await ledger(.refund(accountId: accountId, chargeId: try context.param("chargeId"),

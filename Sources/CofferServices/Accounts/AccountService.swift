@@ -115,7 +115,7 @@ public struct AccountService: Sendable {
         let idempotency = try IdempotencyContext(
             scope: "platform", key: idempotencyKey,
             fingerprint: "account|\(input.type)|\(entity)|\(input.taxId ?? "")|\(contact)|\(owner.email)|\(owner.name)")
-        return try await Idempotent.write(store, idempotency, created) { tx in
+        return try await Idempotent.write(store, idempotency, created, at: now) { tx in
             try await Self.requireFreeEmail(user.email, tx)
             try await tx.insertAccount(account)
             try await tx.insertUser(user)
@@ -133,7 +133,7 @@ public struct AccountService: Sendable {
                               passwordHash: Bcrypt.hash(u.password, cost: bcryptCost), createdAtMicros: now)
         let idempotency = try IdempotencyContext(scope: accountId, key: idempotencyKey,
                                                  fingerprint: "user|\(u.email)|\(u.name)|\(u.role)")
-        return try await Idempotent.write(store, idempotency, UserView(user)) { tx in
+        return try await Idempotent.write(store, idempotency, UserView(user), at: now) { tx in
             try await Self.requireFreeEmail(user.email, tx)
             try await tx.insertUser(user)
             try await tx.insertAudit(AuditRecord(id: ids.make("aud"), accountId: accountId, actor: actor, action: "user.create",
@@ -169,7 +169,7 @@ public struct AccountService: Sendable {
         // A replay must not hand out the secret again: the stored response omits it.
         var stored = created
         stored.secret = ""
-        let (result, replayed) = try await Idempotent.write(store, idempotency, stored) { tx in
+        let (result, replayed) = try await Idempotent.write(store, idempotency, stored, at: now) { tx in
             try await tx.insertApiKey(record)
             try await tx.insertAudit(AuditRecord(id: ids.make("aud"), accountId: accountId, actor: actor,
                                                  action: "api_key.create", detail: "\(kind.rawValue) key \(record.id)",
@@ -213,13 +213,19 @@ enum Idempotent {
     }
 
     static func write<R: Codable & Sendable>(_ store: any CofferStore, _ ctx: IdempotencyContext, _ response: R,
-                                             _ body: @escaping @Sendable (any StoreTransaction) async throws -> Void) async throws -> (R, replayed: Bool) {
+                                             at now: Int64, _ body: @escaping @Sendable (any StoreTransaction) async throws -> Void) async throws -> (R, replayed: Bool) {
         let json = String(decoding: try LedgerBatchApplier.encoder.encode(response), as: UTF8.self)
+        // The key is claimed first, so that the same key sent concurrently waits for the first request and gets its
+        // answer, instead of running the body twice into a unique index (a 500) or a limit (a 409 or 429).
         let stored: StoredIdempotency? = try await store.transaction { tx in
-            if let earlier = try await tx.idempotency(scope: ctx.scope, key: ctx.key) { return earlier }
+            let claimed = try await tx.claimIdempotency(scope: ctx.scope, key: ctx.key,
+                                                        StoredIdempotency(requestHash: ctx.requestHash, responseJSON: json),
+                                                        nowMicros: now)
+            guard claimed else {
+                guard let earlier = try await tx.idempotency(scope: ctx.scope, key: ctx.key) else { throw CofferError.idempotencyKeyInUse }
+                return earlier
+            }
             try await body(tx)
-            try await tx.putIdempotency(scope: ctx.scope, key: ctx.key,
-                                        StoredIdempotency(requestHash: ctx.requestHash, responseJSON: json))
             return nil
         }
         guard let stored else { return (response, false) }

@@ -17,6 +17,7 @@ public struct RechargeCodeService: Sendable {
     let clock: any Clock
     let ids: IdGenerator
     let settings: RechargeCodeSettings
+    let inFlight = InFlightKeys()
 
     public init(store: any CofferStore, writer: LedgerWriter, clock: any Clock, ids: IdGenerator, settings: RechargeCodeSettings = .init()) {
         self.store = store
@@ -71,7 +72,7 @@ public struct RechargeCodeService: Sendable {
         let audit = AuditRecord(id: ids.make("aud"), accountId: nil, actor: actor, action: "codes.batch_created",
                                 detail: "batch \(batch.id): \(count) × \(MoneyFormat.format(amount)) \(bucket.rawValue)", createdAtMicros: now)
         let made = codes
-        return try await Idempotent.write(store, ctx, batch) { tx in
+        return try await Idempotent.write(store, ctx, batch, at: now) { tx in
             try await tx.insertCodeBatch(batch, codes: made)
             try await tx.insertAudit(audit)
         }
@@ -110,15 +111,25 @@ public struct RechargeCodeService: Sendable {
     /// Redeems a code into the account. Every attempt counts against the account until it succeeds (R8).
     public func redeem(accountId: String, typed: String, idempotencyKey: String, actor: String) async throws -> LedgerOutcome {
         let ctx = try IdempotencyContext(scope: accountId, key: idempotencyKey, fingerprint: "")
+        return try await inFlight.run(IdempotencyKeyPair(scope: accountId, key: ctx.key)) {
+            try await redeemOnce(accountId: accountId, typed: typed, ctx: ctx, actor: actor)
+        }
+    }
+
+    private func redeemOnce(accountId: String, typed: String, ctx: IdempotencyContext, actor: String) async throws -> LedgerOutcome {
+        // A replay is answered before an attempt is counted: asking again is not a guess.
+        let isReplay = try await store.idempotency(scope: accountId, key: ctx.key) != nil
         let now = clock.nowMicros()
         let attemptId = ids.make("cat")
         let settings = self.settings
-        let allowed = try await store.transaction { tx in
-            try await tx.reserveCodeAttempt(accountId: accountId, id: attemptId, nowMicros: now,
-                                            sinceMicros: now - settings.attemptWindowSeconds * 1_000_000,
-                                            limit: settings.maxFailedAttempts)
+        if !isReplay {
+            let allowed = try await store.transaction { tx in
+                try await tx.reserveCodeAttempt(accountId: accountId, id: attemptId, nowMicros: now,
+                                                sinceMicros: now - settings.attemptWindowSeconds * 1_000_000,
+                                                limit: settings.maxFailedAttempts)
+            }
+            guard allowed else { throw Self.attemptsExceeded }
         }
-        guard allowed else { throw Self.attemptsExceeded }
         guard let code = Self.normalize(typed), let record = try await store.code(digest: Self.digest(code)) else {
             throw Self.notFound
         }
@@ -132,7 +143,7 @@ public struct RechargeCodeService: Sendable {
             succeeded = try await store.code(digest: record.digest)?.redeemedBy == accountId
         case .failure: succeeded = false
         }
-        if succeeded { try await store.transaction { tx in try await tx.deleteCodeAttempt(id: attemptId) } }
+        if succeeded && !isReplay { try await store.transaction { tx in try await tx.deleteCodeAttempt(id: attemptId) } }
         return outcome
     }
 }

@@ -150,7 +150,7 @@ public struct RechargeService: Sendable {
         let order = recharge
         let view = RechargeView(recharge: order, payment: instruction, testChannel: !channel.movesRealMoney)
         let settings = self.settings
-        return try await Idempotent.write(store, ctx, view) { tx in
+        return try await Idempotent.write(store, ctx, view, at: now) { tx in
             // R7, checked inside the write transaction so that parallel requests cannot slip past the limit together.
             let recent = try await tx.countRecentRecharges(accountId: accountId,
                                                            sinceMicros: now - settings.orderWindowSeconds * 1_000_000)

@@ -52,7 +52,12 @@ extension BankTransferService {
         let ctx = try IdempotencyContext(scope: accountId, key: idempotencyKey, fingerprint:
             "remittance|\(payerName)|\(payerAccount)|\(payerBank)|\(amount)|\(input.remittedOn)|\(serial ?? "")|\(digest)|\(input.resubmissionOf ?? "")")
         if let earlier: RemittanceRecord = try await Idempotent.replay(store, ctx) { return (earlier, true) }
-        guard try await store.account(id: accountId) != nil else { throw CofferError.notFound(.accountNotFound, accountId) }
+        guard let account = try await store.account(id: accountId) else { throw CofferError.notFound(.accountNotFound, accountId) }
+        // A transfer reported for a day that has not come yet (in the account's time zone) is a typo.
+        let today = Self.localDate(nowMicros: clock.nowMicros(), timeZone: account.timeZone)
+        guard input.remittedOn <= today else {
+            throw CofferError.invalidField("remittedOn", "must not be after today (\(today)); give the day of the transfer")
+        }
         if let serial {
             if try await store.bankSerialCredited(serial) {
                 throw CofferError(.bankSerialAlreadyCredited, "A transfer with bank serial number \(serial) has already been credited; it cannot be submitted again.")
@@ -77,7 +82,17 @@ extension BankTransferService {
                                       receiptPath: path, receiptType: type.mime, receiptBytes: input.receipt.count,
                                       receiptSHA256: digest, state: .pendingReview, resubmissionOf: input.resubmissionOf,
                                       createdAtMicros: now)
-        return try await Idempotent.write(store, ctx, record) { tx in try await tx.insertRemittance(record) }
+        return try await Idempotent.write(store, ctx, record, at: now) { tx in try await tx.insertRemittance(record) }
+    }
+
+    /// yyyy-MM-dd of a moment in a time zone (Asia/Shanghai when the zone is unknown).
+    static func localDate(nowMicros: Int64, timeZone: String) -> String {
+        let zone = TimeZone(identifier: timeZone) ?? TimeZone(identifier: "Asia/Shanghai")!
+        let offset = Int64(zone.secondsFromGMT(for: Date(timeIntervalSince1970: Double(nowMicros / 1_000_000))))
+        let days = (nowMicros / 1_000_000 + offset).quotientFloor(86_400)
+        let (y, m, d) = RFC3339.civil(fromDays: days)
+        func pad(_ v: Int64, _ n: Int) -> String { String(repeating: "0", count: max(0, n - String(v).count)) + String(v) }
+        return pad(y, 4) + "-" + pad(m, 2) + "-" + pad(d, 2)
     }
 
     /// Written to a temporary name, flushed and renamed: a crash leaves no half file under a name the database points to.
@@ -141,5 +156,13 @@ extension BankTransferService {
             throw CofferError(.remittanceAlreadyReviewed, "Remittance \(remittanceId) is already \(r.state.rawValue).")
         }
         return try await store.remittance(id: remittanceId) ?? r
+    }
+}
+
+extension Int64 {
+    /// Division rounding toward minus infinity (times before 1970 stay on the right day).
+    func quotientFloor(_ divisor: Int64) -> Int64 {
+        let q = self / divisor
+        return (self % divisor != 0 && (self < 0) != (divisor < 0)) ? q - 1 : q
     }
 }

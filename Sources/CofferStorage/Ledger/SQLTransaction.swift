@@ -44,6 +44,16 @@ struct SQLTransaction: StoreTransaction {
         return found
     }
 
+    /// Claims the key for this transaction: on PostgreSQL a concurrent claim of the same key waits here until the first
+    /// transaction ends, then finds the key taken (and reads its answer) or free (the first rolled back).
+    func claimIdempotency(scope: String, key: String, _ stored: StoredIdempotency, nowMicros: Int64) async throws -> Bool {
+        try await db.raw("""
+            INSERT INTO idempotency_keys (account_id, idem_key, request_hash, response_json, created_at)
+            VALUES (\(bind: scope), \(bind: key), \(bind: stored.requestHash), \(bind: stored.responseJSON), \(bind: nowMicros))
+            ON CONFLICT (account_id, idem_key) DO NOTHING RETURNING account_id
+            """).all().count == 1
+    }
+
     func putIdempotency(scope: String, key: String, _ stored: StoredIdempotency) async throws {
         _ = try await db.raw("""
             INSERT INTO idempotency_keys (account_id, idem_key, request_hash, response_json, created_at)
