@@ -1,9 +1,57 @@
 import CofferCore
 
+/// One row of the journal (`ledger_entries`): one W11 movement with its own balanced amount per book. The first row of a
+/// journal entry (seq 0) also carries the entry's idempotency key, the request's hash and the wallet after the whole entry,
+/// from which a replay's answer is rebuilt: a plain charge writes this one row, the charge and the wallet update.
+public struct LedgerRowRecord: Sendable, Equatable {
+    public struct Head: Sendable, Equatable {
+        public var idempotencyKey: String
+        public var requestHash: String
+        public var walletAfter: WalletBalances
+        public init(idempotencyKey: String, requestHash: String, walletAfter: WalletBalances) {
+            (self.idempotencyKey, self.requestHash, self.walletAfter) = (idempotencyKey, requestHash, walletAfter)
+        }
+    }
+    public var accountId: String
+    public var id: String
+    public var entryId: String
+    public var seq: Int
+    public var kind: String
+    public var actor: String
+    public var movement: Movement
+    public var relatedType: String?
+    public var relatedId: String?
+    /// The object the entry made that the related one does not name (a refund's id).
+    public var detailId: String?
+    public var channelTradeNo: String?
+    public var memo: String?
+    public var createdAtMicros: Int64
+    public var head: Head?
+
+    public init(accountId: String, id: String, entryId: String, seq: Int, kind: String, actor: String, movement: Movement,
+                relatedType: String?, relatedId: String?, detailId: String?, channelTradeNo: String?, memo: String?,
+                createdAtMicros: Int64, head: Head?) {
+        (self.accountId, self.id, self.entryId, self.seq, self.kind, self.actor) = (accountId, id, entryId, seq, kind, actor)
+        (self.movement, self.relatedType, self.relatedId, self.detailId) = (movement, relatedType, relatedId, detailId)
+        (self.channelTradeNo, self.memo, self.createdAtMicros, self.head) = (channelTradeNo, memo, createdAtMicros, head)
+    }
+
+    public var transaction: TransactionRecord {
+        TransactionRecord(id: id, accountId: accountId, entryId: entryId, movement: movement, relatedType: relatedType,
+                          relatedId: relatedId, channelTradeNo: channelTradeNo, memo: memo, createdAtMicros: createdAtMicros)
+    }
+}
+
+/// What an idempotency key of a batch already stands for: an earlier ledger entry (its first row and the object it
+/// touched, to rebuild its answer), or a write outside the ledger (the same key cannot be used again for the ledger).
+public enum StoredKey: Sendable {
+    case ledger(LedgerRowRecord, freeze: FreezeRecord?, charge: ChargeRecord?, recharge: RechargeRecord?)
+    case other(requestHash: String)
+}
+
 /// Everything the ledger writer persists for one batch, applied in one database transaction.
 public struct LedgerBatchWrite: Sendable {
-    public var entries: [JournalEntryRecord] = []
-    public var transactions: [TransactionRecord] = []
+    public var rows: [LedgerRowRecord] = []
     public var wallets: [String: WalletBalances] = [:]
     public var newFreezes: [FreezeRecord] = []
     public var updatedFreezes: [FreezeRecord] = []
@@ -14,10 +62,9 @@ public struct LedgerBatchWrite: Sendable {
     public var approvedRemittances: [RemittanceRecord] = []
     public var creditedLines: [StatementLineRecord] = []
     public var messages: [SiteMessageRecord] = []
-    public var idempotency: [(scope: String, key: String, stored: StoredIdempotency)] = []
     public var audits: [AuditRecord] = []
     public init() {}
-    public var isEmpty: Bool { entries.isEmpty && idempotency.isEmpty }
+    public var isEmpty: Bool { rows.isEmpty }
 }
 
 public struct IdempotencyKeyPair: Hashable, Sendable {
@@ -32,8 +79,10 @@ public struct IdempotencyKeyPair: Hashable, Sendable {
 /// One database transaction. Reads marked "lock" take row locks on PostgreSQL (SQLite holds the write lock already).
 public protocol StoreTransaction: MoneyInWrites, ConsoleWrites {
     func idempotency(scope: String, key: String) async throws -> StoredIdempotency?
-    /// Many lookups in one round trip.
-    func idempotency(_ pairs: [IdempotencyKeyPair]) async throws -> [IdempotencyKeyPair: StoredIdempotency]
+    /// What these keys already stand for, in one round trip (plus one per ledger entry found, to rebuild its answer).
+    func storedKeys(_ pairs: [IdempotencyKeyPair]) async throws -> [IdempotencyKeyPair: StoredKey]
+    /// Whether a ledger entry was made under this key (a write outside the ledger may not reuse it).
+    func ledgerKeyUsed(scope: String, key: String) async throws -> Bool
     func putIdempotency(scope: String, key: String, _ stored: StoredIdempotency) async throws
     /// Stores the answer under the key unless the key is taken; false when it was (read the earlier answer then).
     func claimIdempotency(scope: String, key: String, _ stored: StoredIdempotency, nowMicros: Int64) async throws -> Bool
@@ -86,6 +135,8 @@ public protocol CofferStore: MoneyInReads, ConsoleReads {
     func apiKey(digest: String) async throws -> ApiKeyRecord?
     /// The stored answer under an idempotency key, read outside any write transaction.
     func idempotency(scope: String, key: String) async throws -> StoredIdempotency?
+    /// Whether anything (a ledger entry or another write) was made under this key.
+    func idempotencyKeyUsed(scope: String, key: String) async throws -> Bool
     func wallet(accountId: String) async throws -> WalletBalances?
     func freeze(accountId: String, id: String) async throws -> FreezeRecord?
     func charge(accountId: String, id: String) async throws -> ChargeRecord?

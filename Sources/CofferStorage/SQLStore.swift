@@ -27,13 +27,23 @@ public final class SQLStore: CofferStore {
 
     public func migrate() async throws { try await migrate(upTo: Schema.migrations.count) }
 
+    /// SHA-256 of each migration's text, in order: a test pins them, so an applied migration cannot change unseen.
+    public static var migrationDigests: [String] { Schema.migrations.map { Secrets.sha256Hex($0.text) } }
+
     /// Applies the migrations up to a version (tests use it to prove a migration keeps the rows of the one before).
     public func migrate(upTo version: Int) async throws {
-        try await connections.transaction { db, _ in
+        try await connections.transaction { db, driver in
             _ = try await db.raw("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)").all()
             let done = try await db.raw("SELECT version FROM schema_migrations").all().map { try $0.decode(column: "version", as: Int.self) }
-            for (index, statements) in Schema.migrations.prefix(version).enumerated() where !done.contains(index + 1) {
-                for sql in statements { _ = try await db.raw(SQLQueryString(sql)).all() }
+            for (index, migration) in Schema.migrations.prefix(version).enumerated() where !done.contains(index + 1) {
+                switch migration {
+                case .sql(let statements):
+                    for sql in statements { _ = try await db.raw(SQLQueryString(sql)).all() }
+                case let .steps(before, data, after):
+                    for sql in before { _ = try await db.raw(SQLQueryString(sql)).all() }
+                    try await data(db, driver)
+                    for sql in after { _ = try await db.raw(SQLQueryString(sql)).all() }
+                }
                 _ = try await db.raw("INSERT INTO schema_migrations (version, applied_at) VALUES (\(bind: index + 1), \(bind: SystemClock().nowMicros()))").all()
             }
         }
@@ -105,7 +115,7 @@ public final class SQLStore: CofferStore {
 
     public func transactions(_ q: TransactionQuery) async throws -> [TransactionRecord] {
         precondition(q.limit >= 1 && q.limit <= 10_000)
-        var sql: SQLQueryString = "SELECT * FROM transactions WHERE account_id = \(bind: q.accountId)"
+        var sql: SQLQueryString = "SELECT * FROM ledger_entries WHERE account_id = \(bind: q.accountId)"
         if !q.types.isEmpty { sql += " AND type IN (\(binds: q.types.map(\.rawValue)))" }
         if let v = q.fromMicros { sql += " AND created_at >= \(bind: v)" }
         if let v = q.toMicros { sql += " AND created_at < \(bind: v)" }
@@ -114,23 +124,30 @@ public final class SQLStore: CofferStore {
         if let v = q.beforeId { sql += " AND id < \(bind: v)" }
         sql += " ORDER BY id DESC LIMIT \(literal: q.limit)"
         let query = sql
-        return try await read { db in try await db.raw(query).all().map(Rows.transaction) }
+        return try await read { db in try await db.raw(query).all().map { try LedgerRows.row($0).transaction } }
     }
 
+    /// The journal entries of an account with their postings, rebuilt from the rows (one per movement).
     public func entries(accountId: String) async throws -> [JournalEntryRecord] {
+        let rows = try await read { db in
+            try await db.raw("SELECT * FROM ledger_entries WHERE account_id = \(bind: accountId) ORDER BY entry_id, seq").all().map(LedgerRows.row)
+        }
+        var entries: [JournalEntryRecord] = []
+        for row in rows {
+            if row.seq == 0 || entries.last?.id != row.entryId {
+                entries.append(JournalEntryRecord(id: row.entryId, accountId: row.accountId, kind: row.kind,
+                                                  idempotencyKey: row.head?.idempotencyKey ?? "", actor: row.actor,
+                                                  memo: row.memo, createdAtMicros: row.createdAtMicros, postings: []))
+            }
+            entries[entries.count - 1].postings += row.movement.books.postings
+        }
+        return entries
+    }
+
+    public func idempotencyKeyUsed(scope: String, key: String) async throws -> Bool {
         try await read { db in
-            let postings = try await db.raw("SELECT * FROM postings WHERE account_id = \(bind: accountId) ORDER BY entry_id, seq").all()
-            var byEntry: [String: [Posting]] = [:]
-            for row in postings {
-                let book = Book(rawValue: try row.decode(column: "book", as: String.self))!
-                byEntry[try row.decode(column: "entry_id", as: String.self), default: []]
-                    .append(Posting(book, try row.decode(column: "amount_minor", as: Int64.self)))
-            }
-            return try await db.raw("SELECT * FROM journal_entries WHERE account_id = \(bind: accountId) ORDER BY id").all().map { row in
-                var e = try Rows.entry(row)
-                e.postings = byEntry[e.id] ?? []
-                return e
-            }
+            if try await LedgerRows.keyUsed(db, scope: scope, key: key) { return true }
+            return try await SQLTransaction.idempotency(db, scope: scope, key: key) != nil
         }
     }
 
@@ -162,22 +179,24 @@ public final class SQLStore: CofferStore {
     public func verify() async throws -> [VerifyProblem] {
         try await read { db in
             var problems: [VerifyProblem] = []
+            // Each row balances by its CHECK; recomputed here all the same (a guard that was dropped must not go unseen).
             let unbalanced = try await db.raw("""
-                SELECT account_id, entry_id, CAST(SUM(amount_minor) AS BIGINT) AS total FROM postings
-                GROUP BY account_id, entry_id HAVING SUM(amount_minor) <> 0
+                SELECT account_id, id FROM ledger_entries
+                WHERE cash_minor + gift_minor + share_minor + frozen_minor + advance_minor + channel_clearing_minor + revenue_minor
+                      + gift_expense_minor + adjustment_minor + hold_control_minor <> 0
                 """).all()
             for row in unbalanced {
                 problems.append(VerifyProblem(accountId: try row.decode(column: "account_id", as: String.self),
-                                              detail: "entry \(try row.decode(column: "entry_id", as: String.self)) does not balance (sum \(try row.decode(column: "total", as: Int64.self)))"))
+                                              detail: "record \(try row.decode(column: "id", as: String.self)) does not balance"))
             }
             let sums = try await db.raw("""
                 SELECT w.account_id AS account_id, w.cash_minor, w.gift_minor, w.share_minor, w.frozen_minor, w.advance_minor,
-                  CAST(COALESCE(SUM(CASE WHEN p.book = 'cash' THEN p.amount_minor END), 0) AS BIGINT) AS p_cash,
-                  CAST(COALESCE(SUM(CASE WHEN p.book = 'gift' THEN p.amount_minor END), 0) AS BIGINT) AS p_gift,
-                  CAST(COALESCE(SUM(CASE WHEN p.book = 'share' THEN p.amount_minor END), 0) AS BIGINT) AS p_share,
-                  CAST(COALESCE(SUM(CASE WHEN p.book = 'frozen' THEN p.amount_minor END), 0) AS BIGINT) AS p_frozen,
-                  CAST(COALESCE(SUM(CASE WHEN p.book = 'advance' THEN p.amount_minor END), 0) AS BIGINT) AS p_advance
-                FROM wallets w LEFT JOIN postings p ON p.account_id = w.account_id
+                  CAST(COALESCE(SUM(l.cash_minor), 0) AS BIGINT) AS p_cash,
+                  CAST(COALESCE(SUM(l.gift_minor), 0) AS BIGINT) AS p_gift,
+                  CAST(COALESCE(SUM(l.share_minor), 0) AS BIGINT) AS p_share,
+                  CAST(COALESCE(SUM(l.frozen_minor), 0) AS BIGINT) AS p_frozen,
+                  CAST(COALESCE(SUM(l.advance_minor), 0) AS BIGINT) AS p_advance
+                FROM wallets w LEFT JOIN ledger_entries l ON l.account_id = w.account_id
                 GROUP BY w.account_id, w.cash_minor, w.gift_minor, w.share_minor, w.frozen_minor, w.advance_minor
                 """).all()
             for row in sums {

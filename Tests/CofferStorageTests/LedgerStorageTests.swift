@@ -111,6 +111,8 @@ struct LedgerStorageTests {
         await env.close()
     }
 
+    static let rowColumns = "account_id, id, entry_id, seq, kind, type, actor, amount_minor, balance_after_minor, available_after_minor, cash_minor, gift_minor, share_minor, frozen_minor, advance_minor, channel_clearing_minor, revenue_minor, gift_expense_minor, adjustment_minor, hold_control_minor, created_at, idempotency_key, request_hash, wallet_cash_minor, wallet_gift_minor, wallet_share_minor, wallet_frozen_minor, wallet_advance_minor"
+
     @Test("W9 database guards refuse what the code must never write", arguments: Backend.available)
     func w9DatabaseGuards(backend: Backend) async throws {
         try await TestEnvironment.with(backend) { env in
@@ -118,7 +120,13 @@ struct LedgerStorageTests {
             for sql in [
                 "UPDATE wallets SET gift_minor = -1 WHERE account_id = '\(a)'",
                 "UPDATE wallets SET frozen_minor = -5 WHERE account_id = '\(a)'",
-                "INSERT INTO postings (account_id, entry_id, seq, book, amount_minor) VALUES ('\(a)', 'ent_missing', 0, 'cash', 5)",
+                // W9 in the journal's one table: a row that does not balance, an amount that is not the change of
+                // available, a first row without its key, a key used twice in one account, a second row with a key.
+                "INSERT INTO ledger_entries (\(Self.rowColumns)) VALUES ('\(a)', 'txn_x1', 'ent_x1', 0, 'adjustment', 'adjustment', 't', 5, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 'kx1', 'h', 0, 0, 0, 0, 0)",
+                "INSERT INTO ledger_entries (\(Self.rowColumns)) VALUES ('\(a)', 'txn_x2', 'ent_x2', 0, 'adjustment', 'adjustment', 't', 4, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, -5, 0, 1, 'kx2', 'h', 0, 0, 0, 0, 0)",
+                "INSERT INTO ledger_entries (\(Self.rowColumns)) VALUES ('\(a)', 'txn_x3', 'ent_x3', 0, 'adjustment', 'adjustment', 't', 5, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, -5, 0, 1, NULL, NULL, NULL, NULL, NULL, NULL, NULL)",
+                "INSERT INTO ledger_entries (\(Self.rowColumns)) SELECT account_id, 'txn_x4', 'ent_x4', 0, kind, type, actor, amount_minor, balance_after_minor, available_after_minor, cash_minor, gift_minor, share_minor, frozen_minor, advance_minor, channel_clearing_minor, revenue_minor, gift_expense_minor, adjustment_minor, hold_control_minor, created_at, idempotency_key, request_hash, wallet_cash_minor, wallet_gift_minor, wallet_share_minor, wallet_frozen_minor, wallet_advance_minor FROM ledger_entries WHERE account_id = '\(a)' AND seq = 0",
+                "INSERT INTO ledger_entries (\(Self.rowColumns)) VALUES ('\(a)', 'txn_x5.1', 'ent_x5', 1, 'adjustment', 'adjustment', 't', 5, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, -5, 0, 1, 'kx5', 'h', 0, 0, 0, 0, 0)",
                 "INSERT INTO freezes (account_id, id, amount_minor, state, created_at) VALUES ('\(a)', 'f', 0, 'active', 1)",
                 "INSERT INTO recharges (account_id, id, channel, amount_minor, state, expires_at, created_at) VALUES ('\(a)', 'r', 'sandbox', 100, 'paid', 1, 1)",
             ] {
@@ -134,13 +142,18 @@ struct LedgerStorageTests {
             let a = try await env.fundedAccount(cashMinor: 100)
             let entriesBefore = try await env.store.entries(accountId: a).count
             var write = LedgerBatchWrite()
-            // A balanced entry followed by one whose posting of zero violates CHECK (amount_minor <> 0).
-            write.entries = [
-                JournalEntryRecord(id: "ent_ok", accountId: a, kind: "adjust", idempotencyKey: "k1", actor: "test",
-                                   createdAtMicros: 1, postings: [Posting(.cash, -5), Posting(.adjustment, 5)]),
-                JournalEntryRecord(id: "ent_bad", accountId: a, kind: "adjust", idempotencyKey: "k2", actor: "test",
-                                   createdAtMicros: 1, postings: [Posting(.cash, 0), Posting(.adjustment, 0)]),
-            ]
+            // A balanced row followed by one whose books do not sum to zero (CHECK on ledger_entries).
+            func row(_ id: String, cash: Int64, adjustment: Int64) -> LedgerRowRecord {
+                var books = BookAmounts()
+                (books.cash, books.adjustment) = (cash, adjustment)
+                return LedgerRowRecord(
+                    accountId: a, id: "txn_" + id, entryId: "ent_" + id, seq: 0, kind: "adjustment", actor: "test",
+                    movement: Movement(type: .adjustment, amountMinor: cash, cashDeltaMinor: cash, giftDeltaMinor: 0,
+                                       frozenDeltaMinor: 0, balanceAfterMinor: 95, availableAfterMinor: 95, books: books),
+                    relatedType: nil, relatedId: nil, detailId: nil, channelTradeNo: nil, memo: nil, createdAtMicros: 1,
+                    head: .init(idempotencyKey: "k-" + id, requestHash: "h", walletAfter: WalletBalances(cashMinor: 95)))
+            }
+            write.rows = [row("ok", cash: -5, adjustment: 5), row("bad", cash: -5, adjustment: 4)]
             let batch = write
             await #expect(throws: (any Error).self) {
                 try await env.store.transaction { tx in try await tx.apply(batch) }

@@ -30,20 +30,25 @@ public struct LedgerEffect: Equatable, Sendable {
         let availableDelta = (w.balanceMinor - w.frozenMinor) - wallet.availableMinor
         movements.append(Movement(type: type, amountMinor: availableDelta, cashDeltaMinor: cash, giftDeltaMinor: gift,
                                   frozenDeltaMinor: frozen, balanceAfterMinor: w.balanceMinor,
-                                  availableAfterMinor: w.availableMinor))
+                                  availableAfterMinor: w.availableMinor, books: BookAmounts(lines)))
         wallet = w
     }
 
     /// A movement between two platform books that leaves the wallet as it is (a recharge fee: collected by the channel,
     /// earned by the platform).
+    /// It travels on the movement it belongs to (the recharge credit), which still sums to zero.
     mutating func book(_ amountMinor: Int64, from: Book, to: Book) {
-        precondition(amountMinor > 0)
+        precondition(amountMinor > 0 && !movements.isEmpty)
         postings += [Posting(from, -amountMinor), Posting(to, amountMinor)]
+        movements[movements.count - 1].books[from] -= amountMinor
+        movements[movements.count - 1].books[to] += amountMinor
     }
 
-    /// Double entry: the postings of one entry sum to zero, and the wallet still satisfies its invariants.
+    /// Double entry: the postings of one entry sum to zero, each movement on its own too (one row per movement carries its
+    /// own balanced books), and the wallet still satisfies its invariants.
     func checked() -> LedgerEffect {
         precondition(postings.reduce(Int64(0)) { $0 + $1.amountMinor } == 0, "unbalanced entry")
+        precondition(movements.allSatisfy { $0.books.sum == 0 }, "unbalanced movement")
         precondition(wallet.invariantViolation == nil, "wallet invariant: \(wallet.invariantViolation!)")
         return self
     }

@@ -96,9 +96,12 @@ public struct Movement: Codable, Equatable, Sendable {
     public var frozenDeltaMinor: Int64
     public var balanceAfterMinor: Int64
     public var availableAfterMinor: Int64
+    /// The movement's postings, one amount per book; they sum to zero.
+    public var books: BookAmounts
 
     public init(type: TransactionType, amountMinor: Int64, cashDeltaMinor: Int64, giftDeltaMinor: Int64,
-                frozenDeltaMinor: Int64, balanceAfterMinor: Int64, availableAfterMinor: Int64) {
+                frozenDeltaMinor: Int64, balanceAfterMinor: Int64, availableAfterMinor: Int64, books: BookAmounts = .zero) {
+        self.books = books
         self.type = type
         self.amountMinor = amountMinor
         self.cashDeltaMinor = cashDeltaMinor
@@ -107,4 +110,55 @@ public struct Movement: Codable, Equatable, Sendable {
         self.balanceAfterMinor = balanceAfterMinor
         self.availableAfterMinor = availableAfterMinor
     }
+}
+
+/// One signed amount per book (credit-positive, like `Posting`): the shape of one ledger row.
+public struct BookAmounts: Codable, Equatable, Sendable {
+    public var cash: Int64 = 0, gift: Int64 = 0, share: Int64 = 0, frozen: Int64 = 0, advance: Int64 = 0
+    public var channelClearing: Int64 = 0, revenue: Int64 = 0, giftExpense: Int64 = 0, adjustment: Int64 = 0
+    public var holdControl: Int64 = 0
+
+    public static let zero = BookAmounts()
+    public init() {}
+
+    public init(_ postings: [Posting]) {
+        for p in postings { self[p.book] += p.amountMinor }
+    }
+
+    public subscript(book: Book) -> Int64 {
+        get {
+            switch book {
+            case .cash: cash
+            case .gift: gift
+            case .share: share
+            case .frozen: frozen
+            case .advance: advance
+            case .channelClearing: channelClearing
+            case .revenue: revenue
+            case .giftExpense: giftExpense
+            case .adjustment: adjustment
+            case .holdControl: holdControl
+            }
+        }
+        set {
+            switch book {
+            case .cash: cash = newValue
+            case .gift: gift = newValue
+            case .share: share = newValue
+            case .frozen: frozen = newValue
+            case .advance: advance = newValue
+            case .channelClearing: channelClearing = newValue
+            case .revenue: revenue = newValue
+            case .giftExpense: giftExpense = newValue
+            case .adjustment: adjustment = newValue
+            case .holdControl: holdControl = newValue
+            }
+        }
+    }
+
+    /// Amounts are bounded by `MoneyFormat.maxAbsMinor`, so ten of them cannot overflow.
+    public var sum: Int64 { Book.allCases.reduce(0) { $0 + self[$1] } }
+
+    /// The non-zero amounts as postings, in book order.
+    public var postings: [Posting] { Book.allCases.compactMap { self[$0] == 0 ? nil : Posting($0, self[$0]) } }
 }

@@ -218,6 +218,8 @@ enum Idempotent {
         // The key is claimed first, so that the same key sent concurrently waits for the first request and gets its
         // answer, instead of running the body twice into a unique index (a 500) or a limit (a 409 or 429).
         let stored: StoredIdempotency? = try await store.transaction { tx in
+            // W10 across kinds of write: a key the ledger used is not free for another request.
+            if try await tx.ledgerKeyUsed(scope: ctx.scope, key: ctx.key) { throw CofferError.idempotencyConflict }
             let claimed = try await tx.claimIdempotency(scope: ctx.scope, key: ctx.key,
                                                         StoredIdempotency(requestHash: ctx.requestHash, responseJSON: json),
                                                         nowMicros: now)

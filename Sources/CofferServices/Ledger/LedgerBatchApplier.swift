@@ -11,8 +11,8 @@ struct LedgerBatchApplier {
     let reserveMinor: Int64
 
     private var snapshot = LedgerSnapshot()
-    private var seenKeys: [IdempotencyKeyPair: (hash: String, json: String)] = [:]
-    private var storedKeys: [IdempotencyKeyPair: StoredIdempotency] = [:]
+    private var seenKeys: [IdempotencyKeyPair: (hash: String, receipt: LedgerReceipt)] = [:]
+    private var storedKeys: [IdempotencyKeyPair: StoredKey] = [:]
     private var touchedWallets: Set<String> = []
     private var newFreezes: [ObjectKey: FreezeRecord] = [:]
     private var resolvedFreezes: [ObjectKey: FreezeRecord] = [:]
@@ -42,7 +42,7 @@ struct LedgerBatchApplier {
         profile.lockMicros = lap()
         // Every key of the batch in one round trip, after the wallet locks: a concurrent writer that stored one of them
         // for these accounts has committed by now.
-        storedKeys = try await tx.idempotency(requests.map { IdempotencyKeyPair(scope: $0.command.accountId, key: $0.idempotencyKey) })
+        storedKeys = try await tx.storedKeys(requests.map { IdempotencyKeyPair(scope: $0.command.accountId, key: $0.idempotencyKey) })
         profile.idempotencyMicros = lap()
         var outcomes: [LedgerOutcome] = []
         outcomes.reserveCapacity(requests.count)
@@ -103,10 +103,19 @@ struct LedgerBatchApplier {
         let keyPair = IdempotencyKeyPair(scope: command.accountId, key: request.idempotencyKey)
         let hash = Secrets.sha256Hex(command.fingerprint)
         // W10: a replay returns the first result; a different request under the same key is refused.
-        if let earlier = seenKeys[keyPair] ?? storedKeys[keyPair].map({ ($0.requestHash, $0.responseJSON) }) {
+        if let earlier = seenKeys[keyPair] {
             guard earlier.hash == hash else { return LedgerOutcome(result: .failure(.idempotencyConflict), replayed: false) }
-            let receipt = try JSONDecoder().decode(LedgerReceipt.self, from: Data(earlier.json.utf8))
-            return LedgerOutcome(result: .success(receipt), replayed: true)
+            return LedgerOutcome(result: .success(earlier.receipt), replayed: true)
+        }
+        switch storedKeys[keyPair] {
+        case let .ledger(head, freeze, charge, recharge):
+            guard head.head?.requestHash == hash else { return LedgerOutcome(result: .failure(.idempotencyConflict), replayed: false) }
+            return LedgerOutcome(result: .success(LedgerReceipt(replaying: head, freeze: freeze, charge: charge, recharge: recharge)),
+                                 replayed: true)
+        case .other:
+            return LedgerOutcome(result: .failure(.idempotencyConflict), replayed: false)
+        case nil:
+            break
         }
         let decision: LedgerDecision
         do {
@@ -115,26 +124,24 @@ struct LedgerBatchApplier {
             return LedgerOutcome(result: .failure(error), replayed: false)
         }
         snapshot.apply(decision)
-        let receipt = record(decision, request, now: now)
-        let json = String(decoding: try Self.encoder.encode(receipt), as: UTF8.self)
-        seenKeys[keyPair] = (hash, json)
-        write.idempotency.append((command.accountId, request.idempotencyKey, StoredIdempotency(requestHash: hash, responseJSON: json)))
+        let receipt = record(decision, request, requestHash: hash, now: now)
+        seenKeys[keyPair] = (hash, receipt)
         return LedgerOutcome(result: .success(receipt), replayed: false)
     }
 
     /// Turns an accepted decision into the rows of the batch: the journal entry, its W11 lines, the changed objects, site
     /// messages for its events and, for operator actions and bank credits, an audit record. Returns the receipt.
-    private mutating func record(_ d: LedgerDecision, _ request: LedgerRequest, now: Int64) -> LedgerReceipt {
+    private mutating func record(_ d: LedgerDecision, _ request: LedgerRequest, requestHash: String, now: Int64) -> LedgerReceipt {
         let accountId = d.accountId
         let entryId = ids.make("ent")
-        write.entries.append(JournalEntryRecord(id: entryId, accountId: accountId, kind: request.command.kind,
-                                                idempotencyKey: request.idempotencyKey, actor: request.actor, memo: d.memo,
-                                                createdAtMicros: now, postings: d.effect.postings))
-        for movement in d.effect.movements {
-            write.transactions.append(TransactionRecord(id: ids.make("txn"), accountId: accountId, entryId: entryId,
-                                                        movement: movement, relatedType: d.related?.type,
-                                                        relatedId: d.related?.id, channelTradeNo: d.channelTradeNo,
-                                                        memo: d.memo, createdAtMicros: now))
+        for (seq, movement) in d.effect.movements.enumerated() {
+            let head = seq == 0 ? LedgerRowRecord.Head(idempotencyKey: request.idempotencyKey, requestHash: requestHash,
+                                                       walletAfter: d.walletAfter) : nil
+            write.rows.append(LedgerRowRecord(
+                accountId: accountId, id: LedgerRowRecord.rowId(entryId: entryId, seq: seq), entryId: entryId, seq: seq,
+                kind: request.command.kind, actor: request.actor, movement: movement, relatedType: d.related?.type,
+                relatedId: d.related?.id, detailId: d.refund?.id, channelTradeNo: d.channelTradeNo, memo: d.memo,
+                createdAtMicros: now, head: head))
         }
         var receipt = LedgerReceipt(entryId: entryId, accountId: accountId, kind: request.command.kind, createdAtMicros: now,
                                     wallet: d.walletAfter, refund: d.refund)
@@ -181,6 +188,38 @@ struct LedgerBatchApplier {
         }
         touchedWallets.insert(accountId)
         return receipt
+    }
+}
+
+extension LedgerRowRecord {
+    /// A W11 record id: the entry's own suffix, and `.<seq>` after the first movement, so that the rows of one entry sit
+    /// together in the primary key and sort in the order they happened.
+    static func rowId(entryId: String, seq: Int) -> String {
+        "txn_" + entryId.dropFirst(4) + (seq == 0 ? "" : ".\(seq)")
+    }
+}
+
+extension LedgerReceipt {
+    /// The first answer of an entry, rebuilt from its first row and the object it touched (no stored JSON). Objects are
+    /// shown as the entry left them: a freeze or charge the entry made as it was made; a freeze it resolved, a recharge it
+    /// paid as they are (those states are final); a refunded charge as it is now (later refunds included).
+    public init(replaying row: LedgerRowRecord, freeze: FreezeRecord?, charge: ChargeRecord?, recharge: RechargeRecord?) {
+        var freezeShown = freeze, chargeShown = charge
+        if row.kind == "freeze", var f = freeze {
+            (f.state, f.capturedMinor, f.resolvedAtMicros) = (.active, 0, nil)
+            freezeShown = f
+        }
+        if row.kind == "charge", var c = charge {
+            (c.refundedCashMinor, c.refundedGiftMinor) = (0, 0)
+            chargeShown = c
+        }
+        let refund = row.detailId.map { id in
+            RefundInfo(id: id, chargeId: row.relatedId ?? "", amountMinor: row.movement.books.cash + row.movement.books.gift,
+                       cashMinor: row.movement.books.cash, giftMinor: row.movement.books.gift)
+        }
+        self.init(entryId: row.entryId, accountId: row.accountId, kind: row.kind, createdAtMicros: row.createdAtMicros,
+                  wallet: row.head?.walletAfter ?? .zero, freeze: freezeShown, charge: chargeShown, refund: refund,
+                  recharge: recharge)
     }
 }
 

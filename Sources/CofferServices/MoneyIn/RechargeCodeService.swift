@@ -118,7 +118,7 @@ public struct RechargeCodeService: Sendable {
 
     private func redeemOnce(accountId: String, typed: String, ctx: IdempotencyContext, actor: String) async throws -> LedgerOutcome {
         // A replay is answered before an attempt is counted: asking again is not a guess.
-        let isReplay = try await store.idempotency(scope: accountId, key: ctx.key) != nil
+        let isReplay = try await store.idempotencyKeyUsed(scope: accountId, key: ctx.key)
         let now = clock.nowMicros()
         let attemptId = ids.make("cat")
         let settings = self.settings

@@ -22,26 +22,12 @@ struct SQLTransaction: StoreTransaction {
                                              responseJSON: try $0.decode(column: "response_json", as: String.self)) }
     }
 
-    func idempotency(_ pairs: [IdempotencyKeyPair]) async throws -> [IdempotencyKeyPair: StoredIdempotency] {
-        guard !pairs.isEmpty else { return [:] }
-        let wanted = Set(pairs)
-        var found: [IdempotencyKeyPair: StoredIdempotency] = [:]
-        for chunk in pairs.chunked(500) {
-            let scopes = Array(Set(chunk.map(\.scope))).map { $0 as any Encodable & Sendable }
-            let keys = Array(Set(chunk.map(\.key))).map { $0 as any Encodable & Sendable }
-            let rows = try await db.raw("""
-                SELECT account_id, idem_key, request_hash, response_json FROM idempotency_keys
-                WHERE account_id IN (\(binds: scopes)) AND idem_key IN (\(binds: keys))
-                """).all()
-            for row in rows {
-                let pair = IdempotencyKeyPair(scope: try row.decode(column: "account_id", as: String.self),
-                                              key: try row.decode(column: "idem_key", as: String.self))
-                guard wanted.contains(pair) else { continue }
-                found[pair] = StoredIdempotency(requestHash: try row.decode(column: "request_hash", as: String.self),
-                                                responseJSON: try row.decode(column: "response_json", as: String.self))
-            }
-        }
-        return found
+    func storedKeys(_ pairs: [IdempotencyKeyPair]) async throws -> [IdempotencyKeyPair: StoredKey] {
+        try await LedgerRows.storedKeys(db, pairs)
+    }
+
+    func ledgerKeyUsed(scope: String, key: String) async throws -> Bool {
+        try await LedgerRows.keyUsed(db, scope: scope, key: key)
     }
 
     /// Claims the key for this transaction: on PostgreSQL a concurrent claim of the same key waits here until the first
@@ -103,43 +89,9 @@ struct SQLTransaction: StoreTransaction {
     /// Writes a whole batch with one typed multi-row statement per table (see BatchInsert), then the state-guarded updates
     /// and one UPDATE for every wallet of the batch.
     func apply(_ batch: LedgerBatchWrite) async throws {
-        let now = SystemClock().nowMicros()
-        let entries = batch.entries
-        try await driver.run(BatchInsert("journal_entries", [
-            ("account_id", .text(entries.map(\.accountId))), ("id", .text(entries.map(\.id))),
-            ("kind", .text(entries.map(\.kind))), ("idempotency_key", .text(entries.map(\.idempotencyKey))),
-            ("actor", .text(entries.map(\.actor))), ("memo", .optionalText(entries.map(\.memo))),
-            ("created_at", .bigint(entries.map(\.createdAtMicros))),
-        ]))
-        var postingAccounts: [String] = [], postingEntries: [String] = [], postingSeqs: [Int64] = []
-        var postingBooks: [String] = [], postingAmounts: [Int64] = []
-        for e in entries {
-            for (seq, p) in e.postings.enumerated() {
-                postingAccounts.append(e.accountId)
-                postingEntries.append(e.id)
-                postingSeqs.append(Int64(seq))
-                postingBooks.append(p.book.rawValue)
-                postingAmounts.append(p.amountMinor)
-            }
-        }
-        try await driver.run(BatchInsert("postings", [
-            ("account_id", .text(postingAccounts)), ("entry_id", .text(postingEntries)), ("seq", .bigint(postingSeqs)),
-            ("book", .text(postingBooks)), ("amount_minor", .bigint(postingAmounts)),
-        ]))
-        let txns = batch.transactions
-        try await driver.run(BatchInsert("transactions", [
-            ("account_id", .text(txns.map(\.accountId))), ("id", .text(txns.map(\.id))),
-            ("entry_id", .text(txns.map(\.entryId))), ("type", .text(txns.map(\.movement.type.rawValue))),
-            ("amount_minor", .bigint(txns.map(\.movement.amountMinor))),
-            ("cash_delta_minor", .bigint(txns.map(\.movement.cashDeltaMinor))),
-            ("gift_delta_minor", .bigint(txns.map(\.movement.giftDeltaMinor))),
-            ("frozen_delta_minor", .bigint(txns.map(\.movement.frozenDeltaMinor))),
-            ("balance_after_minor", .bigint(txns.map(\.movement.balanceAfterMinor))),
-            ("available_after_minor", .bigint(txns.map(\.movement.availableAfterMinor))),
-            ("related_type", .optionalText(txns.map(\.relatedType))), ("related_id", .optionalText(txns.map(\.relatedId))),
-            ("channel_trade_no", .optionalText(txns.map(\.channelTradeNo))), ("memo", .optionalText(txns.map(\.memo))),
-            ("created_at", .bigint(txns.map(\.createdAtMicros))),
-        ]))
+        // Every row of a batch has the batch's time (the Clock port's, read once by the writer).
+        let now = batch.rows.first?.createdAtMicros ?? 0
+        try await driver.run(LedgerRows.insert(batch.rows))
         let freezes = batch.newFreezes
         try await driver.run(BatchInsert("freezes", [
             ("account_id", .text(freezes.map(\.accountId))), ("id", .text(freezes.map(\.id))),
@@ -156,12 +108,6 @@ struct SQLTransaction: StoreTransaction {
             ("refunded_cash_minor", .bigint(charges.map(\.refundedCashMinor))),
             ("refunded_gift_minor", .bigint(charges.map(\.refundedGiftMinor))),
             ("reference", .optionalText(charges.map(\.reference))), ("created_at", .bigint(charges.map(\.createdAtMicros))),
-        ]))
-        let keys = batch.idempotency
-        try await driver.run(BatchInsert("idempotency_keys", [
-            ("account_id", .text(keys.map(\.scope))), ("idem_key", .text(keys.map(\.key))),
-            ("request_hash", .text(keys.map(\.stored.requestHash))), ("response_json", .text(keys.map(\.stored.responseJSON))),
-            ("created_at", .bigint(keys.map { _ in now })),
         ]))
         for f in batch.updatedFreezes {
             // The state guard makes a lost race visible: resolving a freeze twice updates no row and fails the batch.

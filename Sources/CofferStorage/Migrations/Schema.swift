@@ -1,3 +1,6 @@
+import CofferCore
+import SQLKit
+
 /// Migrations, in order. Each is a list of statements that run in one transaction and are recorded in schema_migrations.
 /// The same SQL serves SQLite and PostgreSQL: times are BIGINT microseconds, money BIGINT minor units, states TEXT with
 /// CHECK constraints. The database guards the invariants a bug in Swift could break (GRDB's advice): amounts, states,
@@ -5,8 +8,8 @@
 enum Schema {
     static let bookNames = "'cash','gift','share','frozen','advance','channel_clearing','revenue','gift_expense','adjustment','hold_control'"
 
-    static let migrations: [[String]] = [
-        [
+    static let migrations: [Migration] = [
+        .sql([
             """
             CREATE TABLE accounts (
                 id TEXT PRIMARY KEY,
@@ -174,17 +177,17 @@ enum Schema {
                 created_at BIGINT NOT NULL
             )
             """,
-        ],
+        ]),
         // 2: the payment instruction a channel gave for an order, so that reading a pending recharge does not ask the
         // channel again (a real channel's order is created once).
-        [
+        .sql([
             "ALTER TABLE recharges ADD COLUMN payment_kind TEXT",
             "ALTER TABLE recharges ADD COLUMN payment_url TEXT",
-        ],
+        ]),
         // 3: money in without a payment channel: recharge codes (R8), bank remittances (T1), dedicated accounts and bank
         // statement lines (T2), and site messages (N). Each source row is moved to its credited state by the ledger writer
         // in the same transaction as the credit, so a code, remittance or statement line is credited at most once.
-        [
+        .sql([
             """
             CREATE TABLE code_batches (
                 id TEXT PRIMARY KEY,
@@ -305,9 +308,9 @@ enum Schema {
             """,
             "CREATE INDEX site_messages_by_account ON site_messages(account_id, created_at)",
             "CREATE INDEX site_messages_undelivered ON site_messages(created_at) WHERE delivered_at IS NULL",
-        ],
+        ]),
         // 4: the console. Operators are staff logins apart from account users; sessions store the token's digest only.
-        [
+        .sql([
             """
             CREATE TABLE operators (
                 id TEXT PRIMARY KEY,
@@ -329,15 +332,15 @@ enum Schema {
             """,
             "CREATE INDEX web_sessions_by_subject ON web_sessions(subject, subject_id)",
             "CREATE INDEX web_sessions_by_expiry ON web_sessions(expires_at)",
-        ],
+        ]),
         // 5: R4 recharge fees — paid on top of the amount, never credited.
-        [
+        .sql([
             "ALTER TABLE recharges ADD COLUMN fee_minor BIGINT NOT NULL DEFAULT 0 CHECK (fee_minor >= 0)",
-        ],
+        ]),
         // 6: R7 payers and channel refunds. A recharge may now be `refused` (paid by a payer over the limit, returned to
         // them) and records who paid. SQLite cannot change a CHECK in place, so the table is rebuilt the portable way
         // (nothing references it). Refunds are an outbox: recorded with the decision, sent and followed by the jobs loop.
-        [
+        .sql([
             """
             CREATE TABLE recharges_v6 (
                 account_id TEXT NOT NULL REFERENCES accounts(id),
@@ -394,6 +397,86 @@ enum Schema {
             "CREATE UNIQUE INDEX channel_refunds_payer_limit ON channel_refunds(recharge_id) WHERE purpose = 'payer_limit'",
             "CREATE INDEX channel_refunds_due ON channel_refunds(next_attempt_at) WHERE state IN ('pending','processing')",
             "CREATE INDEX channel_refunds_by_account ON channel_refunds(account_id, created_at)",
-        ],
+        ]),
+        // 7: one row per movement. `ledger_entries` replaces journal_entries + postings + transactions and the ledger's rows
+        // of idempotency_keys: each row is one W11 record with its own balanced amount per book (CHECK: they sum to zero),
+        // and an entry's first row carries its idempotency key (UNIQUE per account), the request hash and the wallet after
+        // it, from which a replay's answer is rebuilt. Old rows are reshaped in Swift (LedgerRowsMigration) and checked
+        // against their postings before the old tables go.
+        .steps(before: [
+            """
+            CREATE TABLE ledger_entries (
+                account_id TEXT NOT NULL,
+                id TEXT NOT NULL,
+                entry_id TEXT NOT NULL,
+                seq INTEGER NOT NULL CHECK (seq BETWEEN 0 AND 15),
+                kind TEXT NOT NULL CHECK (length(kind) BETWEEN 1 AND 40),
+                type TEXT NOT NULL CHECK (length(type) BETWEEN 1 AND 40),
+                actor TEXT NOT NULL,
+                amount_minor BIGINT NOT NULL,
+                balance_after_minor BIGINT NOT NULL,
+                available_after_minor BIGINT NOT NULL,
+                cash_minor BIGINT NOT NULL,
+                gift_minor BIGINT NOT NULL,
+                share_minor BIGINT NOT NULL,
+                frozen_minor BIGINT NOT NULL,
+                advance_minor BIGINT NOT NULL,
+                channel_clearing_minor BIGINT NOT NULL,
+                revenue_minor BIGINT NOT NULL,
+                gift_expense_minor BIGINT NOT NULL,
+                adjustment_minor BIGINT NOT NULL,
+                hold_control_minor BIGINT NOT NULL,
+                related_type TEXT,
+                related_id TEXT,
+                detail_id TEXT,
+                channel_trade_no TEXT,
+                memo TEXT,
+                created_at BIGINT NOT NULL,
+                idempotency_key TEXT,
+                request_hash TEXT,
+                wallet_cash_minor BIGINT,
+                wallet_gift_minor BIGINT,
+                wallet_share_minor BIGINT,
+                wallet_frozen_minor BIGINT,
+                wallet_advance_minor BIGINT,
+                PRIMARY KEY (account_id, id),
+                UNIQUE (account_id, idempotency_key),
+                CHECK (cash_minor + gift_minor + share_minor + frozen_minor + advance_minor + channel_clearing_minor
+                       + revenue_minor + gift_expense_minor + adjustment_minor + hold_control_minor = 0),
+                CHECK (amount_minor = cash_minor + gift_minor + share_minor - frozen_minor),
+                CHECK ((seq = 0) = (idempotency_key IS NOT NULL)),
+                CHECK ((idempotency_key IS NULL) = (request_hash IS NULL AND wallet_cash_minor IS NULL
+                       AND wallet_gift_minor IS NULL AND wallet_share_minor IS NULL AND wallet_frozen_minor IS NULL
+                       AND wallet_advance_minor IS NULL)),
+                CHECK (idempotency_key IS NULL OR (wallet_gift_minor >= 0 AND wallet_share_minor >= 0
+                       AND wallet_frozen_minor >= 0 AND wallet_advance_minor >= 0))
+            )
+            """,
+        ], data: LedgerRowsMigration.run, after: [
+            """
+            DELETE FROM idempotency_keys WHERE EXISTS (SELECT 1 FROM ledger_entries l
+              WHERE l.account_id = idempotency_keys.account_id AND l.idempotency_key = idempotency_keys.idem_key)
+            """,
+            "DROP TABLE transactions",
+            "DROP TABLE postings",
+            "DROP TABLE journal_entries",
+        ]),
     ]
+}
+
+/// One numbered step of the schema. Append-only: an applied migration's text never changes (a test pins each one's
+/// digest), a change is a new migration.
+enum Migration: Sendable {
+    case sql([String])
+    /// Statements, then a data step written in Swift (rows reshaped in a way one SQL text for both databases cannot
+    /// say), then more statements; all in the migration's one transaction.
+    case steps(before: [String], data: @Sendable (any SQLDatabase, DriverConnection) async throws -> Void, after: [String])
+
+    /// What the pinned digest covers: every statement, and the data step's name.
+    var text: String {
+        switch self {
+        case .sql(let statements): statements.joined(separator: ";\n")
+        case .steps(let before, _, let after): (before + ["-- data step: LedgerRowsMigration"] + after).joined(separator: ";\n")
+        }
+    }
 }

@@ -1,0 +1,29 @@
+import CofferCore
+import CofferServices
+import CofferStorage
+import Testing
+
+@Suite("Schema: numbered, append-only migrations")
+struct SchemaTests {
+    /// The digest of every migration as it shipped. A migration that was applied somewhere may never change: add a new
+    /// one instead, and append its digest here.
+    static let shipped = [
+        "e187876aeb2dcc051b58beb9575f5f8c774d172c5a2c9e0438677fa19d752deb",  // 1
+        "db4d8695e5842e7c67915cd5783a67ff2da5f19316aea76e7c68bccc0f68a880",  // 2
+        "e1ed994a3a99d8a49b10b0e4d5c34a86ee2bdf6deec1f822c5fcd8b2587e0bbb",  // 3
+        "b40b01a3c49c9ff9f405d0a39dc0ae3973600a1a4b5cddd9a4733c86f6921471",  // 4
+        "6aaab9b530fdd8749a536fb41260fef6608a236714524a3ea08b7c17eb97d13d",  // 5
+        "03a560d9bbd3ceb3b294f2d61186c6f709841857a84f503e72faff49ebe733da",  // 6
+        "14955d269afa6cb3950f45a3d1491ff5946986484e7d5dd12464bb8e6b79f4fd",  // 7
+    ]
+
+    @Test("An applied migration's text never changes; new ones are appended")
+    func migrationsAreAppendOnly() {
+        let digests = SQLStore.migrationDigests
+        #expect(digests.count >= Self.shipped.count)
+        for (index, digest) in Self.shipped.enumerated() where index < digests.count {
+            #expect(digests[index] == digest, "migration \(index + 1) changed; write a new migration instead")
+        }
+        #expect(digests.count == Self.shipped.count, "a new migration: append its digest \(digests.last ?? "") here")
+    }
+}
