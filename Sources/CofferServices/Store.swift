@@ -83,7 +83,6 @@ public protocol StoreTransaction: MoneyInWrites, ConsoleWrites {
     func storedKeys(_ pairs: [IdempotencyKeyPair]) async throws -> [IdempotencyKeyPair: StoredKey]
     /// Whether a ledger entry was made under this key (a write outside the ledger may not reuse it).
     func ledgerKeyUsed(scope: String, key: String) async throws -> Bool
-    func putIdempotency(scope: String, key: String, _ stored: StoredIdempotency) async throws
     /// Stores the answer under the key unless the key is taken; false when it was (read the earlier answer then).
     func claimIdempotency(scope: String, key: String, _ stored: StoredIdempotency, nowMicros: Int64) async throws -> Bool
     /// Locks and returns the wallets of these accounts; missing accounts are absent from the result.

@@ -40,13 +40,6 @@ struct SQLTransaction: StoreTransaction {
             """).all().count == 1
     }
 
-    func putIdempotency(scope: String, key: String, _ stored: StoredIdempotency) async throws {
-        _ = try await db.raw("""
-            INSERT INTO idempotency_keys (account_id, idem_key, request_hash, response_json, created_at)
-            VALUES (\(bind: scope), \(bind: key), \(bind: stored.requestHash), \(bind: stored.responseJSON), \(bind: SystemClock().nowMicros()))
-            """).all()
-    }
-
     func lockWallets(_ accountIds: [String]) async throws -> [String: WalletBalances] {
         guard !accountIds.isEmpty else { return [:] }
         var result: [String: WalletBalances] = [:]
