@@ -48,40 +48,84 @@ pg_tps=$(grep -oE 'tps = [0-9.]+' "$out/pgbench.log" | head -n 1 | awk '{print $
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 postgres_ticks() { local t=0 p; for p in $(pgrep -x postgres); do t=$((t + $(cpu_ticks "$p"))); done; echo "$t"; }
+hz=$(getconf CLK_TCK)
+wait_for_line() { for _ in $(seq 1 3000); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 
-run() { # name, database, clients, accounts
+# The SQL floor: what PostgreSQL itself can do for the very rows a batch of Coffer's charges writes — a charge row, its
+# ledger_entries row and the wallet update, 64 charges per transaction, in Coffer's own schema (made by `coffer migrate`,
+# CHECKs and indexes included) — with no Coffer in between. Coffer ÷ floor is how much of the database's limit it reaches.
+echo "== SQL floor: Coffer's rows for 64 charges per transaction, pgbench custom script, 8 clients, ${seconds} s"
+psql_admin "DROP DATABASE IF EXISTS coffer_floor" >/dev/null
+psql_admin "CREATE DATABASE coffer_floor" >/dev/null
+"$bin" migrate --database "$base/coffer_floor" >/dev/null
+psql "$base/coffer_floor" -v ON_ERROR_STOP=1 -q <<'SQL'
+CREATE SEQUENCE floor_ids;
+INSERT INTO accounts (id, type, entity_name, contact_email, currency, time_zone, created_at)
+  SELECT 'acc_floor_' || g, 'personal', 'floor', 'floor@example.com', 'CNY', 'Asia/Shanghai', 1 FROM generate_series(0, 999) g;
+INSERT INTO wallets (account_id, currency, cash_minor, updated_at) SELECT id, 'CNY', 100000000000, 1 FROM accounts;
+SQL
+cat >"$out/floor.sql" <<'SQL'
+WITH picked AS (
+  SELECT 'acc_floor_' || floor(random() * 1000)::int AS account_id, nextval('floor_ids') AS n FROM generate_series(1, 64)
+), charged AS (
+  INSERT INTO charges (account_id, id, mode, amount_minor, cash_minor, gift_minor, created_at)
+  SELECT account_id, 'chg_' || n, 'prepaid', 1, 1, 0, 1 FROM picked RETURNING account_id, id
+), entries AS (
+  INSERT INTO ledger_entries (account_id, id, entry_id, seq, kind, type, actor, amount_minor, balance_after_minor,
+    available_after_minor, cash_minor, gift_minor, share_minor, frozen_minor, advance_minor, channel_clearing_minor,
+    revenue_minor, gift_expense_minor, adjustment_minor, hold_control_minor, related_type, related_id, created_at,
+    idempotency_key, request_hash, wallet_cash_minor, wallet_gift_minor, wallet_share_minor, wallet_frozen_minor,
+    wallet_advance_minor)
+  SELECT account_id, 'txn_' || substr(id, 5), 'ent_' || substr(id, 5), 0, 'charge', 'deduction', 'system:floor', -1, 0, 0,
+    -1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 'charge', id, 1, 'floor-' || id, repeat('0', 64), 0, 0, 0, 0, 0
+  FROM charged RETURNING account_id
+)
+UPDATE wallets w SET cash_minor = w.cash_minor - c.k, updated_at = 1
+FROM (SELECT account_id, count(*) AS k FROM entries GROUP BY account_id) c WHERE w.account_id = c.account_id;
+SQL
+f0=$(postgres_ticks)
+pgbench -n -f "$out/floor.sql" -c 8 -j 2 -T "$seconds" "$base/coffer_floor" >"$out/floor.log" 2>&1
+f1=$(postgres_ticks)
+floor_tps=$(grep -oE 'tps = [0-9.]+' "$out/floor.log" | head -n 1 | awk '{print $3}')
+floor_rows=$(awk -v t="$floor_tps" 'BEGIN { printf "%.0f", t * 64 }')
+floor_pg_us=$(awk -v d=$((f1 - f0)) -v hz="$hz" -v r="$floor_rows" -v s="$seconds" 'BEGIN { printf "%.0f", d / hz / (r * s) * 1e6 }')
+echo "floor: $floor_tps transactions/s = $floor_rows charges/s, PostgreSQL CPU $floor_pg_us us per charge"
+psql "$base/coffer_floor" -qAt -c "SELECT 'floor check: ' || count(*) || ' charges, ' || sum(cash_minor) || ' posted' FROM ledger_entries"
+
+run() { # name, database, clients, accounts — prints the run and adds PostgreSQL's CPU per charge over the measured window
   echo "== coffer bench ledger: $1"
-  "$bin" bench ledger --database "$2" --clients "$3" --accounts "$4" --seconds "$seconds" | tee "$out/$1.txt" |
-    grep -E 'throughput|latency|verify'
+  "$bin" bench ledger --database "$2" --clients "$3" --accounts "$4" --seconds "$seconds" >"$out/$1.txt" 2>"$out/$1.err" &
+  local bench=$! p0 p1
+  wait_for_line "$out/$1.err" '^measuring'; p0=$(postgres_ticks)
+  wait_for_line "$out/$1.err" '^measured'; p1=$(postgres_ticks)
+  wait "$bench"
+  local ops; ops=$(grep -oE 'ops_per_s=[0-9]+' "$out/$1.txt" | cut -d= -f2)
+  if [[ "$2" == sqlite:* ]]; then
+    echo "PGCPU pg_cpu_us=-" >>"$out/$1.txt"
+  else
+    awk -v d=$((p1 - p0)) -v hz="$hz" -v o="$ops" -v s="$seconds" \
+      'BEGIN { printf "PGCPU pg_cpu_us=%.0f\n", d / hz / (o * s) * 1e6 }' >>"$out/$1.txt"
+  fi
+  grep -E 'throughput|latency|CPU|verify' "$out/$1.txt"
 }
 
-# The headline run, with both profiles: the writer's own phase timings (printed by the command), PostgreSQL's per-statement
-# times (pg_stat_statements) and a CPU profile of the coffer process (perf).
+# The headline run, then the same run again under perf for a CPU profile of the coffer process (perf adds to coffer's CPU, so
+# the table's figures come from the clean run); PostgreSQL's per-statement times (pg_stat_statements) cover both.
 [ "$stats" = yes ] && psql "$base/coffer_bench" -qAt -c 'SELECT pg_stat_statements_reset()' >/dev/null
+run pg-64c-1000a "$base/coffer_bench" 64 1000
 if command -v perf >/dev/null && perf record -q -o /dev/null -- true >/dev/null 2>&1; then
   # perf attaches once the accounts are funded (the command says "measuring" on stderr), so that set-up, with its bcrypt
   # password hashes, stays out of the profile.
-  echo "== coffer bench ledger: pg-64c-1000a (with perf)"
+  echo "== profile: pg-64c-1000a under perf"
   "$bin" bench ledger --database "$base/coffer_bench" --clients 64 --accounts 1000 --seconds "$seconds" \
-    >"$out/pg-64c-1000a.txt" 2>"$out/pg-64c-1000a.err" &
+    >"$out/profile.log" 2>"$out/profile.err" &
   bench=$!
-  for _ in $(seq 1 600); do grep -q '^measuring' "$out/pg-64c-1000a.err" 2>/dev/null && break; sleep 0.1; done
-  # CPU time of coffer and of all PostgreSQL processes over the same window (utime+stime from /proc, in clock ticks).
+  wait_for_line "$out/profile.err" '^measuring'
   window=$((seconds > 3 ? seconds - 2 : 1))
-  c0=$(cpu_ticks "$bench"); p0=$(postgres_ticks)
   perf record -q -F 499 -g -p "$bench" -o "$out/perf.data" -- sleep "$window" >/dev/null 2>&1 || true
-  c1=$(cpu_ticks "$bench"); p1=$(postgres_ticks)
   wait "$bench"
-  ops=$(grep -oE 'ops_per_s=[0-9]+' "$out/pg-64c-1000a.txt" | cut -d= -f2)
-  awk -v c=$((c1 - c0)) -v p=$((p1 - p0)) -v o="$ops" -v w="$window" -v hz="$(getconf CLK_TCK)" 'BEGIN {
-    printf "CPU during the run: coffer %.2f cores, postgres %.2f cores; per charge: coffer %.0f us, postgres %.0f us\n",
-      c / hz / w, p / hz / w, c / hz / w / o * 1e6, p / hz / w / o * 1e6 }' >"$out/cpu.txt"
-  cat "$out/cpu.txt"
-  grep -E 'throughput|latency|verify' "$out/pg-64c-1000a.txt"
   perf report -i "$out/perf.data" --children --sort symbol --stdio 2>/dev/null | grep -E '^ +[0-9]' | sed -E 's/ +- +- +$//' |
     swift demangle --simplified | cut -c1-160 | head -n 80 >"$out/perf-top.txt" || true
-else
-  run pg-64c-1000a "$base/coffer_bench" 64 1000
 fi
 if [ "$stats" = yes ]; then
   psql "$base/coffer_bench" -q -P pager=off -c "
@@ -156,17 +200,22 @@ cp "$out/ledger-throughput.svg" docs/ledger-throughput.svg
 echo
 echo "## In-process ledger (coffer bench ledger), ${seconds} s per run"
 echo
-echo "| run | durable charges/s | p50 ms | p99 ms | ratio to pgbench tps |"
-echo "| --- | ---: | ---: | ---: | ---: |"
-echo "| pgbench tpcb-like, 8 clients | $pg_tps tps | | | 1.00 |"
+echo "| run | durable charges/s | p50 ms | p99 ms | coffer CPU µs/charge | PostgreSQL CPU µs/charge | ÷ pgbench tps | ÷ SQL floor |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+echo "| pgbench tpcb-like, 8 clients | $pg_tps tps | | | | | 1.00 | |"
+echo "| SQL floor (Coffer's rows, 64 per transaction, 8 clients) | $floor_rows | | | — | $floor_pg_us | $(awk -v a="$floor_rows" -v b="$pg_tps" 'BEGIN { printf "%.2f", a / b }') | 1.00 |"
 for f in $(ls "$out"/*.txt | sort -V); do
   name=$(basename "$f" .txt)
   line=$(grep '^RESULT' "$f") || continue
   ops=$(echo "$line" | grep -oE 'ops_per_s=[0-9.]+' | cut -d= -f2)
   p50=$(echo "$line" | grep -oE 'p50_ms=[0-9.]+' | cut -d= -f2)
   p99=$(echo "$line" | grep -oE 'p99_ms=[0-9.]+' | cut -d= -f2)
+  ccpu=$(echo "$line" | grep -oE 'coffer_cpu_us=[0-9.]+' | cut -d= -f2)
+  pcpu=$(grep -oE 'pg_cpu_us=[0-9.-]+' "$f" | cut -d= -f2)
   ratio=$(awk -v a="$ops" -v b="$pg_tps" 'BEGIN { printf "%.2f", a / b }')
-  echo "| $name | $ops | $p50 | $p99 | $ratio |"
+  floor_ratio=$(awk -v a="$ops" -v b="$floor_rows" 'BEGIN { printf "%.2f", a / b }')
+  [[ "$name" == sqlite* ]] && floor_ratio=—
+  echo "| $name | $ops | $p50 | $p99 | $ccpu | $pcpu | $ratio | $floor_ratio |"
 done
 echo
 echo "## HTTP (wrk against coffer serve, one account, postpaid charges of 0.01)"
@@ -191,7 +240,6 @@ echo "## Profiles of pg-64c-1000a"
 echo
 echo '```'
 sed -n '/^batch profile/,$p' "$out/pg-64c-1000a.txt" | grep -v '^verify'
-[ -f "$out/cpu.txt" ] && cat "$out/cpu.txt"
 echo '```'
 if [ -f "$out/pg-statements.txt" ]; then echo; echo '```'; cat "$out/pg-statements.txt"; echo '```'; fi
 if [ -f "$out/perf-top.txt" ]; then

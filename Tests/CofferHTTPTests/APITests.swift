@@ -162,6 +162,22 @@ struct APITests {
         }
     }
 
+    @Test("Z1 a revoked API key stops working within 2 seconds (keys are cached that long, never longer)", arguments: Backend.available)
+    func revokedKeyExpiresFromCache(backend: Backend) async throws {
+        try await APIFixture.run(backend) { api in
+            let path = "/v1/accounts/\(api.accountId)"
+            #expect(try await api.call(.get, path, key: api.memberKey).status == 200)
+            try await api.env.store.executeRawForTests("UPDATE api_keys SET revoked_at = 1 WHERE revoked_at IS NULL AND user_id IS NOT NULL")
+            api.env.clock.advance(seconds: 1)
+            #expect(try await api.call(.get, path, key: api.memberKey).status == 200, "still cached after 1 s")
+            api.env.clock.advance(seconds: 2)
+            let refused = try await api.call(.get, path, key: api.memberKey)
+            #expect(refused.status == 401 && refused.code == "unauthorized")
+            // The owner key, cached while the fixture set the account up, is past its 2 s too.
+            #expect(try await api.call(.get, path, key: api.ownerKey).status == 401)
+        }
+    }
+
     @Test("W5 an absent capture amount still captures the whole freeze", arguments: Backend.available)
     func captureAbsentAmount(backend: Backend) async throws {
         try await APIFixture.run(backend) { api in

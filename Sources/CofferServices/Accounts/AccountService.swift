@@ -1,6 +1,7 @@
 import CofferCore
 import Foundation
 import HummingbirdBcrypt
+import Synchronization
 
 public struct NewAccount: Sendable {
     public var type: AccountType
@@ -65,6 +66,7 @@ public struct AccountService: Sendable {
     let ids: IdGenerator
     /// bcrypt cost; tests lower it to keep suites fast, production keeps the default.
     let bcryptCost: UInt8
+    let keyCache = PrincipalCache()
 
     public init(store: any CofferStore, clock: any Clock, ids: IdGenerator, bcryptCost: UInt8 = 12) {
         self.store = store
@@ -180,16 +182,24 @@ public struct AccountService: Sendable {
 
     /// Resolves a bearer token. Keys are looked up by SHA-256 digest: a slow hash here would cap throughput, and 192 random
     /// bits need no stretching.
+    /// A key that resolved is remembered for `PrincipalCache.ttlMicros` (2 s): every request would otherwise read the key
+    /// and its user. So a revoked key, or a user's changed role, takes effect within 2 s. Unknown keys are never cached.
     public func authenticate(bearer: String) async throws -> Principal? {
         guard bearer.count <= 200 else { return nil }
-        guard let key = try await store.apiKey(digest: Secrets.sha256Hex(bearer)) else { return nil }
+        let digest = Secrets.sha256Hex(bearer)
+        let now = clock.nowMicros()
+        if let cached = keyCache.principal(digest: digest, nowMicros: now) { return cached }
+        guard let key = try await store.apiKey(digest: digest) else { return nil }
+        let principal: Principal
         switch key.kind {
         case .platform:
-            return .operatorKey(keyId: key.id)
+            principal = .operatorKey(keyId: key.id)
         case .account:
             guard let userId = key.userId, let user = try await store.user(id: userId) else { return nil }
-            return .user(accountId: user.accountId, userId: user.id, role: user.role, keyId: key.id)
+            principal = .user(accountId: user.accountId, userId: user.id, role: user.role, keyId: key.id)
         }
+        keyCache.remember(digest: digest, principal, nowMicros: now)
+        return principal
     }
 
     public func verifyPassword(email: String, password: String) async throws -> UserRecord? {
@@ -232,5 +242,30 @@ enum Idempotent {
         }
         guard let stored else { return (response, false) }
         return (try answer(stored, ctx), true)
+    }
+}
+
+/// Resolved API keys for a short while (by SHA-256 digest, never the secret). Bounded: when full it starts over.
+final class PrincipalCache: Sendable {
+    static let ttlMicros: Int64 = 2_000_000
+    static let capacity = 10_000
+    private let entries = Mutex<[String: (principal: Principal, expiresAtMicros: Int64)]>([:])
+
+    func principal(digest: String, nowMicros: Int64) -> Principal? {
+        entries.withLock { e in
+            guard let hit = e[digest] else { return nil }
+            guard nowMicros < hit.expiresAtMicros, nowMicros >= hit.expiresAtMicros - Self.ttlMicros else {
+                e[digest] = nil
+                return nil
+            }
+            return hit.principal
+        }
+    }
+
+    func remember(digest: String, _ principal: Principal, nowMicros: Int64) {
+        entries.withLock { e in
+            if e.count >= Self.capacity { e.removeAll(keepingCapacity: true) }
+            e[digest] = (principal, nowMicros + Self.ttlMicros)
+        }
     }
 }
