@@ -64,24 +64,29 @@ INSERT INTO accounts (id, type, entity_name, contact_email, currency, time_zone,
   SELECT 'acc_floor_' || g, 'personal', 'floor', 'floor@example.com', 'CNY', 'Asia/Shanghai', 1 FROM generate_series(0, 999) g;
 INSERT INTO wallets (account_id, currency, cash_minor, updated_at) SELECT id, 'CNY', 100000000000, 1 FROM accounts;
 SQL
+# One transaction per batch of 64 distinct accounts (a random block of the 1,000), in Coffer's order: lock the wallets in
+# account order, insert the charges and their journal rows, update the wallets, commit.
 cat >"$out/floor.sql" <<'SQL'
-WITH picked AS (
-  SELECT 'acc_floor_' || floor(random() * 1000)::int AS account_id, nextval('floor_ids') AS n FROM generate_series(1, 64)
-), charged AS (
+\set start random(0, 999)
+BEGIN;
+SELECT count(*) FROM (SELECT account_id FROM wallets WHERE account_id IN (
+  SELECT 'acc_floor_' || ((:start + g) % 1000) FROM generate_series(0, 63) g) ORDER BY account_id FOR UPDATE) locked;
+WITH charged AS (
   INSERT INTO charges (account_id, id, mode, amount_minor, cash_minor, gift_minor, created_at)
-  SELECT account_id, 'chg_' || n, 'prepaid', 1, 1, 0, 1 FROM picked RETURNING account_id, id
-), entries AS (
-  INSERT INTO ledger_entries (account_id, id, entry_id, seq, kind, type, actor, amount_minor, balance_after_minor,
-    available_after_minor, cash_minor, gift_minor, share_minor, frozen_minor, advance_minor, channel_clearing_minor,
-    revenue_minor, gift_expense_minor, adjustment_minor, hold_control_minor, related_type, related_id, created_at,
-    idempotency_key, request_hash, wallet_cash_minor, wallet_gift_minor, wallet_share_minor, wallet_frozen_minor,
-    wallet_advance_minor)
-  SELECT account_id, 'txn_' || substr(id, 5), 'ent_' || substr(id, 5), 0, 'charge', 'deduction', 'system:floor', -1, 0, 0,
-    -1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 'charge', id, 1, 'floor-' || id, repeat('0', 64), 0, 0, 0, 0, 0
-  FROM charged RETURNING account_id
+  SELECT 'acc_floor_' || ((:start + g) % 1000), 'chg_' || nextval('floor_ids'), 'prepaid', 1, 1, 0, 1
+  FROM generate_series(0, 63) g RETURNING account_id, id
 )
-UPDATE wallets w SET cash_minor = w.cash_minor - c.k, updated_at = 1
-FROM (SELECT account_id, count(*) AS k FROM entries GROUP BY account_id) c WHERE w.account_id = c.account_id;
+INSERT INTO ledger_entries (account_id, id, entry_id, seq, kind, type, actor, amount_minor, balance_after_minor,
+  available_after_minor, cash_minor, gift_minor, share_minor, frozen_minor, advance_minor, channel_clearing_minor,
+  revenue_minor, gift_expense_minor, adjustment_minor, hold_control_minor, related_type, related_id, created_at,
+  idempotency_key, request_hash, wallet_cash_minor, wallet_gift_minor, wallet_share_minor, wallet_frozen_minor,
+  wallet_advance_minor)
+SELECT account_id, 'txn_' || substr(id, 5), 'ent_' || substr(id, 5), 0, 'charge', 'deduction', 'system:floor', -1, 0, 0,
+  -1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 'charge', id, 1, 'floor-' || id, repeat('0', 64), 0, 0, 0, 0, 0
+FROM charged;
+UPDATE wallets SET cash_minor = cash_minor - 1, updated_at = 1 WHERE account_id IN (
+  SELECT 'acc_floor_' || ((:start + g) % 1000) FROM generate_series(0, 63) g);
+COMMIT;
 SQL
 f0=$(postgres_ticks)
 pgbench -n -f "$out/floor.sql" -c 8 -j 2 -T "$seconds" "$base/coffer_floor" >"$out/floor.log" 2>&1

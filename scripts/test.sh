@@ -3,10 +3,11 @@
 #   1. starts a private PostgreSQL (installing Debian's package if needed) unless COFFER_TEST_POSTGRES_URL is set;
 #   2. installs Debian's chromium, chromium-driver, libqrencode4 and fonts-noto-cjk when missing (browser tests, QR codes,
 #      Chinese glyphs in screenshots), and makes a Python virtual environment with the payment libraries the
-#      interoperability tests check Coffer against (wechatpayv3, python-alipay-sdk, cryptography) and Selenium, kept in
-#      .build/interop-venv;
+#      interoperability tests check Coffer against (wechatpayv3, python-alipay-sdk, cryptography), Selenium and
+#      schemathesis, kept in .build/interop-venv;
 #   3. builds once (`swift build --build-tests`) and runs every suite from that build;
 #   4. runs the README's curl walk-through against a started server on SQLite and on PostgreSQL, then `coffer verify`;
+#   4b. runs schemathesis (tests generated from the OpenAPI document) against a started server on both databases;
 #   5. drives the web console in headless chromium with Selenium (Tests/Browser), on SQLite and PostgreSQL, saving
 #      screenshots under .build/browser-screenshots;
 #   6. kills the server with SIGKILL under load on both databases and checks that nothing acknowledged was lost and
@@ -32,12 +33,12 @@ if [ -n "$missing" ]; then
 fi
 
 venv=.build/interop-venv
-if ! "$venv/bin/python" -c 'import wechatpayv3, alipay, cryptography, selenium' >/dev/null 2>&1; then
+if ! "$venv/bin/python" -c 'import wechatpayv3, alipay, cryptography, selenium, schemathesis' >/dev/null 2>&1; then
   echo "== Python virtual environment for the interoperability and browser tests ($venv)"
   mkdir -p .build
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check wechatpayv3==2.0.4 python-alipay-sdk==3.4.0 'cryptography>=42' \
-    selenium==4.51.0
+    selenium==4.51.0 schemathesis==4.32.5
 fi
 export COFFER_TEST_PYTHON=$PWD/$venv/bin/python COFFER_REQUIRE_INTEROP=1 COFFER_REQUIRE_QRENCODE=1
 
@@ -55,6 +56,10 @@ echo "== README walk-through against a started server"
 bash scripts/walkthrough.sh sqlite
 bash scripts/walkthrough.sh "$COFFER_TEST_POSTGRES_URL"
 
+echo "== schemathesis: tests generated from the OpenAPI document against a started server"
+bash scripts/schemathesis.sh "$venv/bin/python" sqlite
+bash scripts/schemathesis.sh "$venv/bin/python" "$COFFER_TEST_POSTGRES_URL"
+
 echo "== web console in a real browser (headless chromium, Selenium)"
 "$venv/bin/python" Tests/Browser/console_test.py .build/debug/coffer
 "$venv/bin/python" Tests/Browser/console_test.py .build/debug/coffer --database "$COFFER_TEST_POSTGRES_URL" \
@@ -64,4 +69,4 @@ echo "== crash test: SIGKILL under load, restart, retry with the same idempotenc
 python3 scripts/crash-test.py .build/debug/coffer
 python3 scripts/crash-test.py .build/debug/coffer --database "$COFFER_TEST_POSTGRES_URL"
 
-echo "coffer: $((swift_tests + 6)) passed, 0 failed (${swift_tests} Swift tests, 2 walk-throughs, 2 browser runs, 2 crash tests)"
+echo "coffer: $((swift_tests + 8)) passed, 0 failed (${swift_tests} Swift tests, 2 walk-throughs, 2 schemathesis runs, 2 browser runs, 2 crash tests)"

@@ -204,10 +204,18 @@ extension Request {
 }
 
 extension CofferContext {
+    /// A path id that is empty, longer than any id, or not printable ASCII names nothing that can exist: 404, the code
+    /// of the thing the path names (ids are made by Coffer, so no valid request has such an id).
     public func param(_ name: String) throws(CofferError) -> String {
-        guard let v = parameters.get(name), !v.isEmpty, v.count <= 100 else {
-            throw .invalidField(name, "is missing from the path")
+        guard let v = parameters.get(name), !v.isEmpty, v.utf8.count <= 100, v.utf8.allSatisfy({ $0 > 32 && $0 < 127 }) else {
+            throw .notFound(Self.notFoundCodes[name] ?? .routeNotFound, String(parameters.get(name)?.prefix(40) ?? ""))
         }
         return v
     }
+
+    static let notFoundCodes: [String: ErrorCode] = [
+        "accountId": .accountNotFound, "rechargeId": .rechargeNotFound, "freezeId": .freezeNotFound, "chargeId": .chargeNotFound,
+        "remittanceId": .remittanceNotFound, "batchId": .codeBatchNotFound, "lineId": .statementLineNotFound,
+        "refundId": .channelRefundNotFound, "userId": .userNotFound,
+    ]
 }
