@@ -73,14 +73,17 @@ enum LedgerRows {
         var found: [IdempotencyKeyPair: StoredKey] = [:]
         var heads: [LedgerRowRecord] = []
         for chunk in Array(wanted).chunked(500) {
-            let scopes = Array(Set(chunk.map(\.scope))).map { $0 as any Encodable & Sendable }
-            let keys = Array(Set(chunk.map(\.key))).map { $0 as any Encodable & Sendable }
+            // A join on the exact (account, key) pairs, so that both sides use their unique index on the pair; an
+            // IN × IN filter let PostgreSQL scan every row of the accounts instead (7–10 ms per batch in the profile).
+            var pairs: SQLQueryString = ""
+            for (i, p) in chunk.enumerated() { pairs += i == 0 ? "(\(bind: p.scope), \(bind: p.key))" : ", (\(bind: p.scope), \(bind: p.key))" }
             let rows = try await db.raw("""
-                SELECT account_id, idempotency_key AS k, request_hash, 'ledger' AS source FROM ledger_entries
-                WHERE account_id IN (\(binds: scopes)) AND idempotency_key IN (\(binds: keys))
+                WITH wanted(account_id, k) AS (VALUES \(pairs))
+                SELECT l.account_id, l.idempotency_key AS k, l.request_hash, 'ledger' AS source
+                FROM wanted w JOIN ledger_entries l ON l.account_id = w.account_id AND l.idempotency_key = w.k
                 UNION ALL
-                SELECT account_id, idem_key AS k, request_hash, 'other' AS source FROM idempotency_keys
-                WHERE account_id IN (\(binds: scopes)) AND idem_key IN (\(binds: keys))
+                SELECT i.account_id, i.idem_key AS k, i.request_hash, 'other' AS source
+                FROM wanted w JOIN idempotency_keys i ON i.account_id = w.account_id AND i.idem_key = w.k
                 """).all()
             for row in rows {
                 let pair = IdempotencyKeyPair(scope: try row.decode(column: "account_id", as: String.self),
