@@ -12,18 +12,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 python=$1
 database=${2:-sqlite}
-bin=.build/debug/coffer
-data=$(mktemp -d /tmp/coffer-schemathesis.XXXXXX)
-port=18280
-while (echo >/dev/tcp/127.0.0.1/$port) >/dev/null 2>&1; do port=$((port + 1)); done
-db_args=(--data-dir "$data")
-[ "$database" != sqlite ] && db_args+=(--database "$database")
-"$bin" serve --demo --port "$port" "${db_args[@]}" >"$data/serve.log" 2>&1 &
-server=$!
-cleanup() { kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -rf "$data"; }
-trap cleanup EXIT
-for _ in $(seq 1 100); do grep -q '^platform key:' "$data/serve.log" 2>/dev/null && break; sleep 0.2; done
-key=$(grep '^platform key:' "$data/serve.log" | cut -d' ' -f3)
+source scripts/demo-server.sh
+trap stop_demo_server EXIT
+start_demo_server "$database" 18280
 seed=${COFFER_SCHEMATHESIS_SEED:-$RANDOM$RANDOM}
 echo "== schemathesis on $database (server on port $port, seed $seed; replay with COFFER_SCHEMATHESIS_SEED=$seed)"
 "$(dirname "$python")/st" run "http://127.0.0.1:$port/openapi.yaml" -H "Authorization: Bearer $key" \
