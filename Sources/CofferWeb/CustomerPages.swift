@@ -57,8 +57,9 @@ struct CustomerPages: Sendable {
                                                nowMicros: engine.clock.nowMicros(),
                                                labels: (console.t(v, "chart_recharge"), console.t(v, "chart_spending")),
                                                title: console.t(v, "chart_title"))
-        let messages = try await engine.store.siteMessages(accountId: accountId, limit: 5).map {
-            ["title": $0.title, "body": $0.body, "time": Display.time($0.createdAtMicros, timeZone: account.timeZone)]
+        let messages = try await engine.store.siteMessages(accountId: accountId, limit: 5).map { m in
+            let text = console.messageText(m, v)
+            return ["title": text.title, "body": text.body, "time": Display.time(m.createdAtMicros, timeZone: account.timeZone)]
         }
         var model: [String: Any] = [
             "account": ["id": account.id, "name": account.entityName],

@@ -182,6 +182,13 @@ public struct WebConsole: RouteModule {
 
     func t(_ v: Visit, _ key: String, _ args: [String: String] = [:]) -> String { catalogs.text(v.lang, key, args) }
 
+    /// A site message as the reader reads it: from the catalogs in the page's language when it came from an event
+    /// (`message_<kind>_title` / `_body` with the event's parameters), else the text it was written with.
+    func messageText(_ m: SiteMessageRecord, _ v: Visit) -> (title: String, body: String) {
+        guard let parameters = m.parameters, catalogs.table(v.lang)["message_\(m.kind)_title"] != nil else { return (m.title, m.body) }
+        return (t(v, "message_\(m.kind)_title", parameters), t(v, "message_\(m.kind)_body", parameters))
+    }
+
     /// An error as a person reads it: the catalog's text for its code in the page's language, with the error's parameters.
     func message(_ error: CofferError, _ v: Visit) -> String {
         t(v, "error_" + error.code.rawValue, error.parameters)

@@ -140,6 +140,29 @@ struct ConsoleTests {
         }
     }
 
+    @Test("N1 a site message from a ledger event reads in the console's language (catalogs, the event's own amounts)",
+          arguments: Backend.available)
+    func siteMessagesInTheReadersLanguage(backend: Backend) async throws {
+        try await ConsoleFixture.run(backend) { f in
+            let (view, _) = try await f.env.engine.recharges.create(accountId: f.accountId, amountText: "88.00", channelName: "sandbox",
+                                                                    idempotencyKey: "msg-lang", actor: "test")
+            let (h, b) = try f.env.sandbox.signedNotification(rechargeId: view.recharge.id, tradeNo: "MSG-1", amountMinor: 8_800,
+                                                              nowMicros: f.env.clock.nowMicros())
+            _ = try await f.env.engine.recharges.handleNotification(channelName: "sandbox", headers: h, body: b)
+            let stored = try #require(try await f.env.store.siteMessages(accountId: f.accountId, limit: 1).first)
+            #expect(stored.kind == "recharge_credited" && stored.parameters?["amount"] == "88.00")
+            let web = WebSession(f.client)
+            _ = try await web.signIn(f.ownerEmail, "correct horse battery")
+            _ = try await web.request(.get, "/lang/en?back=/overview")
+            let english = try await web.request(.get, "/overview")
+            #expect(english.text.contains("Your recharge of ¥88.00 has been credited"))
+            #expect(!english.text.contains("充值到账"))
+            _ = try await web.request(.get, "/lang/zh?back=/overview")
+            let chinese = try await web.request(.get, "/overview")
+            #expect(chinese.text.contains("充值 ¥88.00 已到账"))
+        }
+    }
+
     @Test("Console sessions expire, and only the token's digest is stored", arguments: Backend.available)
     func expiry(backend: Backend) async throws {
         try await ConsoleFixture.run(backend) { f in

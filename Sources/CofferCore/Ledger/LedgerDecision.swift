@@ -48,6 +48,7 @@ public struct LedgerEvent: Sendable, Equatable {
     public enum Kind: String, Sendable, CaseIterable {
         case rechargeCredited = "recharge_credited"
         case remittanceCredited = "remittance_credited"
+        case statementLineCredited = "statement_line_credited"
     }
     public var kind: Kind
     public var accountId: String
@@ -251,7 +252,7 @@ public enum LedgerDecisions {
             d.channelTradeNo = l.bankSerial
             d.creditedBankSerial = l.bankSerial
             d.audited = true
-            d.events = [LedgerEvent(.remittanceCredited, accountId: accountId, [
+            d.events = [LedgerEvent(.statementLineCredited, accountId: accountId, [
                 "amount": MoneyFormat.format(amount), "payer": l.payerName, "serial": l.bankSerial])]
         }
         // TIGER_STYLE: the wallet after must be the wallet before plus exactly these postings.

@@ -175,7 +175,8 @@ struct LedgerBatchApplier {
         for event in d.events {
             let text = LedgerMessages.text(event)
             write.messages.append(SiteMessageRecord(id: ids.make("msg"), accountId: event.accountId, kind: event.kind.rawValue,
-                                                    title: text.title, body: text.body, createdAtMicros: now))
+                                                    title: text.title, body: text.body, createdAtMicros: now,
+                                                    parameters: event.parameters))
         }
         if d.audited {
             let before = d.walletBefore, after = d.walletAfter
@@ -223,8 +224,8 @@ extension LedgerReceipt {
     }
 }
 
-/// The site-message text of a ledger event. Stored bilingual, as every site message is today; rendering per reader's
-/// language from the catalogs is the next step (the event's kind and parameters are what the rule gives).
+/// The stored text of a ledger event's site message, bilingual, for e-mail and the API (the console renders the message
+/// from its catalogs with the event's parameters instead).
 enum LedgerMessages {
     static func text(_ event: LedgerEvent) -> (title: String, body: String) {
         let p = event.parameters
@@ -232,11 +233,10 @@ enum LedgerMessages {
         case .rechargeCredited:
             return ("充值到账 Recharge credited",
                     "充值 \(p["amount"] ?? "") 元已到账（\(p["channel"] ?? "")，订单 \(p["recharge"] ?? "")）。")
+        case .statementLineCredited:
+            return ("汇款已入账 Remittance credited",
+                    "\(p["payer"] ?? "") 汇入的 \(p["amount"] ?? "") 元（银行流水 \(p["serial"] ?? "")）已入账。")
         case .remittanceCredited:
-            if let serial = p["serial"] {
-                return ("汇款已入账 Remittance credited",
-                        "\(p["payer"] ?? "") 汇入的 \(p["amount"] ?? "") 元（银行流水 \(serial)）已入账。")
-            }
             return ("汇款已入账 Remittance credited", "您于 \(p["date"] ?? "") 的汇款 \(p["amount"] ?? "") 元已审核通过并入账。")
         }
     }

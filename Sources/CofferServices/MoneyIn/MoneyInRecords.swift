@@ -54,8 +54,12 @@ public struct SiteMessageRecord: Codable, Sendable, Equatable {
     public var createdAtMicros: Int64
     public var readAtMicros: Int64?
     public var deliveredAtMicros: Int64?
+    /// The event's parameters when the message comes from one (the console renders it from the catalogs in the reader's
+    /// language; `title` and `body` stay as the bilingual text for e-mail and the API). nil for messages written as text.
+    public var parameters: [String: String]?
     public init(id: String, accountId: String, kind: String, title: String, body: String, createdAtMicros: Int64,
-                readAtMicros: Int64? = nil, deliveredAtMicros: Int64? = nil) {
+                readAtMicros: Int64? = nil, deliveredAtMicros: Int64? = nil, parameters: [String: String]? = nil) {
+        self.parameters = parameters
         (self.id, self.accountId, self.kind, self.title, self.body) = (id, accountId, kind, title, body)
         (self.createdAtMicros, self.readAtMicros, self.deliveredAtMicros) = (createdAtMicros, readAtMicros, deliveredAtMicros)
     }

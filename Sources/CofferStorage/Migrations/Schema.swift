@@ -461,6 +461,11 @@ enum Schema {
             "DROP TABLE postings",
             "DROP TABLE journal_entries",
         ]),
+        // 8: site messages from ledger events keep the event's parameters (JSON object of strings), so that the console
+        // renders them from its catalogs in the reader's language.
+        .sql([
+            "ALTER TABLE site_messages ADD COLUMN parameters TEXT",
+        ]),
     ]
 }
 

@@ -1,5 +1,6 @@
 import CofferCore
 import CofferServices
+import Foundation
 import SQLKit
 
 /// Storage of recharge codes, remittances, dedicated accounts, statement lines, payer names and site messages.
@@ -69,9 +70,13 @@ extension Rows {
 
     static func siteMessage(_ row: any SQLRow) throws -> SiteMessageRecord {
         let r = Reader(row: row)
+        let parameters = try row.decode(column: "parameters", as: String?.self).flatMap {
+            try? JSONDecoder().decode([String: String].self, from: Data($0.utf8))
+        }
         return SiteMessageRecord(id: try r.text("id"), accountId: try r.text("account_id"), kind: try r.text("kind"),
                                  title: try r.text("title"), body: try r.text("body"), createdAtMicros: try r.int("created_at"),
-                                 readAtMicros: try r.optionalInt("read_at"), deliveredAtMicros: try r.optionalInt("delivered_at"))
+                                 readAtMicros: try r.optionalInt("read_at"), deliveredAtMicros: try r.optionalInt("delivered_at"),
+                                 parameters: parameters)
     }
 }
 
@@ -157,10 +162,14 @@ extension SQLTransaction {
     }
 
     func insertMessages(_ messages: [SiteMessageRecord]) async throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
         for m in messages {
+            let parameters = try m.parameters.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
             _ = try await db.raw("""
-                INSERT INTO site_messages (id, account_id, kind, title, body, created_at)
-                VALUES (\(bind: m.id), \(bind: m.accountId), \(bind: m.kind), \(bind: m.title), \(bind: m.body), \(bind: m.createdAtMicros))
+                INSERT INTO site_messages (id, account_id, kind, title, body, created_at, parameters)
+                VALUES (\(bind: m.id), \(bind: m.accountId), \(bind: m.kind), \(bind: m.title), \(bind: m.body), \(bind: m.createdAtMicros),
+                        \(bind: parameters))
                 """).all()
         }
     }
