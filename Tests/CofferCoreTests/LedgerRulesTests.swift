@@ -72,7 +72,9 @@ struct LedgerRulesTests {
 
     @Test("W5 coupons never cover a freeze: a freeze is funded by cash and gift only")
     func w5FundedByCashAndGift() {
-        #expect(throws: CofferError.self) { try LedgerRules.freeze(wallet(cash: 5, gift: 5), amountMinor: 11, reserveMinor: 0) }
+        #expect(throws: CofferError.insufficientBalance(shortfallMinor: 1)) {
+            try LedgerRules.freeze(wallet(cash: 5, gift: 5), amountMinor: 11, reserveMinor: 0)
+        }
     }
 
     @Test("R9 example 1: advance 50,000, balance ≥ 0, remittance 80,000 → advance repaid, balance 30,000")
@@ -123,7 +125,9 @@ struct LedgerRulesTests {
                 left -= part
             }
             #expect(refunded == charge)
-            #expect(throws: CofferError.self) { try LedgerRules.refund(w, charge: charge, refunded: refunded, amountMinor: 1) }
+            #expect(throws: CofferError.refundExceedsCharge(refundableMinor: 0)) {
+                try LedgerRules.refund(w, charge: charge, refunded: refunded, amountMinor: 1)
+            }
         }
     }
 

@@ -81,6 +81,7 @@ struct FeeRuleTests {
         FeeRule(rateBasisPoints: 10_001), FeeRule(rateBasisPoints: -1), FeeRule(minMinor: 200, maxMinor: 100), FeeRule(fixedMinor: -5),
     ])
     func r4InvalidRule(rule: FeeRule) {
-        #expect(throws: CofferError.self) { try rule.validated(channel: "wechatpay") }
+        let error = #expect(throws: CofferError.self) { try rule.validated(channel: "wechatpay") }
+        #expect(error?.code == .feeRuleInvalid)
     }
 }

@@ -89,7 +89,8 @@ struct BankTransferTests {
                 #expect(pool.map(\.bankSerial) == ["S1"])
                 #expect(try await bank.assignLine(id: pool[0].id, accountId: a, actor: "user:operator").state == "credited")
                 #expect(try await env.wallet(a).cashMinor == 80_000)
-                await #expect(throws: CofferError.self) { try await bank.refundLine(id: pool[0].id, reason: "x", actor: "user:operator") }
+                let credited = await #expect(throws: CofferError.self) { try await bank.refundLine(id: pool[0].id, reason: "x", actor: "user:operator") }
+                #expect(credited?.code == .statementLineNotRefundable)
             case .badCheckDigit:
                 var digits = Array(number)
                 digits[24] = digits[24] == "9" ? "0" : Character(String(Int(String(digits[24]))! + 1))

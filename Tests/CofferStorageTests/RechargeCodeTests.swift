@@ -62,9 +62,10 @@ struct RechargeCodeTests {
             let a = try await env.createAccount().accountId
             let codes = try await Self.batch(env, count: 3)
             _ = try await redeem(env, a, codes[0].code).get()
-            await #expect(throws: CofferError.self) {
+            let noReason = await #expect(throws: CofferError.self) {
                 _ = try await env.engine.codes.voidBatch(batchId: codes[0].batchId, reason: "  ", actor: "user:operator")
             }
+            #expect(noReason?.code == .invalidField)
             #expect(try await env.engine.codes.voidBatch(batchId: codes[0].batchId, reason: "一箱卡片遗失", actor: "user:operator") == 2)
             #expect(try await env.engine.codes.voidBatch(batchId: codes[0].batchId, reason: "again", actor: "user:operator") == 0)
             let refused = try await redeem(env, a, codes[1].code)
@@ -121,7 +122,8 @@ struct RechargeCodeTests {
             let a = try await env.createAccount().accountId
             let good = try await Self.batch(env, count: 1)[0].code
             for _ in 0..<5 {
-                await #expect(throws: CofferError.self) { try await redeem(env, a, RechargeCodeService.newCode()) }
+                let wrong = await #expect(throws: CofferError.self) { try await redeem(env, a, RechargeCodeService.newCode()) }
+                #expect(wrong?.code == .codeNotFound)
             }
             let limited = await #expect(throws: CofferError.self) { try await redeem(env, a, good) }
             #expect(limited?.code == .codeAttemptsExceeded)

@@ -28,9 +28,10 @@ struct RechargeStorageTests {
             // Paying only the amount is a different amount from the order's total: refused, nothing credited.
             let (h1, b1) = try env.sandbox.signedNotification(rechargeId: r.id, tradeNo: "F-1", amountMinor: 30_000,
                                                               nowMicros: env.clock.nowMicros())
-            await #expect(throws: CofferError.self) {
+            let short = await #expect(throws: CofferError.self) {
                 try await env.engine.recharges.handleNotification(channelName: "sandbox", headers: h1, body: b1)
             }
+            #expect(short?.code == .amountMismatch)
             #expect(try await env.wallet(a).cashMinor == 0)
             let (h2, b2) = try env.sandbox.signedNotification(rechargeId: r.id, tradeNo: "F-1", amountMinor: 30_180,
                                                               nowMicros: env.clock.nowMicros())
@@ -68,9 +69,10 @@ struct RechargeStorageTests {
             // A second, different trade for the same order is refused, not credited.
             let (h2, b2) = try env.sandbox.signedNotification(rechargeId: r.id, tradeNo: "T-2", amountMinor: 10_000,
                                                               nowMicros: env.clock.nowMicros())
-            await #expect(throws: CofferError.self) {
+            let second = await #expect(throws: CofferError.self) {
                 try await env.engine.recharges.handleNotification(channelName: "sandbox", headers: h2, body: b2)
             }
+            #expect(second?.code == .rechargeAlreadyPaid)
             #expect(try await env.wallet(a).cashMinor == 10_000)
         }
     }
@@ -175,8 +177,10 @@ struct RechargeStorageTests {
     func r1Range(backend: Backend) async throws {
         try await TestEnvironment.with(backend) { env in
             let a = try await env.createAccount().accountId
-            for bad in ["0.00", "10000000.00", "-1.00", "1.001"] {
-                await #expect(throws: CofferError.self, "\(bad)") { try await pending(env, a, bad) }
+            for (bad, code) in [("0.00", ErrorCode.amountNotPositive), ("10000000.00", .amountOutOfRange),
+                                ("-1.00", .amountNotPositive), ("1.001", .amountTooManyDecimals)] {
+                let error = await #expect(throws: CofferError.self, "\(bad)") { try await pending(env, a, bad) }
+                #expect(error?.code == code, "\(bad)")
             }
         }
     }
