@@ -32,7 +32,9 @@ public enum Forms {
         var request = request
         let body: ByteBuffer
         do { body = try await request.collectBody(upTo: limitBytes) } catch { throw CofferError.bodyTooLarge }
-        return parseURLEncoded(String(decoding: body.readableBytesView, as: UTF8.self))
+        let fields = parseURLEncoded(String(decoding: body.readableBytesView, as: UTF8.self))
+        if fields.values.contains(where: { $0.contains("\0") }) { throw CofferError.invalidField("form", "may not contain NUL characters") }
+        return fields
     }
 
     public static func parseURLEncoded(_ text: String) -> [String: String] {

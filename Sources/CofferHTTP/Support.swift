@@ -36,6 +36,10 @@ struct ProblemMiddleware: RouterMiddleware {
                 next: (Request, CofferContext) async throws -> Response) async throws -> Response {
         let error: CofferError
         do {
+            // PostgreSQL refuses NUL in text: a NUL anywhere in the query is bad input (a 400), never a database error.
+            if let query = request.uri.query, query.contains("\0") || query.range(of: "%00", options: .caseInsensitive) != nil {
+                throw CofferError.nulCharacter("query")
+            }
             return try await next(request, context)
         } catch let thrown {
             error = cofferError(thrown, request)
@@ -116,6 +120,9 @@ extension CofferError.Kind {
 }
 
 extension CofferError {
+    static func nulCharacter(_ where_: String) -> CofferError {
+        .invalidField(where_, "may not contain NUL characters (\\u0000)")
+    }
     public static let internalError = CofferError(
         .internalError, "Something went wrong on our side; nothing was changed. Retry with the same Idempotency-Key.")
     public static let bodyTooLarge = CofferError(.bodyTooLarge, "The request body is larger than \(Limits.maxBodyBytes / 1024) KiB; send less.")
@@ -142,11 +149,32 @@ enum JSON {
         guard buffer.readableBytes > 0 else {
             throw CofferError(.bodyRequired, "Send a JSON object as the request body.")
         }
+        if Self.containsNUL(buffer.readableBytesView) { throw CofferError.nulCharacter("body") }
         do {
             return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
         } catch let error as DecodingError {
             throw describe(error)
         }
+    }
+
+    /// A raw NUL byte, or the JSON escape `\u0000` (in any case of hex digits).
+    static func containsNUL(_ bytes: ByteBufferView) -> Bool {
+        var index = bytes.startIndex
+        while index < bytes.endIndex {
+            let byte = bytes[index]
+            if byte == 0 { return true }
+            if byte == UInt8(ascii: "\\"), bytes.distance(from: index, to: bytes.endIndex) >= 6 {
+                let next = bytes.index(after: index)
+                if bytes[next] == UInt8(ascii: "u"),
+                   bytes[bytes.index(next, offsetBy: 1)...bytes.index(next, offsetBy: 4)].allSatisfy({ $0 == UInt8(ascii: "0") }) {
+                    return true
+                }
+                index = bytes.index(after: next)  // skip the escaped character: "\\u0000" is a backslash and text
+                continue
+            }
+            index = bytes.index(after: index)
+        }
+        return false
     }
 
     static func describe(_ error: DecodingError) -> CofferError {

@@ -33,6 +33,7 @@ extension BankTransferService {
         func text(_ value: String, _ field: String, max: Int = 200) throws(CofferError) -> String {
             let v = value.trimmingCharacters(in: .whitespacesAndNewlines)
             guard (1...max).contains(v.count) else { throw CofferError.invalidField(field, "is required (at most \(max) characters)") }
+            guard !v.contains("\0") else { throw CofferError.invalidField(field, "may not contain NUL characters") }
             return v
         }
         let payerName = try text(input.payerName, "payerName")
