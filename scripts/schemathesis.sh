@@ -15,7 +15,10 @@ database=${2:-sqlite}
 source scripts/demo-server.sh
 trap stop_demo_server EXIT
 start_demo_server "$database" 18280
-seed=${COFFER_SCHEMATHESIS_SEED:-$RANDOM$RANDOM}
+# CI uses one fixed seed, so that whether a submission lands does not depend on the draw; a developer's run draws a new
+# seed each time and explores further (a failure prints the seed to replay).
+if [ -n "${CI:-}" ]; then default_seed=20261201; else default_seed=$RANDOM$RANDOM; fi
+seed=${COFFER_SCHEMATHESIS_SEED:-$default_seed}
 echo "== schemathesis on $database (server on port $port, seed $seed; replay with COFFER_SCHEMATHESIS_SEED=$seed)"
 "$(dirname "$python")/st" run "http://127.0.0.1:$port/openapi.yaml" -H "Authorization: Bearer $key" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,unsupported_method,missing_required_header,ignored_auth \
