@@ -46,7 +46,7 @@ public struct LedgerRowRecord: Sendable, Equatable {
 /// touched, to rebuild its answer), or a write outside the ledger (the same key cannot be used again for the ledger).
 public enum StoredKey: Sendable {
     case ledger(LedgerRowRecord, freeze: FreezeRecord?, charge: ChargeRecord?, recharge: RechargeRecord?)
-    case other(requestHash: String)
+    case other
 }
 
 /// Everything the ledger writer persists for one batch, applied in one database transaction.

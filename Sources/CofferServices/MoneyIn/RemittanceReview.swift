@@ -86,14 +86,11 @@ extension BankTransferService {
         return try await Idempotent.write(store, ctx, record, at: now) { tx in try await tx.insertRemittance(record) }
     }
 
-    /// yyyy-MM-dd of a moment in a time zone (Asia/Shanghai when the zone is unknown).
+    /// yyyy-MM-dd of a moment in a time zone (Asia/Shanghai when the zone is unknown): the UTC date of the local time.
     static func localDate(nowMicros: Int64, timeZone: String) -> String {
         let zone = TimeZone(identifier: timeZone) ?? TimeZone(identifier: "Asia/Shanghai")!
-        let offset = Int64(zone.secondsFromGMT(for: Date(timeIntervalSince1970: Double(nowMicros / 1_000_000))))
-        let days = (nowMicros / 1_000_000 + offset).quotientFloor(86_400)
-        let (y, m, d) = RFC3339.civil(fromDays: days)
-        func pad(_ v: Int64, _ n: Int) -> String { String(repeating: "0", count: max(0, n - String(v).count)) + String(v) }
-        return pad(y, 4) + "-" + pad(m, 2) + "-" + pad(d, 2)
+        let offsetSeconds = Int64(zone.secondsFromGMT(for: Date(timeIntervalSince1970: Double(nowMicros / 1_000_000))))
+        return String(RFC3339.format(micros: nowMicros + offsetSeconds * 1_000_000).prefix(10))
     }
 
     /// Written to a temporary name, flushed and renamed: a crash leaves no half file under a name the database points to.
@@ -157,13 +154,5 @@ extension BankTransferService {
             throw CofferError(.remittanceAlreadyReviewed, "Remittance \(remittanceId) is already \(r.state.rawValue).")
         }
         return try await store.remittance(id: remittanceId) ?? r
-    }
-}
-
-extension Int64 {
-    /// Division rounding toward minus infinity (times before 1970 stay on the right day).
-    func quotientFloor(_ divisor: Int64) -> Int64 {
-        let q = self / divisor
-        return (self % divisor != 0 && (self < 0) != (divisor < 0)) ? q - 1 : q
     }
 }

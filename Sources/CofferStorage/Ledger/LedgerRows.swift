@@ -69,28 +69,26 @@ enum LedgerRows {
     /// entries found (replays are rare; the common batch finds nothing and pays one round trip).
     static func storedKeys(_ db: any SQLDatabase, _ pairs: [IdempotencyKeyPair]) async throws -> [IdempotencyKeyPair: StoredKey] {
         guard !pairs.isEmpty else { return [:] }
-        let wanted = Set(pairs)
         var found: [IdempotencyKeyPair: StoredKey] = [:]
         var heads: [LedgerRowRecord] = []
-        for chunk in Array(wanted).chunked(500) {
+        for chunk in Array(Set(pairs)).chunked(500) {
             // A join on the exact (account, key) pairs, so that both sides use their unique index on the pair; an
             // IN × IN filter let PostgreSQL scan every row of the accounts instead (7–10 ms per batch in the profile).
             var pairs: SQLQueryString = ""
             for (i, p) in chunk.enumerated() { pairs += i == 0 ? "(\(bind: p.scope), \(bind: p.key))" : ", (\(bind: p.scope), \(bind: p.key))" }
             let rows = try await db.raw("""
                 WITH wanted(account_id, k) AS (VALUES \(pairs))
-                SELECT l.account_id, l.idempotency_key AS k, l.request_hash, 'ledger' AS source
+                SELECT l.account_id, l.idempotency_key AS k, 'ledger' AS source
                 FROM wanted w JOIN ledger_entries l ON l.account_id = w.account_id AND l.idempotency_key = w.k
                 UNION ALL
-                SELECT i.account_id, i.idem_key AS k, i.request_hash, 'other' AS source
+                SELECT i.account_id, i.idem_key AS k, 'other' AS source
                 FROM wanted w JOIN idempotency_keys i ON i.account_id = w.account_id AND i.idem_key = w.k
                 """).all()
             for row in rows {
                 let pair = IdempotencyKeyPair(scope: try row.decode(column: "account_id", as: String.self),
                                               key: try row.decode(column: "k", as: String.self))
-                guard wanted.contains(pair) else { continue }
                 if try row.decode(column: "source", as: String.self) == "other" {
-                    found[pair] = .other(requestHash: try row.decode(column: "request_hash", as: String.self))
+                    found[pair] = .other
                 } else if let head = try await db.raw("""
                     SELECT * FROM ledger_entries WHERE account_id = \(bind: pair.scope) AND idempotency_key = \(bind: pair.key)
                     """).first().map({ try LedgerRows.row($0) }) {

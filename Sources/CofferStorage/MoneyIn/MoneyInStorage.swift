@@ -68,6 +68,12 @@ extension Rows {
                                       number: try r.text("number"), createdAtMicros: try r.int("created_at"))
     }
 
+    static let jsonEncoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.outputFormatting = .sortedKeys
+        return e
+    }()
+
     static func siteMessage(_ row: any SQLRow) throws -> SiteMessageRecord {
         let r = Reader(row: row)
         let parameters = try row.decode(column: "parameters", as: String?.self).flatMap {
@@ -162,10 +168,8 @@ extension SQLTransaction {
     }
 
     func insertMessages(_ messages: [SiteMessageRecord]) async throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
         for m in messages {
-            let parameters = try m.parameters.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
+            let parameters = try m.parameters.map { String(decoding: try Rows.jsonEncoder.encode($0), as: UTF8.self) }
             _ = try await db.raw("""
                 INSERT INTO site_messages (id, account_id, kind, title, body, created_at, parameters)
                 VALUES (\(bind: m.id), \(bind: m.accountId), \(bind: m.kind), \(bind: m.title), \(bind: m.body), \(bind: m.createdAtMicros),
