@@ -91,9 +91,9 @@ public protocol StoreTransaction: MoneyInWrites, ConsoleWrites {
     /// deadlock. Missing rows are absent from the result.
     func lockFreezes(_ keys: [ObjectKey]) async throws -> [ObjectKey: FreezeRecord]
     func lockCharges(_ keys: [ObjectKey]) async throws -> [ObjectKey: ChargeRecord]
-    func lockRecharges(_ ids: [String]) async throws -> [String: RechargeRecord]
+    func lockRecharges(_ keys: [ObjectKey]) async throws -> [String: RechargeRecord]
     func lockCodes(_ ids: [String]) async throws -> [String: RechargeCodeRecord]
-    func lockRemittances(_ ids: [String]) async throws -> [String: RemittanceRecord]
+    func lockRemittances(_ keys: [ObjectKey]) async throws -> [String: RemittanceRecord]
     func lockStatementLines(_ ids: [String]) async throws -> [String: StatementLineRecord]
     /// Of these bank serial numbers, those whose money was already credited (an approved remittance or a credited line).
     func creditedBankSerials(_ serials: [String]) async throws -> Set<String>
@@ -129,7 +129,8 @@ public protocol CofferStore: MoneyInReads, ConsoleReads {
     func shutdown() async
 
     func account(id: String) async throws -> AccountRecord?
-    func user(id: String) async throws -> UserRecord?
+    func user(accountId: String, id: String) async throws -> UserRecord?
+    /// Through the e-mail's lookup row (e-mails are unique across accounts).
     func user(email: String) async throws -> UserRecord?
     func apiKey(digest: String) async throws -> ApiKeyRecord?
     /// The stored answer under an idempotency key, read outside any write transaction.
@@ -139,7 +140,9 @@ public protocol CofferStore: MoneyInReads, ConsoleReads {
     func wallet(accountId: String) async throws -> WalletBalances?
     func freeze(accountId: String, id: String) async throws -> FreezeRecord?
     func charge(accountId: String, id: String) async throws -> ChargeRecord?
+    /// Through the recharge's lookup row: a channel names an order by its id alone.
     func recharge(id: String) async throws -> RechargeRecord?
+    func recharge(accountId: String, id: String) async throws -> RechargeRecord?
     /// Pending orders past their deadline, oldest first.
     func dueRecharges(nowMicros: Int64, limit: Int) async throws -> [RechargeRecord]
     func transactions(_ query: TransactionQuery) async throws -> [TransactionRecord]

@@ -66,12 +66,14 @@ public final class SQLStore: CofferStore {
         try await read { db in try await db.raw("SELECT * FROM accounts WHERE id = \(bind: id)").first().map(Rows.account) }
     }
 
-    public func user(id: String) async throws -> UserRecord? {
-        try await read { db in try await db.raw("SELECT * FROM users WHERE id = \(bind: id)").first().map(Rows.user) }
+    public func user(accountId: String, id: String) async throws -> UserRecord? {
+        try await read { db in
+            try await db.raw("SELECT * FROM users WHERE account_id = \(bind: accountId) AND id = \(bind: id)").first().map(Rows.user)
+        }
     }
 
     public func user(email: String) async throws -> UserRecord? {
-        try await read { db in try await db.raw("SELECT * FROM users WHERE email = \(bind: email)").first().map(Rows.user) }
+        try await read { db in try await db.raw(Lookups.select("users", .email, email)).first().map(Rows.user) }
     }
 
     public func idempotency(scope: String, key: String) async throws -> StoredIdempotency? {
@@ -101,7 +103,13 @@ public final class SQLStore: CofferStore {
     }
 
     public func recharge(id: String) async throws -> RechargeRecord? {
-        try await read { db in try await db.raw("SELECT * FROM recharges WHERE id = \(bind: id)").first().map(Rows.recharge) }
+        try await read { db in try await db.raw(Lookups.select("recharges", .recharge, id)).first().map(Rows.recharge) }
+    }
+
+    public func recharge(accountId: String, id: String) async throws -> RechargeRecord? {
+        try await read { db in
+            try await db.raw("SELECT * FROM recharges WHERE account_id = \(bind: accountId) AND id = \(bind: id)").first().map(Rows.recharge)
+        }
     }
 
     public func dueRecharges(nowMicros: Int64, limit: Int) async throws -> [RechargeRecord] {
@@ -225,6 +233,7 @@ public final class SQLStore: CofferStore {
                                                   detail: "frozen is \(MoneyFormat.format(frozen)) but active freezes hold \(MoneyFormat.format(active))"))
                 }
             }
+            problems += try await Lookups.problems(db)
             return problems
         }
     }

@@ -142,7 +142,7 @@ struct CustomerPages: Sendable {
 
     func ownRecharge(_ context: CofferContext, _ accountId: String) async throws -> RechargeRecord {
         let id = try context.param("rechargeId")
-        guard let r = try await engine.store.recharge(id: id), r.accountId == accountId else { throw CofferError.notFound(.rechargeNotFound, id) }
+        guard let r = try await engine.store.recharge(accountId: accountId, id: id) else { throw CofferError.notFound(.rechargeNotFound, id) }
         return r
     }
 
@@ -216,7 +216,7 @@ struct CustomerPages: Sendable {
              "state": console.t(v, "line_state_" + $0.state.rawValue)]
         }
         var prefill: [String: Any] = [:]
-        if let resubmit, let r = try await engine.store.remittance(id: resubmit), r.accountId == accountId, r.state == .rejected {
+        if let resubmit, let r = try await engine.store.remittance(accountId: accountId, id: resubmit), r.state == .rejected {
             prefill = ["id": r.id, "payer": r.payerName, "payerAccount": r.payerAccount, "bank": r.payerBank,
                        "amount": MoneyFormat.format(r.amountMinor), "date": r.remittedOn, "serial": r.bankSerial ?? "",
                        "reason": r.rejectReason ?? ""]
@@ -273,7 +273,7 @@ struct CustomerPages: Sendable {
     @Sendable func receipt(_ request: Request, _ context: CofferContext) async throws -> Response {
         let (_, accountId) = try await console.customer(request, context, needs: .finance)
         let id = try context.param("remittanceId")
-        guard let r = try await engine.store.remittance(id: id), r.accountId == accountId else { throw CofferError.notFound(.remittanceNotFound, id) }
+        guard let r = try await engine.store.remittance(accountId: accountId, id: id) else { throw CofferError.notFound(.remittanceNotFound, id) }
         return try Exports.receipt(r, bytes: engine.bank.receipt(r))
     }
 

@@ -94,7 +94,7 @@ struct ConsoleFixture {
             let console = try await WebConsole.load(deps: deps)
             let app = Application(router: buildRouter(deps, modules: [console]))
             let (accountId, ownerId) = try await env.createAccount()
-            guard let owner = try await env.store.user(id: ownerId) else { throw TestFailure("no owner") }
+            guard let owner = try await env.store.user(accountId: accountId, id: ownerId) else { throw TestFailure("no owner") }
             try await app.test(.router) { client in
                 try await test(ConsoleFixture(env: env, client: client, accountId: accountId, ownerEmail: owner.email))
             }
@@ -259,10 +259,10 @@ struct ConsoleTests {
             _ = try await web.signIn(f.ownerEmail, "correct horse battery")
             try await web.request(.get, "/users")
             #expect(try await web.request(.post, "/users/\(member.id)/role", form: ["csrf": web.csrf, "role": "finance"]).status == 303)
-            #expect(try await f.env.store.user(id: member.id)?.role == .finance)
+            #expect(try await f.env.store.user(accountId: f.accountId, id: member.id)?.role == .finance)
             let ownerChange = try await web.request(.post, "/users/\(owner.id)/role", form: ["csrf": web.csrf, "role": "member"])
             #expect(ownerChange.status == 404)
-            #expect(try await f.env.store.user(id: owner.id)?.role == .owner)
+            #expect(try await f.env.store.user(accountId: f.accountId, id: owner.id)?.role == .owner)
             let bad = try await web.request(.post, "/users/\(member.id)/role", form: ["csrf": web.csrf, "role": "owner"])
             #expect(bad.status == 400)
         }

@@ -99,8 +99,8 @@ struct LedgerMigrationTests {
         try await old.transaction { tx in
             try await tx.insertAccount(AccountRecord(id: Self.a, type: .personal, entityName: "迁移", contactEmail: "m7@example.com",
                                                      currency: "CNY", timeZone: "Asia/Shanghai", createdAtMicros: 1))
-            try await tx.insertRecharge(Self.recharge)
         }
+        try await old.executeRawForTests(OldSchemaRows.recharge(Self.recharge))
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         var statements = [

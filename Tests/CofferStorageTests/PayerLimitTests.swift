@@ -101,11 +101,9 @@ struct PayerLimitTests {
         // A server of the version before: schema 5 and its rows.
         let old = try await SQLStore.open(location)
         try await old.migrate(upTo: 5)
-        try await old.transaction { tx in
-            try await tx.insertAccount(account)
-            try await tx.insertRecharge(pending)
-            try await tx.insertRecharge(paid)
-        }
+        try await old.transaction { tx in try await tx.insertAccount(account) }
+        try await old.executeRawForTests(OldSchemaRows.recharge(pending))
+        try await old.executeRawForTests(OldSchemaRows.recharge(paid))
         await old.shutdown()
         // The upgrade: the new version starts on the same database and migrates.
         let store = try await SQLStore.open(location)

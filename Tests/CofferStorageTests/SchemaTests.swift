@@ -16,6 +16,7 @@ struct SchemaTests {
         "03a560d9bbd3ceb3b294f2d61186c6f709841857a84f503e72faff49ebe733da",  // 6
         "14955d269afa6cb3950f45a3d1491ff5946986484e7d5dd12464bb8e6b79f4fd",  // 7
         "3bc30fcef87381b75b70cd6167244659e01060d55a0f8800fb008992a7985822",  // 8
+        "aa0ce8093dd59cd64f86de7865d72c6fdc34904e7565a41562f7155fa297db23",  // 9
     ]
 
     @Test("An applied migration's text never changes; new ones are appended")

@@ -100,7 +100,7 @@ struct MoneyInRoutes: Sendable {
     @Sendable func accountReceipt(_ request: Request, _ context: CofferContext) async throws -> Response {
         let (_, accountId) = try await routes.authorize(request, context, .finance)
         let id = try context.param("remittanceId")
-        guard let r = try await engine.store.remittance(id: id), r.accountId == accountId else { throw CofferError.notFound(.remittanceNotFound, id) }
+        guard let r = try await engine.store.remittance(accountId: accountId, id: id) else { throw CofferError.notFound(.remittanceNotFound, id) }
         return try Exports.receipt(r, bytes: engine.bank.receipt(r))
     }
 

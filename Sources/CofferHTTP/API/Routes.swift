@@ -256,7 +256,7 @@ struct Routes: Sendable {
     @Sendable func getRecharge(_ request: Request, _ context: CofferContext) async throws -> Response {
         let (_, accountId) = try await authorize(request, context, .finance)
         let id = try context.param("rechargeId")
-        guard let r = try await engine.store.recharge(id: id), r.accountId == accountId else {
+        guard let r = try await engine.store.recharge(accountId: accountId, id: id) else {
             throw CofferError.notFound(.rechargeNotFound, id)
         }
         return try JSON.response(RechargeJSON(try await engine.recharges.view(r)))
@@ -267,7 +267,7 @@ struct Routes: Sendable {
     @Sendable func syncRecharge(_ request: Request, _ context: CofferContext) async throws -> Response {
         let (_, accountId) = try await authorize(request, context, .finance)
         let id = try context.param("rechargeId")
-        guard let r = try await engine.store.recharge(id: id), r.accountId == accountId else {
+        guard let r = try await engine.store.recharge(accountId: accountId, id: id) else {
             throw CofferError.notFound(.rechargeNotFound, id)
         }
         return try JSON.response(RechargeJSON(try await engine.recharges.view(try await engine.recharges.sync(r))))

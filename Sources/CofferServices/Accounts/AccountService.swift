@@ -145,7 +145,7 @@ public struct AccountService: Sendable {
 
     public func createAccountKey(accountId: String, userId: String, name: String, idempotencyKey: String,
                                  actor: String) async throws -> (CreatedApiKey, replayed: Bool) {
-        guard let user = try await store.user(id: userId), user.accountId == accountId else {
+        guard let user = try await store.user(accountId: accountId, id: userId) else {
             throw CofferError.notFound(.userNotFound, userId)
         }
         let idempotency = try IdempotencyContext(scope: accountId, key: idempotencyKey, fingerprint: "key|\(userId)|\(name)")
@@ -195,7 +195,8 @@ public struct AccountService: Sendable {
         case .platform:
             principal = .operatorKey(keyId: key.id)
         case .account:
-            guard let userId = key.userId, let user = try await store.user(id: userId) else { return nil }
+            guard let accountId = key.accountId, let userId = key.userId,
+                  let user = try await store.user(accountId: accountId, id: userId) else { return nil }
             principal = .user(accountId: user.accountId, userId: user.id, role: user.role, keyId: key.id)
         }
         keyCache.remember(digest: digest, principal, nowMicros: now)

@@ -24,15 +24,18 @@ public struct WebSessionRecord: Codable, Sendable, Equatable {
     public var tokenDigest: String
     public var subject: SessionSubject
     public var subjectId: String
+    /// The user's account (a user is keyed by account and id); nil for an operator.
+    public var accountId: String?
     /// Sent back in every form; compared in constant time (synchronizer-token CSRF defence).
     public var csrfToken: String
     public var createdAtMicros: Int64
     public var expiresAtMicros: Int64
-    public init(tokenDigest: String, subject: SessionSubject, subjectId: String, csrfToken: String, createdAtMicros: Int64,
-                expiresAtMicros: Int64) {
+    public init(tokenDigest: String, subject: SessionSubject, subjectId: String, accountId: String?, csrfToken: String,
+                createdAtMicros: Int64, expiresAtMicros: Int64) {
         self.tokenDigest = tokenDigest
         self.subject = subject
         self.subjectId = subjectId
+        self.accountId = accountId
         self.csrfToken = csrfToken
         self.createdAtMicros = createdAtMicros
         self.expiresAtMicros = expiresAtMicros
@@ -62,7 +65,7 @@ public protocol ConsoleWrites: Sendable {
     /// Every session of one user or operator but `keep` (after a password change).
     func deleteWebSessions(subject: SessionSubject, subjectId: String, except keep: String?) async throws
     func deleteExpiredWebSessions(nowMicros: Int64) async throws
-    func updatePasswordHash(subject: SessionSubject, subjectId: String, hash: String) async throws
+    func updatePasswordHash(_ session: WebSessionRecord, hash: String) async throws
     /// False when no such non-owner user exists in the account.
     func updateUserRole(accountId: String, userId: String, role: UserRole) async throws -> Bool
 }

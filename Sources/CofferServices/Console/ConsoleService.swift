@@ -64,7 +64,7 @@ public struct ConsoleService: Sendable {
             throw Self.signInFailed
         }
         let token = Secrets.token(prefix: "cs_")
-        let record = WebSessionRecord(tokenDigest: Secrets.sha256Hex(token), subject: subject, subjectId: found.id,
+        let record = WebSessionRecord(tokenDigest: Secrets.sha256Hex(token), subject: subject, subjectId: found.id, accountId: found.accountId,
                                       csrfToken: Secrets.token(prefix: ""), createdAtMicros: now,
                                       expiresAtMicros: now + settings.sessionTTLSeconds * 1_000_000)
         try await store.transaction { tx in
@@ -90,7 +90,7 @@ public struct ConsoleService: Sendable {
     private func resolve(_ record: WebSessionRecord) async throws -> ConsoleSession? {
         switch record.subject {
         case .user:
-            guard let u = try await store.user(id: record.subjectId) else { return nil }
+            guard let accountId = record.accountId, let u = try await store.user(accountId: accountId, id: record.subjectId) else { return nil }
             return ConsoleSession(record: record, principal: .consoleUser(accountId: u.accountId, userId: u.id, role: u.role),
                                   name: u.name, email: u.email)
         case .operator:
@@ -108,7 +108,9 @@ public struct ConsoleService: Sendable {
     public func changePassword(_ session: ConsoleSession, current: String, new: String) async throws {
         let hash: String?
         switch session.record.subject {
-        case .user: hash = try await store.user(id: session.record.subjectId)?.passwordHash
+        case .user:
+            guard let accountId = session.record.accountId else { hash = nil; break }
+            hash = try await store.user(accountId: accountId, id: session.record.subjectId)?.passwordHash
         case .operator: hash = try await store.operatorUser(id: session.record.subjectId)?.passwordHash
         }
         guard let hash, Bcrypt.verify(current, hash: hash) else {
@@ -120,7 +122,7 @@ public struct ConsoleService: Sendable {
         let now = clock.nowMicros()
         let record = session.record
         try await store.transaction { tx in
-            try await tx.updatePasswordHash(subject: record.subject, subjectId: record.subjectId, hash: newHash)
+            try await tx.updatePasswordHash(record, hash: newHash)
             try await tx.deleteWebSessions(subject: record.subject, subjectId: record.subjectId, except: record.tokenDigest)
             try await tx.insertAudit(AuditRecord(id: ids.make("aud"), accountId: session.principal.accountId,
                                                  actor: session.principal.actor, action: "console.password_change",

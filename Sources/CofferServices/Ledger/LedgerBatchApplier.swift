@@ -69,7 +69,8 @@ struct LedgerBatchApplier {
     private mutating func loadSnapshot(_ requests: [LedgerRequest], now: Int64) async throws {
         snapshot.reserveMinor = reserveMinor
         snapshot.wallets = try await tx.lockWallets(Array(Set(requests.map(\.command.accountId))).sorted())
-        var codeIds: Set<String> = [], remittanceIds: Set<String> = [], lineIds: Set<String> = [], rechargeIds: Set<String> = []
+        var codeIds: Set<String> = [], lineIds: Set<String> = []
+        var remittanceKeys: Set<ObjectKey> = [], rechargeKeys: Set<ObjectKey> = []
         var freezeKeys: Set<ObjectKey> = [], chargeKeys: Set<ObjectKey> = []
         var payerWindows: [String: Int64] = [:]
         for request in requests {
@@ -77,20 +78,20 @@ struct LedgerBatchApplier {
             case let .capture(a, id, _), let .release(a, id), let .expireFreeze(a, id): freezeKeys.insert(ObjectKey(a, id))
             case let .refund(a, id, _, _, _): chargeKeys.insert(ObjectKey(a, id))
             case let .creditRecharge(a, id, _, _, payer):
-                rechargeIds.insert(id)
+                rechargeKeys.insert(ObjectKey(a, id))
                 if let payer { payerWindows[a] = max(payerWindows[a] ?? 0, payer.windowSeconds) }
             case let .redeemCode(_, id): codeIds.insert(id)
-            case let .creditRemittance(_, id, _): remittanceIds.insert(id)
+            case let .creditRemittance(a, id, _): remittanceKeys.insert(ObjectKey(a, id))
             case let .creditStatementLine(_, id, _): lineIds.insert(id)
             case .grantGift, .adjust, .advance, .freeze, .charge: break
             }
         }
         if !codeIds.isEmpty { snapshot.codes = try await tx.lockCodes(codeIds.sorted()) }
-        if !remittanceIds.isEmpty { snapshot.remittances = try await tx.lockRemittances(remittanceIds.sorted()) }
+        if !remittanceKeys.isEmpty { snapshot.remittances = try await tx.lockRemittances(remittanceKeys.sorted()) }
         if !lineIds.isEmpty { snapshot.statementLines = try await tx.lockStatementLines(lineIds.sorted()) }
         if !freezeKeys.isEmpty { snapshot.freezes = try await tx.lockFreezes(freezeKeys.sorted()) }
         if !chargeKeys.isEmpty { snapshot.charges = try await tx.lockCharges(chargeKeys.sorted()) }
-        if !rechargeIds.isEmpty { snapshot.recharges = try await tx.lockRecharges(rechargeIds.sorted()) }
+        if !rechargeKeys.isEmpty { snapshot.recharges = try await tx.lockRecharges(rechargeKeys.sorted()) }
         let serials = snapshot.remittances.values.compactMap(\.bankSerial) + snapshot.statementLines.values.map(\.bankSerial)
         if !serials.isEmpty { snapshot.creditedBankSerials = try await tx.creditedBankSerials(serials) }
         for (accountId, window) in payerWindows.sorted(by: { $0.key < $1.key }) {

@@ -8,7 +8,9 @@ public protocol MoneyInReads: Sendable {
     /// Newest first.
     func codeBatches(limit: Int) async throws -> [CodeBatchRecord]
     func codes(batchId: String) async throws -> [RechargeCodeRecord]
+    /// Through the remittance's lookup row (the review queue names it by id alone).
     func remittance(id: String) async throws -> RemittanceRecord?
+    func remittance(accountId: String, id: String) async throws -> RemittanceRecord?
     /// For one account newest first; for all accounts (the review queue) oldest first.
     func remittances(accountId: String?, state: RemittanceState?, limit: Int) async throws -> [RemittanceRecord]
     func remittances(bankSerial: String) async throws -> [RemittanceRecord]
@@ -22,7 +24,7 @@ public protocol MoneyInReads: Sendable {
     /// Newest first.
     func siteMessages(accountId: String, limit: Int) async throws -> [SiteMessageRecord]
     func undeliveredMessages(limit: Int) async throws -> [SiteMessageRecord]
-    func markDelivered(messageIds: [String], atMicros: Int64) async throws
+    func markDelivered(_ messages: [ObjectKey], atMicros: Int64) async throws
     func channelRefund(id: String) async throws -> ChannelRefundRecord?
     /// Pending and processing refunds whose next attempt is due, oldest first.
     func dueChannelRefunds(nowMicros: Int64, limit: Int) async throws -> [ChannelRefundRecord]
@@ -35,11 +37,11 @@ public protocol MoneyInWrites: Sendable {
     func insertCodeBatch(_ batch: CodeBatchRecord, codes: [RechargeCodeRecord]) async throws
     /// False when the account has used up its attempts in the window (R8).
     func reserveCodeAttempt(accountId: String, id: String, nowMicros: Int64, sinceMicros: Int64, limit: Int) async throws -> Bool
-    func deleteCodeAttempt(id: String) async throws
+    func deleteCodeAttempt(accountId: String, id: String) async throws
     /// Marks the batch's unused codes voided; returns how many.
     func voidUnusedCodes(batchId: String) async throws -> Int
     func insertRemittance(_ r: RemittanceRecord) async throws
-    func rejectRemittance(id: String, reason: String, actor: String, nowMicros: Int64) async throws -> Bool
+    func rejectRemittance(accountId: String, id: String, reason: String, actor: String, nowMicros: Int64) async throws -> Bool
     func insertDedicatedAccount(_ d: DedicatedAccountRecord) async throws
     /// False when a line with the same bank serial number exists (T2: a line is processed once).
     func insertStatementLine(_ l: StatementLineRecord) async throws -> Bool

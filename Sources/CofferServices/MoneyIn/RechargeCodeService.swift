@@ -143,7 +143,7 @@ public struct RechargeCodeService: Sendable {
             succeeded = try await store.code(digest: record.digest)?.redeemedBy == accountId
         case .failure: succeeded = false
         }
-        if succeeded && !isReplay { try await store.transaction { tx in try await tx.deleteCodeAttempt(id: attemptId) } }
+        if succeeded && !isReplay { try await store.transaction { tx in try await tx.deleteCodeAttempt(accountId: accountId, id: attemptId) } }
         return outcome
     }
 }

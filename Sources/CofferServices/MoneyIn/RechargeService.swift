@@ -242,7 +242,7 @@ public struct RechargeService: Sendable {
         case .failure(let error) where error.code == .rechargePayerLimit:
             return try await refuse(recharge, notice, channel: channel)
         case .failure(let error):
-            if error.code == .rechargeAlreadyPaid, let again = try await store.recharge(id: recharge.id),
+            if error.code == .rechargeAlreadyPaid, let again = try await store.recharge(accountId: recharge.accountId, id: recharge.id),
                again.channelTradeNo == notice.channelTradeNo {
                 return .alreadyCredited(again)
             }
@@ -283,7 +283,7 @@ public struct RechargeService: Sendable {
         }
         guard recorded else {
             // Someone else settled this order meanwhile (a repeated notification, or the query path): answer as they did.
-            guard let current = try await store.recharge(id: recharge.id) else { throw CofferError.notFound(.rechargeNotFound, recharge.id) }
+            guard let current = try await store.recharge(accountId: recharge.accountId, id: recharge.id) else { throw CofferError.notFound(.rechargeNotFound, recharge.id) }
             switch current.state {
             case .refused where current.channelTradeNo == notice.channelTradeNo: return .refused(current, nil)
             case .paid where current.channelTradeNo == notice.channelTradeNo: return .alreadyCredited(current)
@@ -307,7 +307,7 @@ public struct RechargeService: Sendable {
         case .notPaid:
             break
         }
-        return try await store.recharge(id: recharge.id) ?? recharge
+        return try await store.recharge(accountId: recharge.accountId, id: recharge.id) ?? recharge
     }
 
     /// Fetches rotating channel keys when due (the first jobs run after start-up, then every 12 h, or when `force`d). A

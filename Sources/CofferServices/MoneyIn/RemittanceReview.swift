@@ -68,7 +68,7 @@ extension BankTransferService {
             }
         }
         if let earlierId = input.resubmissionOf {
-            guard let earlier = try await store.remittance(id: earlierId), earlier.accountId == accountId else {
+            guard let earlier = try await store.remittance(accountId: accountId, id: earlierId) else {
                 throw CofferError.notFound(.remittanceNotFound, earlierId)
             }
             guard earlier.state == .rejected else {
@@ -143,7 +143,7 @@ extension BankTransferService {
         let audit = AuditRecord(id: ids.make("aud"), accountId: r.accountId, actor: actor, action: "bank.remittance_rejected",
                                 detail: "\(r.id): \(reason)", createdAtMicros: now)
         let rejected = try await store.transaction { tx in
-            let ok = try await tx.rejectRemittance(id: remittanceId, reason: reason, actor: actor, nowMicros: now)
+            let ok = try await tx.rejectRemittance(accountId: r.accountId, id: remittanceId, reason: reason, actor: actor, nowMicros: now)
             if ok {
                 try await tx.insertMessages([notice])
                 try await tx.insertAudit(audit)
@@ -153,6 +153,6 @@ extension BankTransferService {
         guard rejected else {
             throw CofferError(.remittanceAlreadyReviewed, "Remittance \(remittanceId) is already \(r.state.rawValue).")
         }
-        return try await store.remittance(id: remittanceId) ?? r
+        return try await store.remittance(accountId: r.accountId, id: remittanceId) ?? r
     }
 }

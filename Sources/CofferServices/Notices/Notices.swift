@@ -59,7 +59,7 @@ public struct NoticeDelivery: Sendable {
     /// Returns how many messages were delivered. A message whose sender fails stays in the outbox for the next run.
     public func deliverPending(limit: Int = 100) async throws -> Int {
         guard let email = senders.first(where: { $0.medium == .email }) else { return 0 }
-        var delivered: [String] = []
+        var delivered: [ObjectKey] = []
         var contacts: [String: String] = [:]   // one read per account, however many messages it has waiting
         for message in try await store.undeliveredMessages(limit: limit) {
             if contacts[message.accountId] == nil { contacts[message.accountId] = try await store.account(id: message.accountId)?.contactEmail }
@@ -69,12 +69,12 @@ public struct NoticeDelivery: Sendable {
                                 subject: message.title, body: message.body)
             do {
                 try await email.send(notice)
-                delivered.append(message.id)
+                delivered.append(ObjectKey(message.accountId, message.id))
             } catch {
                 logger.error("notice \(message.id) not sent, kept for the next run: \(String(describing: error))")
             }
         }
-        try await store.markDelivered(messageIds: delivered, atMicros: clock.nowMicros())
+        try await store.markDelivered(delivered, atMicros: clock.nowMicros())
         return delivered.count
     }
 }

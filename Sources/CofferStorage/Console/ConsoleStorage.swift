@@ -13,7 +13,8 @@ extension Rows {
     static func webSession(_ row: any SQLRow) throws -> WebSessionRecord {
         let r = Reader(row: row)
         return WebSessionRecord(tokenDigest: try r.text("token_digest"), subject: SessionSubject(rawValue: try r.text("subject"))!,
-                                subjectId: try r.text("subject_id"), csrfToken: try r.text("csrf_token"),
+                                subjectId: try r.text("subject_id"), accountId: try r.optionalText("account_id"),
+                                csrfToken: try r.text("csrf_token"),
                                 createdAtMicros: try r.int("created_at"), expiresAtMicros: try r.int("expires_at"))
     }
 }
@@ -102,8 +103,8 @@ extension SQLTransaction {
 
     func insertWebSession(_ s: WebSessionRecord) async throws {
         _ = try await db.raw("""
-            INSERT INTO web_sessions (token_digest, subject, subject_id, csrf_token, created_at, expires_at)
-            VALUES (\(bind: s.tokenDigest), \(bind: s.subject.rawValue), \(bind: s.subjectId), \(bind: s.csrfToken),
+            INSERT INTO web_sessions (token_digest, subject, subject_id, account_id, csrf_token, created_at, expires_at)
+            VALUES (\(bind: s.tokenDigest), \(bind: s.subject.rawValue), \(bind: s.subjectId), \(bind: s.accountId), \(bind: s.csrfToken),
                     \(bind: s.createdAtMicros), \(bind: s.expiresAtMicros))
             """).all()
     }
@@ -123,9 +124,17 @@ extension SQLTransaction {
         _ = try await db.raw("DELETE FROM web_sessions WHERE expires_at <= \(bind: nowMicros)").all()
     }
 
-    func updatePasswordHash(subject: SessionSubject, subjectId: String, hash: String) async throws {
-        let table = subject == .user ? "users" : "operators"
-        let rows = try await db.raw("UPDATE \(ident: table) SET password_hash = \(bind: hash) WHERE id = \(bind: subjectId) RETURNING id").all()
+    func updatePasswordHash(_ session: WebSessionRecord, hash: String) async throws {
+        let (subject, subjectId) = (session.subject, session.subjectId)
+        let rows: [any SQLRow]
+        switch subject {
+        case .user:
+            rows = try await db.raw("""
+                UPDATE users SET password_hash = \(bind: hash) WHERE account_id = \(bind: session.accountId) AND id = \(bind: subjectId) RETURNING id
+                """).all()
+        case .operator:
+            rows = try await db.raw("UPDATE operators SET password_hash = \(bind: hash) WHERE id = \(bind: subjectId) RETURNING id").all()
+        }
         guard rows.count == 1 else { throw StoreError("no \(subject.rawValue) \(subjectId) to change the password of") }
     }
 

@@ -60,7 +60,7 @@ struct SQLTransaction: StoreTransaction {
 
     /// Rows keyed by (account_id, id), locked in key order with one statement per chunk. Ids are random per object, so
     /// the IN × IN filter matches only the wanted rows in practice; the rest are dropped here.
-    private func lockAccountRows<T>(_ table: String, _ keys: [ObjectKey], _ map: (any SQLRow) throws -> T,
+    func lockAccountRows<T>(_ table: String, _ keys: [ObjectKey], _ map: (any SQLRow) throws -> T,
                                     key: (T) -> ObjectKey) async throws -> [ObjectKey: T] {
         let wanted = Set(keys)
         var found: [ObjectKey: T] = [:]
@@ -121,9 +121,12 @@ struct SQLTransaction: StoreTransaction {
             let rows = try await db.raw("""
                 UPDATE recharges SET state = 'paid', channel_trade_no = \(bind: r.channelTradeNo), paid_at = \(bind: r.paidAtMicros),
                        payer_id = \(bind: r.payerId)
-                WHERE id = \(bind: r.id) AND state IN ('pending','expired') RETURNING id
+                WHERE account_id = \(bind: r.accountId) AND id = \(bind: r.id) AND state IN ('pending','expired') RETURNING id
                 """).all()
             guard rows.count == 1 else { throw StoreError("recharge \(r.id) was paid concurrently") }
+            if let tradeNo = r.channelTradeNo {
+                try await Lookups.insert(db, .channelTrade, Lookups.channelTrade(r.channel, tradeNo), accountId: r.accountId, targetId: r.id)
+            }
         }
         try await applyMoneyIn(batch)
         // One statement for every wallet of the batch (UPDATE … FROM a VALUES list: PostgreSQL, and SQLite ≥ 3.33).
@@ -159,10 +162,11 @@ struct SQLTransaction: StoreTransaction {
             VALUES (\(bind: u.id), \(bind: u.accountId), \(bind: u.email), \(bind: u.name), \(bind: u.role.rawValue),
                     \(bind: u.passwordHash), \(bind: u.createdAtMicros))
             """).all()
+        try await Lookups.insert(db, .email, u.email, accountId: u.accountId, targetId: u.id)
     }
 
     func userExists(email: String) async throws -> Bool {
-        try await db.raw("SELECT 1 AS x FROM users WHERE email = \(bind: email)").first() != nil
+        try await !Lookups.present(db, .email, [email]).isEmpty
     }
 
     func insertApiKey(_ k: ApiKeyRecord) async throws {
@@ -181,12 +185,17 @@ struct SQLTransaction: StoreTransaction {
                     \(bind: r.channelTradeNo), \(bind: r.expiresAtMicros), \(bind: r.paidAtMicros), \(bind: r.createdAtMicros),
                     \(bind: r.paymentKind), \(bind: r.paymentURL), \(bind: r.feeMinor ?? 0))
             """).all()
+        // The channel names the order by its id alone.
+        try await Lookups.insert(db, .recharge, r.id, accountId: r.accountId, targetId: r.id)
+        if let tradeNo = r.channelTradeNo {
+            try await Lookups.insert(db, .channelTrade, Lookups.channelTrade(r.channel, tradeNo), accountId: r.accountId, targetId: r.id)
+        }
     }
 
     func expireRecharges(dueBeforeMicros: Int64, limit: Int) async throws -> Int {
         try await db.raw("""
-            UPDATE recharges SET state = 'expired' WHERE id IN (
-              SELECT id FROM recharges WHERE state = 'pending' AND expires_at <= \(bind: dueBeforeMicros) LIMIT \(literal: limit))
+            UPDATE recharges SET state = 'expired' WHERE (account_id, id) IN (
+              SELECT account_id, id FROM recharges WHERE state = 'pending' AND expires_at <= \(bind: dueBeforeMicros) LIMIT \(literal: limit))
             RETURNING id
             """).all().count
     }
@@ -209,6 +218,11 @@ struct SQLTransaction: StoreTransaction {
         try await db.raw("SELECT COUNT(*) AS n FROM recharges WHERE account_id = \(bind: accountId) AND created_at >= \(bind: sinceMicros)")
             .first()!.decode(column: "n", as: Int.self)
     }
+}
+
+extension Dictionary where Key == ObjectKey {
+    /// For kinds whose snapshot is keyed by id (the decision checks the account).
+    var byId: [String: Value] { Dictionary<String, Value>(uniqueKeysWithValues: map { ($0.key.id, $0.value) }) }
 }
 
 extension Array {

@@ -466,6 +466,240 @@ enum Schema {
         .sql([
             "ALTER TABLE site_messages ADD COLUMN parameters TEXT",
         ]),
+        // 9: every account-owned table keyed by account first (the rule a distributed PostgreSQL such as Citus imposes).
+        // Values unique across accounts, and ids named without their account (by a channel, an operator's queue, a
+        // login), move to `lookups`: one row per value, keyed by (kind, value), pointing at the account and the row.
+        // Tables are rebuilt the portable way; a web session of a user now carries the user's account.
+        .sql([
+            """
+            CREATE TABLE lookups (
+                kind TEXT NOT NULL CHECK (length(kind) BETWEEN 1 AND 40),
+                value TEXT NOT NULL CHECK (length(value) BETWEEN 1 AND 400),
+                account_id TEXT NOT NULL REFERENCES accounts(id),
+                target_id TEXT NOT NULL,
+                PRIMARY KEY (kind, value)
+            )
+            """,
+            "INSERT INTO lookups (kind, value, account_id, target_id) SELECT 'email', email, account_id, id FROM users",
+            "INSERT INTO lookups (kind, value, account_id, target_id) SELECT 'recharge', id, account_id, id FROM recharges",
+            """
+            INSERT INTO lookups (kind, value, account_id, target_id)
+            SELECT 'channel_trade', channel || ':' || channel_trade_no, account_id, id FROM recharges WHERE channel_trade_no IS NOT NULL
+            """,
+            "INSERT INTO lookups (kind, value, account_id, target_id) SELECT 'remittance', id, account_id, id FROM remittances",
+            """
+            INSERT INTO lookups (kind, value, account_id, target_id)
+            SELECT 'bank_serial', bank_serial, account_id, id FROM remittances WHERE state = 'approved' AND bank_serial IS NOT NULL
+            """,
+            """
+            INSERT INTO lookups (kind, value, account_id, target_id)
+            SELECT 'bank_serial', bank_serial, account_id, id FROM statement_lines WHERE state = 'credited'
+            """,
+            "INSERT INTO lookups (kind, value, account_id, target_id) SELECT 'channel_refund', id, account_id, id FROM channel_refunds",
+            """
+            INSERT INTO lookups (kind, value, account_id, target_id)
+            SELECT 'dedicated_identifier', identifier, account_id, account_id FROM dedicated_accounts
+            """,
+            """
+            INSERT INTO lookups (kind, value, account_id, target_id)
+            SELECT 'dedicated_number', number, account_id, account_id FROM dedicated_accounts
+            """,
+            "ALTER TABLE web_sessions ADD COLUMN account_id TEXT",
+            """
+            UPDATE web_sessions SET account_id = (SELECT u.account_id FROM users u WHERE u.id = web_sessions.subject_id)
+            WHERE subject = 'user'
+            """,
+            """
+            CREATE TABLE users_v9 (
+                account_id TEXT NOT NULL REFERENCES accounts(id),
+                id TEXT NOT NULL,
+                email TEXT NOT NULL,
+                name TEXT NOT NULL,
+                role TEXT NOT NULL CHECK (role IN ('owner','finance','member')),
+                password_hash TEXT NOT NULL,
+                created_at BIGINT NOT NULL,
+                PRIMARY KEY (account_id, id)
+            )
+            """,
+            """
+            INSERT INTO users_v9 (account_id, id, email, name, role, password_hash, created_at)
+            SELECT account_id, id, email, name, role, password_hash, created_at FROM users
+            """,
+            // Keys are looked up by digest (the table is that lookup); platform keys belong to no account.
+            """
+            CREATE TABLE api_keys_v9 (
+                id TEXT PRIMARY KEY,
+                kind TEXT NOT NULL CHECK (kind IN ('platform','account')),
+                account_id TEXT REFERENCES accounts(id),
+                user_id TEXT,
+                name TEXT NOT NULL,
+                digest TEXT NOT NULL UNIQUE CHECK (length(digest) = 64),
+                created_at BIGINT NOT NULL,
+                revoked_at BIGINT,
+                FOREIGN KEY (account_id, user_id) REFERENCES users_v9(account_id, id),
+                CHECK ((kind = 'platform' AND account_id IS NULL AND user_id IS NULL)
+                    OR (kind = 'account' AND account_id IS NOT NULL AND user_id IS NOT NULL))
+            )
+            """,
+            """
+            INSERT INTO api_keys_v9 (id, kind, account_id, user_id, name, digest, created_at, revoked_at)
+            SELECT id, kind, account_id, user_id, name, digest, created_at, revoked_at FROM api_keys
+            """,
+            "DROP TABLE api_keys",
+            "DROP TABLE users",
+            "ALTER TABLE users_v9 RENAME TO users",
+            "ALTER TABLE api_keys_v9 RENAME TO api_keys",
+            "CREATE UNIQUE INDEX users_one_owner ON users(account_id) WHERE role = 'owner'",
+            """
+            CREATE TABLE code_attempts_v9 (
+                account_id TEXT NOT NULL REFERENCES accounts(id),
+                id TEXT NOT NULL,
+                created_at BIGINT NOT NULL,
+                PRIMARY KEY (account_id, id)
+            )
+            """,
+            "INSERT INTO code_attempts_v9 (account_id, id, created_at) SELECT account_id, id, created_at FROM code_attempts",
+            "DROP TABLE code_attempts",
+            "ALTER TABLE code_attempts_v9 RENAME TO code_attempts",
+            "CREATE INDEX code_attempts_by_account ON code_attempts(account_id, created_at)",
+            """
+            CREATE TABLE remittances_v9 (
+                account_id TEXT NOT NULL REFERENCES accounts(id),
+                id TEXT NOT NULL,
+                payer_name TEXT NOT NULL CHECK (length(payer_name) BETWEEN 1 AND 200),
+                payer_account TEXT NOT NULL,
+                payer_bank TEXT NOT NULL,
+                amount_minor BIGINT NOT NULL CHECK (amount_minor > 0),
+                remitted_on TEXT NOT NULL,
+                bank_serial TEXT,
+                receipt_path TEXT NOT NULL,
+                receipt_type TEXT NOT NULL CHECK (receipt_type IN ('image/png','image/jpeg','application/pdf')),
+                receipt_bytes INTEGER NOT NULL CHECK (receipt_bytes BETWEEN 1 AND 5242880),
+                receipt_sha256 TEXT NOT NULL,
+                state TEXT NOT NULL CHECK (state IN ('pending_review','approved','rejected')),
+                reject_reason TEXT,
+                resubmission_of TEXT,
+                reviewed_by TEXT,
+                reviewed_at BIGINT,
+                created_at BIGINT NOT NULL,
+                PRIMARY KEY (account_id, id),
+                FOREIGN KEY (account_id, resubmission_of) REFERENCES remittances_v9(account_id, id),
+                CHECK ((state = 'rejected') = (reject_reason IS NOT NULL)),
+                CHECK ((state = 'pending_review') = (reviewed_at IS NULL))
+            )
+            """,
+            """
+            INSERT INTO remittances_v9 (account_id, id, payer_name, payer_account, payer_bank, amount_minor, remitted_on, bank_serial,
+              receipt_path, receipt_type, receipt_bytes, receipt_sha256, state, reject_reason, resubmission_of, reviewed_by, reviewed_at,
+              created_at)
+            SELECT account_id, id, payer_name, payer_account, payer_bank, amount_minor, remitted_on, bank_serial, receipt_path,
+              receipt_type, receipt_bytes, receipt_sha256, state, reject_reason, resubmission_of, reviewed_by, reviewed_at, created_at
+            FROM remittances ORDER BY created_at, id
+            """,
+            "DROP TABLE remittances",
+            "ALTER TABLE remittances_v9 RENAME TO remittances",
+            "CREATE INDEX remittances_by_account ON remittances(account_id, created_at)",
+            "CREATE INDEX remittances_queue ON remittances(created_at) WHERE state = 'pending_review'",
+            "CREATE INDEX remittances_by_serial ON remittances(bank_serial) WHERE bank_serial IS NOT NULL",
+            """
+            CREATE TABLE dedicated_accounts_v9 (
+                account_id TEXT PRIMARY KEY REFERENCES accounts(id),
+                identifier TEXT NOT NULL CHECK (length(identifier) = 10),
+                number TEXT NOT NULL CHECK (length(number) = 25),
+                created_at BIGINT NOT NULL
+            )
+            """,
+            """
+            INSERT INTO dedicated_accounts_v9 (account_id, identifier, number, created_at)
+            SELECT account_id, identifier, number, created_at FROM dedicated_accounts
+            """,
+            "DROP TABLE dedicated_accounts",
+            "ALTER TABLE dedicated_accounts_v9 RENAME TO dedicated_accounts",
+            """
+            CREATE TABLE site_messages_v9 (
+                account_id TEXT NOT NULL REFERENCES accounts(id),
+                id TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                title TEXT NOT NULL,
+                body TEXT NOT NULL,
+                created_at BIGINT NOT NULL,
+                read_at BIGINT,
+                delivered_at BIGINT,
+                parameters TEXT,
+                PRIMARY KEY (account_id, id)
+            )
+            """,
+            """
+            INSERT INTO site_messages_v9 (account_id, id, kind, title, body, created_at, read_at, delivered_at, parameters)
+            SELECT account_id, id, kind, title, body, created_at, read_at, delivered_at, parameters FROM site_messages
+            """,
+            "DROP TABLE site_messages",
+            "ALTER TABLE site_messages_v9 RENAME TO site_messages",
+            "CREATE INDEX site_messages_undelivered ON site_messages(created_at) WHERE delivered_at IS NULL",
+            """
+            CREATE TABLE channel_refunds_v9 (
+                account_id TEXT NOT NULL REFERENCES accounts(id),
+                id TEXT NOT NULL,
+                recharge_id TEXT NOT NULL,
+                channel TEXT NOT NULL,
+                channel_trade_no TEXT NOT NULL,
+                purpose TEXT NOT NULL CHECK (purpose IN ('payer_limit')),
+                amount_minor BIGINT NOT NULL CHECK (amount_minor > 0),
+                order_total_minor BIGINT NOT NULL CHECK (order_total_minor >= amount_minor),
+                state TEXT NOT NULL CHECK (state IN ('pending','processing','succeeded','failed')),
+                channel_refund_no TEXT,
+                last_error TEXT,
+                attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+                next_attempt_at BIGINT NOT NULL,
+                created_at BIGINT NOT NULL,
+                resolved_at BIGINT,
+                PRIMARY KEY (account_id, id),
+                CHECK ((state IN ('succeeded','failed')) = (resolved_at IS NOT NULL)),
+                CHECK (state <> 'succeeded' OR channel_refund_no IS NOT NULL)
+            )
+            """,
+            """
+            INSERT INTO channel_refunds_v9 (account_id, id, recharge_id, channel, channel_trade_no, purpose, amount_minor,
+              order_total_minor, state, channel_refund_no, last_error, attempts, next_attempt_at, created_at, resolved_at)
+            SELECT account_id, id, recharge_id, channel, channel_trade_no, purpose, amount_minor, order_total_minor, state,
+              channel_refund_no, last_error, attempts, next_attempt_at, created_at, resolved_at FROM channel_refunds
+            """,
+            "DROP TABLE channel_refunds",
+            "ALTER TABLE channel_refunds_v9 RENAME TO channel_refunds",
+            "CREATE UNIQUE INDEX channel_refunds_payer_limit ON channel_refunds(account_id, recharge_id) WHERE purpose = 'payer_limit'",
+            "CREATE INDEX channel_refunds_due ON channel_refunds(next_attempt_at) WHERE state IN ('pending','processing')",
+            "CREATE INDEX channel_refunds_by_account ON channel_refunds(account_id, created_at)",
+            """
+            CREATE TABLE recharges_v9 (
+                account_id TEXT NOT NULL REFERENCES accounts(id),
+                id TEXT NOT NULL,
+                channel TEXT NOT NULL,
+                amount_minor BIGINT NOT NULL CHECK (amount_minor > 0),
+                state TEXT NOT NULL CHECK (state IN ('pending','paid','expired','refused')),
+                channel_trade_no TEXT,
+                expires_at BIGINT NOT NULL,
+                paid_at BIGINT,
+                created_at BIGINT NOT NULL,
+                payment_kind TEXT,
+                payment_url TEXT,
+                fee_minor BIGINT NOT NULL DEFAULT 0 CHECK (fee_minor >= 0),
+                payer_id TEXT CHECK (payer_id IS NULL OR length(payer_id) BETWEEN 1 AND 128),
+                PRIMARY KEY (account_id, id),
+                CHECK ((state IN ('paid','refused')) = (channel_trade_no IS NOT NULL AND paid_at IS NOT NULL))
+            )
+            """,
+            """
+            INSERT INTO recharges_v9 (account_id, id, channel, amount_minor, state, channel_trade_no, expires_at, paid_at,
+                                      created_at, payment_kind, payment_url, fee_minor, payer_id)
+            SELECT account_id, id, channel, amount_minor, state, channel_trade_no, expires_at, paid_at, created_at,
+                   payment_kind, payment_url, fee_minor, payer_id FROM recharges
+            """,
+            "DROP TABLE recharges",
+            "ALTER TABLE recharges_v9 RENAME TO recharges",
+            "CREATE INDEX recharges_by_time ON recharges(account_id, created_at)",
+            "CREATE INDEX recharges_pending ON recharges(expires_at) WHERE state = 'pending'",
+            "CREATE INDEX recharges_payers ON recharges(account_id, paid_at) WHERE state = 'paid' AND payer_id IS NOT NULL",
+        ]),
     ]
 }
 

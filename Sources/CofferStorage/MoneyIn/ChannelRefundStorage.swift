@@ -16,11 +16,15 @@ extension SQLTransaction {
     }
 
     func refuseRecharge(_ r: RechargeRecord) async throws -> Bool {
-        try await db.raw("""
+        let refused = try await db.raw("""
             UPDATE recharges SET state = 'refused', channel_trade_no = \(bind: r.channelTradeNo), paid_at = \(bind: r.paidAtMicros),
                    payer_id = \(bind: r.payerId)
-            WHERE id = \(bind: r.id) AND state IN ('pending','expired') RETURNING id
+            WHERE account_id = \(bind: r.accountId) AND id = \(bind: r.id) AND state IN ('pending','expired') RETURNING id
             """).all().count == 1
+        if refused, let tradeNo = r.channelTradeNo {
+            try await Lookups.insert(db, .channelTrade, Lookups.channelTrade(r.channel, tradeNo), accountId: r.accountId, targetId: r.id)
+        }
+        return refused
     }
 
     func insertChannelRefund(_ f: ChannelRefundRecord) async throws {
@@ -33,6 +37,8 @@ extension SQLTransaction {
                     \(bind: f.channelRefundNo), \(bind: f.lastError), \(bind: f.attempts), \(bind: f.nextAttemptAtMicros),
                     \(bind: f.createdAtMicros), \(bind: f.resolvedAtMicros))
             """).all()
+        // A channel's refund notification and the desk name a refund by its id alone.
+        try await Lookups.insert(db, .channelRefund, f.id, accountId: f.accountId, targetId: f.id)
     }
 
     func updateChannelRefund(_ f: ChannelRefundRecord, from: ChannelRefundState) async throws -> Bool {
@@ -40,14 +46,14 @@ extension SQLTransaction {
             UPDATE channel_refunds SET state = \(bind: f.state.rawValue), channel_refund_no = \(bind: f.channelRefundNo),
                    last_error = \(bind: f.lastError), attempts = \(bind: f.attempts), next_attempt_at = \(bind: f.nextAttemptAtMicros),
                    resolved_at = \(bind: f.resolvedAtMicros)
-            WHERE id = \(bind: f.id) AND state = \(bind: from.rawValue) RETURNING id
+            WHERE account_id = \(bind: f.accountId) AND id = \(bind: f.id) AND state = \(bind: from.rawValue) RETURNING id
             """).all().count == 1
     }
 }
 
 extension SQLStore {
     public func channelRefund(id: String) async throws -> ChannelRefundRecord? {
-        try await read { db in try await db.raw("SELECT * FROM channel_refunds WHERE id = \(bind: id)").first().map(Rows.channelRefund) }
+        try await read { db in try await db.raw(Lookups.select("channel_refunds", .channelRefund, id)).first().map(Rows.channelRefund) }
     }
 
     public func dueChannelRefunds(nowMicros: Int64, limit: Int) async throws -> [ChannelRefundRecord] {

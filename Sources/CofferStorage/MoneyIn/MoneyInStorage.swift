@@ -114,29 +114,20 @@ extension SQLTransaction {
         try await lockRows("recharge_codes", ids, Rows.code, id: \.id)
     }
 
-    func lockRemittances(_ ids: [String]) async throws -> [String: RemittanceRecord] {
-        try await lockRows("remittances", ids, Rows.remittance, id: \.id)
+    func lockRemittances(_ keys: [ObjectKey]) async throws -> [String: RemittanceRecord] {
+        try await lockAccountRows("remittances", keys, Rows.remittance) { ObjectKey($0.accountId, $0.id) }.byId
     }
 
     func lockStatementLines(_ ids: [String]) async throws -> [String: StatementLineRecord] {
         try await lockRows("statement_lines", ids, Rows.statementLine, id: \.id)
     }
 
-    func lockRecharges(_ ids: [String]) async throws -> [String: RechargeRecord] {
-        try await lockRows("recharges", ids, Rows.recharge, id: \.id)
+    func lockRecharges(_ keys: [ObjectKey]) async throws -> [String: RechargeRecord] {
+        try await lockAccountRows("recharges", keys, Rows.recharge) { ObjectKey($0.accountId, $0.id) }.byId
     }
 
     func creditedBankSerials(_ serials: [String]) async throws -> Set<String> {
-        var credited: Set<String> = []
-        for chunk in Array(Set(serials)).sorted().chunked(500) {
-            let binds = chunk.map { $0 as any Encodable & Sendable }
-            let rows = try await db.raw("""
-                SELECT bank_serial FROM remittances WHERE bank_serial IN (\(binds: binds)) AND state = 'approved'
-                UNION ALL SELECT bank_serial FROM statement_lines WHERE bank_serial IN (\(binds: binds)) AND state = 'credited'
-                """).all()
-            for row in rows { credited.insert(try row.decode(column: "bank_serial", as: String.self)) }
-        }
-        return credited
+        try await Lookups.present(db, .bankSerial, serials)
     }
 
     /// The source rows a ledger batch credited, each guarded by its expected state: a lost race fails the whole batch.
@@ -151,9 +142,10 @@ extension SQLTransaction {
         for r in batch.approvedRemittances {
             let rows = try await db.raw("""
                 UPDATE remittances SET state = 'approved', reviewed_by = \(bind: r.reviewedBy), reviewed_at = \(bind: r.reviewedAtMicros)
-                WHERE id = \(bind: r.id) AND state = 'pending_review' RETURNING id
+                WHERE account_id = \(bind: r.accountId) AND id = \(bind: r.id) AND state = 'pending_review' RETURNING id
                 """).all()
             guard rows.count == 1 else { throw StoreError("remittance \(r.id) was reviewed concurrently") }
+            if let serial = r.bankSerial { try await Lookups.insert(db, .bankSerial, serial, accountId: r.accountId, targetId: r.id) }
         }
         let creditable = StatementLineState.creditable.map { $0.rawValue as any Encodable & Sendable }
         for l in batch.creditedLines {
@@ -163,6 +155,8 @@ extension SQLTransaction {
                 WHERE id = \(bind: l.id) AND state IN (\(binds: creditable)) RETURNING id
                 """).all()
             guard rows.count == 1 else { throw StoreError("statement line \(l.bankSerial) was resolved concurrently") }
+            guard let accountId = l.accountId else { throw StoreError("statement line \(l.bankSerial) credited to no account") }
+            try await Lookups.insert(db, .bankSerial, l.bankSerial, accountId: accountId, targetId: l.id)
         }
         try await insertMessages(batch.messages)
     }
@@ -206,8 +200,8 @@ extension SQLTransaction {
         return true
     }
 
-    func deleteCodeAttempt(id: String) async throws {
-        _ = try await db.raw("DELETE FROM code_attempts WHERE id = \(bind: id)").all()
+    func deleteCodeAttempt(accountId: String, id: String) async throws {
+        _ = try await db.raw("DELETE FROM code_attempts WHERE account_id = \(bind: accountId) AND id = \(bind: id)").all()
     }
 
     func insertRemittance(_ r: RemittanceRecord) async throws {
@@ -218,12 +212,14 @@ extension SQLTransaction {
               \(bind: r.amountMinor), \(bind: r.remittedOn), \(bind: r.bankSerial), \(bind: r.receiptPath), \(bind: r.receiptType),
               \(bind: r.receiptBytes), \(bind: r.receiptSHA256), \(bind: r.state.rawValue), \(bind: r.resubmissionOf), \(bind: r.createdAtMicros))
             """).all()
+        // The review queue names a remittance by its id alone.
+        try await Lookups.insert(db, .remittance, r.id, accountId: r.accountId, targetId: r.id)
     }
 
-    func rejectRemittance(id: String, reason: String, actor: String, nowMicros: Int64) async throws -> Bool {
+    func rejectRemittance(accountId: String, id: String, reason: String, actor: String, nowMicros: Int64) async throws -> Bool {
         try await db.raw("""
             UPDATE remittances SET state = 'rejected', reject_reason = \(bind: reason), reviewed_by = \(bind: actor), reviewed_at = \(bind: nowMicros)
-            WHERE id = \(bind: id) AND state = 'pending_review' RETURNING id
+            WHERE account_id = \(bind: accountId) AND id = \(bind: id) AND state = 'pending_review' RETURNING id
             """).all().count == 1
     }
 
@@ -232,6 +228,8 @@ extension SQLTransaction {
             INSERT INTO dedicated_accounts (account_id, identifier, number, created_at)
             VALUES (\(bind: d.accountId), \(bind: d.identifier), \(bind: d.number), \(bind: d.createdAtMicros))
             """).all()
+        try await Lookups.insert(db, .dedicatedIdentifier, d.identifier, accountId: d.accountId, targetId: d.accountId)
+        try await Lookups.insert(db, .dedicatedNumber, d.number, accountId: d.accountId, targetId: d.accountId)
     }
 
     /// False when a line with this bank serial number was imported before (T2: processed once).
@@ -276,10 +274,7 @@ extension SQLTransaction {
 
 extension SQLStore {
     static func bankSerialCredited(_ db: any SQLDatabase, _ serial: String) async throws -> Bool {
-        try await db.raw("""
-            SELECT 1 AS x FROM remittances WHERE bank_serial = \(bind: serial) AND state = 'approved'
-            UNION ALL SELECT 1 AS x FROM statement_lines WHERE bank_serial = \(bind: serial) AND state = 'credited'
-            """).first() != nil
+        try await !Lookups.present(db, .bankSerial, [serial]).isEmpty
     }
 
     public func bankSerialCredited(_ serial: String) async throws -> Bool {
@@ -303,7 +298,13 @@ extension SQLStore {
     }
 
     public func remittance(id: String) async throws -> RemittanceRecord? {
-        try await read { db in try await db.raw("SELECT * FROM remittances WHERE id = \(bind: id)").first().map(Rows.remittance) }
+        try await read { db in try await db.raw(Lookups.select("remittances", .remittance, id)).first().map(Rows.remittance) }
+    }
+
+    public func remittance(accountId: String, id: String) async throws -> RemittanceRecord? {
+        try await read { db in
+            try await db.raw("SELECT * FROM remittances WHERE account_id = \(bind: accountId) AND id = \(bind: id)").first().map(Rows.remittance)
+        }
     }
 
     public func remittances(accountId: String?, state: RemittanceState?, limit: Int) async throws -> [RemittanceRecord] {
@@ -335,7 +336,8 @@ extension SQLStore {
 
     public func dedicatedAccount(identifier: String) async throws -> DedicatedAccountRecord? {
         try await read { db in
-            try await db.raw("SELECT * FROM dedicated_accounts WHERE identifier = \(bind: identifier)").first().map(Rows.dedicatedAccount)
+            try await db.raw(Lookups.select("dedicated_accounts", .dedicatedIdentifier, identifier, targetColumn: "account_id"))
+                .first().map(Rows.dedicatedAccount)
         }
     }
 
@@ -375,13 +377,15 @@ extension SQLStore {
         }
     }
 
-    public func markDelivered(messageIds: [String], atMicros: Int64) async throws {
-        guard !messageIds.isEmpty else { return }
+    public func markDelivered(_ messages: [ObjectKey], atMicros: Int64) async throws {
+        guard !messages.isEmpty else { return }
         try await connections.transaction { db, _ in
-            _ = try await db.raw("""
-                UPDATE site_messages SET delivered_at = \(bind: atMicros)
-                WHERE id IN (\(binds: messageIds.map { $0 as any Encodable & Sendable })) AND delivered_at IS NULL
-                """).all()
+            for m in messages {
+                _ = try await db.raw("""
+                    UPDATE site_messages SET delivered_at = \(bind: atMicros)
+                    WHERE account_id = \(bind: m.accountId) AND id = \(bind: m.id) AND delivered_at IS NULL
+                    """).all()
+            }
         }
     }
 }
