@@ -25,7 +25,7 @@ struct MoneyTests {
         ("1.", "amount_invalid"), (".5", "amount_invalid"), ("+1", "amount_invalid"), ("1,000", "amount_invalid"),
         (" 1", "amount_invalid"), ("", "amount_invalid"), ("-", "amount_invalid"), ("NaN", "amount_invalid"),
         ("１２", "amount_invalid"), ("99999999999999999999", "amount_out_of_range"), ("9000000000000.01", "amount_out_of_range"),
-        ("0x10", "amount_invalid"), ("1.2.3", "amount_invalid"),
+        ("0x10", "amount_invalid"), ("1.2.3", "amount_invalid"), ("007", "amount_invalid"), ("00.50", "amount_invalid"),
     ]
 
     @Test("M4 malformed, over-precise and out-of-range amounts are errors, never rounded", arguments: refused)

@@ -4,10 +4,10 @@ import Testing
 
 @Suite("Stable error codes")
 struct ErrorCodeTests {
-    /// The `code` enum of the Problem response in the OpenAPI document, in document order.
+    /// The `ErrorCode` schema's enum in the OpenAPI document, in document order.
     static func documentedCodes() -> [String] {
         let text = OpenAPIDocument.text
-        guard let problem = text.range(of: "    Problem:"),
+        guard let problem = text.range(of: "    ErrorCode:"),
               let start = text.range(of: "enum: [", range: problem.upperBound..<text.endIndex),
               let end = text.range(of: "]", range: start.upperBound..<text.endIndex) else { return [] }
         return text[start.upperBound..<end.lowerBound]

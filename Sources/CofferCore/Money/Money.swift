@@ -14,6 +14,8 @@ public enum MoneyFormat {
         let whole = parts[0]
         let fraction = parts.count > 1 ? parts[1] : ""
         guard !whole.isEmpty, whole.allSatisfy(\.isASCIIDigit) else { throw .amountInvalid(field, text) }
+        // One way to write each amount: "7", not "007" (the API document's pattern says the same).
+        guard whole.count == 1 || whole.first != "0" else { throw .amountInvalid(field, text) }
         if parts.count > 1 && fraction.isEmpty { throw .amountInvalid(field, text) }
         guard fraction.allSatisfy(\.isASCIIDigit) else { throw .amountInvalid(field, text) }
         guard fraction.count <= 2 else { throw .amountTooManyDecimals(field, text) }

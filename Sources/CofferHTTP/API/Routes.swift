@@ -27,7 +27,7 @@ extension HTTPDependencies {
         }
         try Access.check(principal, account: r.accountId, needs: .finance)
         let tradeNo = "sbx" + engine.ids.make("t").dropFirst(2)
-        if let payer, !(1...128).contains(payer.utf8.count) { throw CofferError.invalidField("payer", "must be 1–128 bytes") }
+        if let payer, !(1...128).contains(payer.unicodeScalars.count) { throw CofferError.invalidField("payer", "must be 1–128 characters") }
         let (headers, body) = try sandbox.signedNotification(rechargeId: r.id, tradeNo: tradeNo, amountMinor: r.totalMinor,
                                                              payer: payer, nowMicros: engine.clock.nowMicros())
         _ = try await engine.recharges.handleNotification(channelName: sandbox.name, headers: headers, body: body)
@@ -79,9 +79,7 @@ func parseEnumList<E: RawRepresentable & CaseIterable>(_ type: E.Type, _ text: S
 }
 
 func optionalText(_ text: String?, field: String, max: Int = Limits.maxReferenceLength) throws(CofferError) -> String? {
-    guard let t = text?.trimmingCharacters(in: .whitespacesAndNewlines), !t.isEmpty else { return nil }
-    guard t.count <= max else { throw .invalidField(field, "must be at most \(max) characters") }
-    return t
+    try TextRules.optional(text, field: field, max: max)
 }
 
 struct Routes: Sendable {
@@ -229,9 +227,7 @@ struct Routes: Sendable {
         let body = try await JSON.decode(AdjustBody.self, from: request)
         let delta = try MoneyFormat.parse(body.amount)
         guard delta != 0 else { throw CofferError.invalidField("amount", "must not be 0.00; use a negative amount to take money away") }
-        guard let reason = try optionalText(body.reason, field: "reason") else {
-            throw CofferError.invalidField("reason", "is required: say why the balance is adjusted")
-        }
+        let reason = try TextRules.required(body.reason, field: "reason", max: Limits.maxReferenceLength)
         let bucket = try parseEnum(WalletBucket.self, body.bucket, field: "bucket")
         return try await ledger(.adjust(accountId: accountId, bucket: bucket, deltaMinor: delta, reason: reason),
                                 request, principal, created: true)

@@ -84,24 +84,20 @@ public struct AccountService: Sendable {
 
     static func validate(_ user: NewUser) throws(CofferError) -> NewUser {
         var u = user
-        u.email = u.email.trimmingCharacters(in: .whitespaces).lowercased()
-        u.name = u.name.trimmingCharacters(in: .whitespaces)
-        let parts = u.email.split(separator: "@")
-        guard parts.count == 2, parts[1].contains("."), u.email.count <= 254, !u.email.contains(" ") else {
-            throw .invalidField("email", "must be an email address like name@example.com")
-        }
-        guard !u.name.isEmpty, u.name.count <= 100 else { throw .invalidField("name", "must be 1–100 characters") }
-        guard u.password.count >= 10, u.password.count <= 72 else {
+        u.email = try TextRules.email(u.email)
+        u.name = try TextRules.required(u.name, field: "name", max: 100)
+        guard (10...72).contains(TextRules.length(u.password)) else {
             throw .invalidField("password", "must be 10–72 characters")
         }
         return u
     }
 
     public func createAccount(_ input: NewAccount, idempotencyKey: String, actor: String) async throws -> (CreatedAccount, replayed: Bool) {
-        let entity = input.entityName.trimmingCharacters(in: .whitespaces)
-        guard !entity.isEmpty, entity.count <= 200 else { throw CofferError.invalidField("entityName", "must be 1–200 characters") }
-        if input.type == .enterprise {
-            guard let tax = input.taxId, (15...20).contains(tax.count), tax.allSatisfy({ $0.isLetter || $0.isNumber }) else {
+        let entity = try TextRules.required(input.entityName, field: "entityName", max: 200)
+        // `^[0-9A-Za-z]{15,20}$` whenever given; an enterprise must give it.
+        if input.type == .enterprise || input.taxId != nil {
+            guard let tax = input.taxId, (15...20).contains(tax.unicodeScalars.count),
+                  tax.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0)) }) else {
                 throw CofferError.invalidField("taxId", "an enterprise needs its 15–20 character tax id (统一社会信用代码)")
             }
         }
@@ -160,8 +156,7 @@ public struct AccountService: Sendable {
 
     private func createKey(kind: ApiKeyKind, accountId: String?, userId: String?, name: String,
                            idempotency: IdempotencyContext, actor: String) async throws -> (CreatedApiKey, replayed: Bool) {
-        let label = name.trimmingCharacters(in: .whitespaces)
-        guard !label.isEmpty, label.count <= 100 else { throw CofferError.invalidField("name", "must be 1–100 characters") }
+        let label = try TextRules.required(name, field: "name", max: 100)
         let secret = Secrets.token(prefix: kind == .platform ? "cpk_" : "cak_")
         let now = clock.nowMicros()
         let record = ApiKeyRecord(id: ids.make("key"), kind: kind, accountId: accountId, userId: userId, name: label,

@@ -139,8 +139,7 @@ public struct BankTransferService: Sendable {
     // MARK: payer names (T2)
 
     public func registerPayer(accountId: String, name: String, thirdParty: Bool, actor: String) async throws -> [StatementLineResult] {
-        let trimmed = name.trimmingCharacters(in: .whitespaces)
-        guard (1...200).contains(trimmed.count) else { throw CofferError.invalidField("name", "must be 1 to 200 characters") }
+        let trimmed = try TextRules.required(name, field: "name", max: 200)
         let record = PayerNameRecord(accountId: accountId, name: trimmed, thirdParty: thirdParty, createdAtMicros: clock.nowMicros())
         let audit = AuditRecord(id: ids.make("aud"), accountId: accountId, actor: actor, action: "bank.payer_registered",
                                 detail: "\(trimmed)\(thirdParty ? " (third party)" : "")", createdAtMicros: clock.nowMicros())
@@ -380,8 +379,7 @@ public struct BankTransferService: Sendable {
     /// Operator: the money goes back to the payer through the bank; Coffer records the decision and credits nothing.
     public func refundLine(id: String, reason: String, actor: String) async throws -> StatementLineRecord {
         guard let line = try await store.statementLine(id: id) else { throw CofferError.notFound(.statementLineNotFound, id) }
-        let reason = reason.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard (1...500).contains(reason.count) else { throw CofferError.invalidField("reason", "is required (at most 500 characters)") }
+        let reason = try TextRules.required(reason, field: "reason", max: 500)
         guard [.unmatched, .heldKeyword, .heldCurrency, .toBeConfirmed, .toBeSigned].contains(line.state) else {
             throw CofferError(.statementLineNotRefundable, "Statement line \(line.bankSerial) is \(line.state.rawValue).")
         }

@@ -49,13 +49,13 @@ public struct RechargeCodeService: Sendable {
 
     public func createBatch(amountText: String, bucket: WalletBucket, validUntilMicros: Int64, count: Int, memo: String?,
                             idempotencyKey: String, actor: String) async throws -> (CodeBatchRecord, replayed: Bool) {
-        let amount = try MoneyFormat.parsePositive(amountText, maxMinor: 999_999_900)
+        let amount = try MoneyFormat.parsePositive(amountText, maxMinor: 999_999_999)
         guard (1...settings.maxCodesPerBatch).contains(count) else {
             throw CofferError.invalidField("count", "must be between 1 and \(settings.maxCodesPerBatch)")
         }
         let now = clock.nowMicros()
         guard validUntilMicros > now else { throw CofferError.invalidField("validUntil", "must be in the future") }
-        if let memo, memo.count > 200 { throw CofferError.invalidField("memo", "must be at most 200 characters") }
+        let memo = try TextRules.optional(memo, field: "memo", max: 200)
         let ctx = try IdempotencyContext(scope: "platform", key: idempotencyKey,
                                          fingerprint: "code-batch|\(amount)|\(bucket.rawValue)|\(validUntilMicros)|\(count)|\(memo ?? "")")
         if let earlier: CodeBatchRecord = try await Idempotent.replay(store, ctx) { return (earlier, true) }
@@ -92,8 +92,7 @@ public struct RechargeCodeService: Sendable {
     /// a redemption racing the void either committed first or is refused with `code_voided` (the ledger locks the code row
     /// and checks its state). A repeat voids nothing more and says so.
     public func voidBatch(batchId: String, reason rawReason: String, actor: String) async throws -> Int {
-        let reason = rawReason.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !reason.isEmpty, reason.count <= 200 else { throw CofferError.invalidField("reason", "is required (1–200 characters): say why") }
+        let reason = try TextRules.required(rawReason, field: "reason", max: 200)
         guard try await store.codeBatch(id: batchId) != nil else { throw CofferError.notFound(.codeBatchNotFound, batchId) }
         let now = clock.nowMicros()
         let auditId = ids.make("aud")

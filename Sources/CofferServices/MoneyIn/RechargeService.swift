@@ -6,7 +6,7 @@ import Synchronization
 public struct RechargeSettings: Sendable {
     /// R1 (*default* 0.01–9,999,999.00).
     public var minMinor: Int64 = 1
-    public var maxMinor: Int64 = 999_999_900
+    public var maxMinor: Int64 = 999_999_999
     /// R5: pending orders expire (*default* 2 h).
     public var pendingTTLSeconds: Int64 = 7_200
     /// R7: orders per account in the window (*default* 10 per 10 minutes).

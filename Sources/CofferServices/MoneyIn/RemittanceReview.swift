@@ -31,17 +31,15 @@ extension BankTransferService {
     public func submitRemittance(accountId: String, _ input: RemittanceInput, idempotencyKey: String,
                                  actor: String) async throws -> (RemittanceRecord, replayed: Bool) {
         func text(_ value: String, _ field: String, max: Int = 200) throws(CofferError) -> String {
-            let v = value.trimmingCharacters(in: .whitespacesAndNewlines)
-            guard (1...max).contains(v.count) else { throw CofferError.invalidField(field, "is required (at most \(max) characters)") }
-            guard !v.contains("\0") else { throw CofferError.invalidField(field, "may not contain NUL characters") }
-            return v
+            guard !value.contains("\0") else { throw CofferError.invalidField(field, "may not contain NUL characters") }
+            return try TextRules.required(value, field: field, max: max)
         }
         let payerName = try text(input.payerName, "payerName")
         let payerAccount = try text(input.payerAccount, "payerAccount", max: 40)
         let payerBank = try text(input.payerBank, "payerBank")
         let amount = try MoneyFormat.parsePositive(input.amountText)
         guard Self.isDate(input.remittedOn) else { throw CofferError.invalidField("remittedOn", "must be a date yyyy-MM-dd") }
-        let serial = try input.bankSerial.map { try text($0, "bankSerial", max: 64) }.flatMap { $0.isEmpty ? nil : $0 }
+        let serial = try TextRules.optional(input.bankSerial, field: "bankSerial", max: 64)
         guard !input.receipt.isEmpty else { throw CofferError.invalidField("receipt", "a PNG, JPG or PDF receipt is required") }
         guard input.receipt.count <= settings.maxReceiptBytes else {
             throw CofferError(.receiptTooLarge, "The receipt must be at most 5 MB.")
@@ -130,10 +128,7 @@ extension BankTransferService {
     }
 
     public func reject(remittanceId: String, reason: String, actor: String) async throws -> RemittanceRecord {
-        let reason = reason.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard (1...500).contains(reason.count) else {
-            throw CofferError.invalidField("reason", "is required so that the customer knows what to correct (at most 500 characters)")
-        }
+        let reason = try TextRules.required(reason, field: "reason", max: 500)
         guard let r = try await store.remittance(id: remittanceId) else { throw CofferError.notFound(.remittanceNotFound, remittanceId) }
         let now = clock.nowMicros()
         let notice = SiteMessageRecord(id: ids.make("msg"), accountId: r.accountId, kind: "remittance_rejected",
