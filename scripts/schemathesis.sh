@@ -3,11 +3,10 @@
 # `coffer serve --demo`, with the platform key, then `coffer verify`.
 # Usage: scripts/schemathesis.sh PYTHON [sqlite | postgres://…]   (PYTHON: a virtual environment's python with schemathesis)
 #
-# Checks run (each must find nothing): not_a_server_error (no 5xx for any generated input), status_code_conformance and
-# content_type_conformance (every answer is one the document lists, with its media type), unsupported_method (405 with
-# Allow for a method a path does not take), missing_required_header (no Idempotency-Key → 400), ignored_auth (no key or a
-# wrong key → 401). Not yet run: positive/negative data acceptance and response schemas, which need the document made
-# exact first (docs/DESIGN.md, "API contract").
+# Every check runs (scripts/schemathesis.toml): no server error, every status, media type and response body as the
+# document says, 405 with Allow, a missing Idempotency-Key refused, no key or a wrong key refused, schema-valid requests
+# accepted (positive_data_acceptance) and schema-violating ones refused (negative_data_rejection). The toml names the few
+# rules a schema cannot state (the clock, a receipt's bytes, a CSV, a signed notification) and what they relax.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python=$1
@@ -20,9 +19,10 @@ start_demo_server "$database" 18280
 if [ -n "${CI:-}" ]; then default_seed=20261201; else default_seed=$RANDOM$RANDOM; fi
 seed=${COFFER_SCHEMATHESIS_SEED:-$default_seed}
 echo "== schemathesis on $database (server on port $port, seed $seed; replay with COFFER_SCHEMATHESIS_SEED=$seed)"
-"$(dirname "$python")/st" run "http://127.0.0.1:$port/openapi.yaml" -H "Authorization: Bearer $key" \
-  --checks not_a_server_error,status_code_conformance,content_type_conformance,unsupported_method,missing_required_header,ignored_auth \
-  --phases examples,coverage,fuzzing --max-examples "${COFFER_SCHEMATHESIS_EXAMPLES:-25}" --seed "$seed" -w 2 \
+# One worker: hypothesis's lambda introspection is not thread-safe on Python 3.11 (a rare internal error with two).
+"$(dirname "$python")/st" --config-file scripts/schemathesis.toml run "http://127.0.0.1:$port/openapi.yaml" \
+  -H "Authorization: Bearer $key" \
+  --phases examples,coverage,fuzzing --max-examples "${COFFER_SCHEMATHESIS_EXAMPLES:-25}" --seed "$seed" -w 1 \
   --warnings off >"$data/st.log" 2>&1 && status=0 || status=$?
 sed -n '/SUMMARY/,$p' "$data/st.log"
 if [ "$status" -ne 0 ]; then

@@ -72,7 +72,7 @@ struct APITests {
         .init("huge amount", .post, "/v1/accounts/{A}/gifts", .platform, body: #"{"amount":"123456789012345678.00"}"#, 400, "amount_out_of_range"),
         .init("amount with exponent", .post, "/v1/accounts/{A}/gifts", .platform, body: #"{"amount":"1e5"}"#, 400, "amount_invalid"),
         .init("recharge above R1 maximum", .post, "/v1/accounts/{A}/recharges", .platform, body: #"{"amount":"10000000.00","channel":"sandbox"}"#, 400, "amount_out_of_range"),
-        .init("unknown channel", .post, "/v1/accounts/{A}/recharges", .platform, body: #"{"amount":"1.00","channel":"bitcoin"}"#, 400, "channel_unavailable"),
+        .init("unknown channel", .post, "/v1/accounts/{A}/recharges", .platform, body: #"{"amount":"1.00","channel":"bitcoin"}"#, 422, "channel_unavailable"),
         .init("missing field", .post, "/v1/accounts/{A}/charges", .platform, body: #"{"mode":"prepaid"}"#, 400, "invalid_field"),
         .init("unknown charge mode", .post, "/v1/accounts/{A}/charges", .platform, body: #"{"amount":"1.00","mode":"weekly"}"#, 400, "invalid_field"),
         .init("adjustment without reason", .post, "/v1/accounts/{A}/adjustments", .platform, body: #"{"amount":"1.00","bucket":"cash","reason":" "}"#, 400, "invalid_field"),

@@ -8,7 +8,7 @@ public struct CofferError: Error, Equatable, Sendable, CustomStringConvertible {
         case notFound         // 404
         case methodNotAllowed // 405
         case conflict         // 409: wrong state, idempotency conflict, duplicate
-        case unprocessable    // 422: well-formed but refused by a money rule
+        case unprocessable    // 422: well-formed but refused by a money rule or by this server's set-up (a channel not enabled)
         case payloadTooLarge  // 413
         case tooManyRequests  // 429
         case internalError    // 500

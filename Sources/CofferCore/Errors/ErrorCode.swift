@@ -94,11 +94,11 @@ public enum ErrorCode: String, CaseIterable, Codable, Sendable {
         switch self {
         case .amountInvalid, .amountTooManyDecimals, .amountOutOfRange, .amountNotPositive, .amountNotString,
              .invalidField, .idempotencyKeyRequired, .idempotencyKeyInvalid, .badRequest, .bodyRequired, .malformedJson,
-             .batchSizeInvalid, .multipartRequired, .multipartInvalid, .currentPasswordWrong, .channelUnavailable,
+             .batchSizeInvalid, .multipartRequired, .multipartInvalid, .currentPasswordWrong,
              .feeRuleInvalid, .notificationMalformed, .receiptTypeUnsupported, .statementCsvInvalid:
             .badRequest
         case .arithmeticOverflow, .insufficientBalance, .accountInArrears, .captureExceedsFreeze, .refundExceedsCharge,
-             .adjustmentBelowZero, .amountMismatch, .rechargeLimitExceeded, .notificationNotSuccess:
+             .adjustmentBelowZero, .amountMismatch, .rechargeLimitExceeded, .notificationNotSuccess, .channelUnavailable:
             .unprocessable
         case .freezeAlreadyResolved, .freezeNotDue, .duplicateId, .idempotencyConflict, .idempotencyKeyInUse, .emailTaken,
              .rechargeAlreadyPaid, .rechargeRefused, .codeAlreadyRedeemed, .codeExpired, .codeVoided,

@@ -75,7 +75,7 @@ func parseEnum<E: RawRepresentable & CaseIterable>(_ type: E.Type, _ text: Strin
 
 /// A comma-separated query value of enum cases (`state=pending,failed`); every part must be a case.
 func parseEnumList<E: RawRepresentable & CaseIterable>(_ type: E.Type, _ text: String, field: String) throws(CofferError) -> [E] where E.RawValue == String {
-    try text.split(separator: ",").map { part throws(CofferError) in try parseEnum(type, String(part), field: field) }
+    try text.split(separator: ",", omittingEmptySubsequences: false).map { part throws(CofferError) in try parseEnum(type, String(part), field: field) }
 }
 
 func optionalText(_ text: String?, field: String, max: Int = Limits.maxReferenceLength) throws(CofferError) -> String? {

@@ -10,7 +10,7 @@ struct TransactionRoutes: Sendable {
 
     static func query(accountId: String, _ params: [String: String]) throws(CofferError) -> TransactionQuery {
         var q = TransactionQuery(accountId: accountId)
-        if let types = params["type"], !types.isEmpty {
+        if let types = params["type"] {
             q.types = try parseEnumList(TransactionType.self, types, field: "type")
         }
         if let v = params["from"] { q.fromMicros = try Time.parse(v, field: "from") }
