@@ -144,3 +144,19 @@ final class Counter: Sendable {
     private let value = Mutex(0)
     func next() -> Int { value.withLock { $0 += 1; return $0 } }
 }
+
+extension SQLStore {
+    /// Test support: runs `body` with this store, then drops its PostgreSQL schema and closes it, whether or not `body`
+    /// throws (migration tests open stores of their own).
+    public func closingForTests(_ backend: Backend, _ body: (SQLStore) async throws -> Void) async throws {
+        do {
+            try await body(self)
+        } catch {
+            if backend == .postgres { try? await dropSchemaForTests() }
+            await shutdown()
+            throw error
+        }
+        if backend == .postgres { try? await dropSchemaForTests() }
+        await shutdown()
+    }
+}

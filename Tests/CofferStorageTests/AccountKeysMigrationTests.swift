@@ -72,7 +72,7 @@ struct AccountKeysMigrationTests {
         await old.shutdown()
 
         let store = try await SQLStore.open(location)
-        do {
+        try await store.closingForTests(backend) { store in
             try await store.migrate()
             let owner = try #require(try await store.user(email: "owner@m9.example"))
             #expect(owner.accountId == Self.a && owner.id == "usr_m9" && owner.role == .owner)
@@ -108,12 +108,6 @@ struct AccountKeysMigrationTests {
             // `coffer verify` sees a row its lookup no longer finds.
             try await store.executeRawForTests("DELETE FROM lookups WHERE kind = 'recharge' AND value = 'rch_m9_open'")
             #expect(try await store.verify().map(\.description) == ["\(Self.b): recharges row rch_m9_open has no recharge lookup"])
-        } catch {
-            if backend == .postgres { try? await store.dropSchemaForTests() }
-            await store.shutdown()
-            throw error
         }
-        if backend == .postgres { try? await store.dropSchemaForTests() }
-        await store.shutdown()
     }
 }

@@ -131,7 +131,7 @@ struct LedgerMigrationTests {
 
         let store = try await SQLStore.open(location)
         defer { cleanup() }
-        do {
+        try await store.closingForTests(backend) { store in
             try await store.migrate()
             #expect(try await store.verify().map(\.description) == [])
             #expect(try await store.wallet(accountId: Self.a) == Self.wallet(cash: 18_950))
@@ -170,12 +170,6 @@ struct LedgerMigrationTests {
             for table in ["journal_entries", "postings", "transactions"] {
                 await #expect(throws: (any Error).self, "\(table) is gone") { try await store.executeRawForTests("SELECT 1 FROM \(table)") }
             }
-        } catch {
-            if backend == .postgres { try? await store.dropSchemaForTests() }
-            await store.shutdown()
-            throw error
         }
-        if backend == .postgres { try? await store.dropSchemaForTests() }
-        await store.shutdown()
     }
 }
