@@ -244,6 +244,6 @@ extension CofferContext {
     static let notFoundCodes: [String: ErrorCode] = [
         "accountId": .accountNotFound, "rechargeId": .rechargeNotFound, "freezeId": .freezeNotFound, "chargeId": .chargeNotFound,
         "remittanceId": .remittanceNotFound, "batchId": .codeBatchNotFound, "lineId": .statementLineNotFound,
-        "refundId": .channelRefundNotFound, "userId": .userNotFound,
+        "refundId": .channelRefundNotFound, "userId": .userNotFound, "productId": .productNotFound,
     ]
 }

@@ -12,6 +12,7 @@ public struct CofferEngine: Sendable {
     public let recharges: RechargeService
     public let codes: RechargeCodeService
     public let bank: BankTransferService
+    public let products: ProductCatalog
     public let console: ConsoleService
     public let jobs: BackgroundJobs
 
@@ -39,6 +40,7 @@ public struct CofferEngine: Sendable {
                                     settings: settings.recharge, logger: logger)
         codes = RechargeCodeService(store: store, writer: writer, clock: clock, ids: ids, settings: settings.codes)
         bank = BankTransferService(store: store, writer: writer, clock: clock, ids: ids, settings: settings.bank, logger: logger)
+        products = ProductCatalog(store: store, clock: clock, ids: ids)
         console = ConsoleService(store: store, clock: clock, ids: ids, bcryptCost: settings.bcryptCost, settings: settings.console)
         jobs = BackgroundJobs(store: store, writer: writer, recharges: recharges,
                               notices: NoticeDelivery(store: store, senders: settings.noticeSenders, clock: clock, logger: logger),

@@ -67,7 +67,11 @@ public final class TestEnvironment: Sendable {
                             channels: (ManualClock) throws -> [any PaymentChannel] = { _ in [] }) async throws -> TestEnvironment {
         let (name, location, cleanup) = try freshDatabase(backend)
         let store = try await SQLStore.open(location)
-        try await store.migrate()
+        do { try await store.migrate() } catch {
+            // A pool must be shut down before it goes away; the migration's own error is the one to see.
+            await store.shutdown()
+            throw error
+        }
         let clock = ManualClock(micros: 1_796_097_600_000_000)
         var s = settings
         s.bcryptCost = 4

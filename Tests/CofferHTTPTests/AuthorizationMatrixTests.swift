@@ -58,6 +58,8 @@ struct AuthorizationMatrixTests {
         "GET /v1/accounts/{accountId}/channel-refunds": "UUAAFHA",
         "GET /v1/operator/channel-refunds": "UUFFFFA",
         "POST /v1/operator/code-batches": "UUFFFFA",
+        "PUT /v1/operator/products/{productId}": "UUFFFFA",
+        "GET /v1/products": "UUAAAAA",
         "GET /v1/operator/code-batches/{batchId}/codes.csv": "UUFFFFA",
         "POST /v1/operator/code-batches/{batchId}/void": "UUFFFFA",
         "GET /v1/operator/remittances": "UUFFFFA",

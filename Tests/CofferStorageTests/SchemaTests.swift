@@ -17,6 +17,7 @@ struct SchemaTests {
         "14955d269afa6cb3950f45a3d1491ff5946986484e7d5dd12464bb8e6b79f4fd",  // 7
         "3bc30fcef87381b75b70cd6167244659e01060d55a0f8800fb008992a7985822",  // 8
         "aa0ce8093dd59cd64f86de7865d72c6fdc34904e7565a41562f7155fa297db23",  // 9
+        "6e45114c2ad163e039c70f814c6b797680611c5bffd67801651ecc04142f8f3e",  // 10
     ]
 
     @Test("An applied migration's text never changes; new ones are appended")

@@ -33,6 +33,8 @@ public enum ErrorCode: String, CaseIterable, Codable, Sendable {
     case statementLineNotFound = "statement_line_not_found"
     case payerNameNotFound = "payer_name_not_found"
     case codeBatchNotFound = "code_batch_not_found"
+    case productNotFound = "product_not_found"
+    case productChanged = "product_changed"
     case codeNotFound = "code_not_found"
     case channelRefundNotFound = "channel_refund_not_found"
     case routeNotFound = "route_not_found"
@@ -104,14 +106,14 @@ public enum ErrorCode: String, CaseIterable, Codable, Sendable {
              .rechargeAlreadyPaid, .rechargeRefused, .codeAlreadyRedeemed, .codeExpired, .codeVoided,
              .remittanceAlreadyPending, .remittanceAlreadyReviewed, .remittanceNotRejected, .bankSerialAlreadyCredited,
              .statementLineChanged, .statementLineForeignCurrency, .statementLineNotCreditable, .statementLineNotCredited,
-             .statementLineNotRefundable:
+             .statementLineNotRefundable, .productChanged:
             .conflict
         case .unauthorized, .signInFailed, .notificationSignatureInvalid, .notificationStale:
             .unauthorized
         case .forbidden, .csrfFailed:
             .forbidden
         case .accountNotFound, .userNotFound, .freezeNotFound, .chargeNotFound, .rechargeNotFound, .remittanceNotFound,
-             .statementLineNotFound, .payerNameNotFound, .codeBatchNotFound, .codeNotFound, .channelRefundNotFound, .routeNotFound,
+             .statementLineNotFound, .payerNameNotFound, .codeBatchNotFound, .productNotFound, .codeNotFound, .channelRefundNotFound, .routeNotFound,
              .sandboxDisabled, .receiptMissing:
             .notFound
         case .methodNotAllowed:

@@ -700,6 +700,31 @@ enum Schema {
             "CREATE INDEX recharges_pending ON recharges(expires_at) WHERE state = 'pending'",
             "CREATE INDEX recharges_payers ON recharges(account_id, paid_at) WHERE state = 'paid' AND payer_id IS NOT NULL",
         ]),
+        // 10: the product catalog (postpaid billing and orders): a product and its prepaid plans, versioned.
+        .sql([
+            """
+            CREATE TABLE products (
+                id TEXT PRIMARY KEY CHECK (length(id) BETWEEN 1 AND 64),
+                name_zh TEXT NOT NULL CHECK (length(name_zh) BETWEEN 1 AND 100),
+                name_en TEXT NOT NULL CHECK (length(name_en) BETWEEN 1 AND 100),
+                settlement_cycle TEXT NOT NULL CHECK (settlement_cycle IN ('hourly','daily','monthly')),
+                tax_category TEXT NOT NULL CHECK (tax_category IN ('cloud_service','software')),
+                version BIGINT NOT NULL CHECK (version >= 1),
+                created_at BIGINT NOT NULL,
+                updated_at BIGINT NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE product_plans (
+                product_id TEXT NOT NULL REFERENCES products(id),
+                seq INTEGER NOT NULL CHECK (seq BETWEEN 0 AND 49),
+                specification TEXT NOT NULL CHECK (length(specification) BETWEEN 1 AND 100),
+                monthly_price_minor BIGINT NOT NULL CHECK (monthly_price_minor > 0),
+                PRIMARY KEY (product_id, seq),
+                UNIQUE (product_id, specification)
+            )
+            """,
+        ]),
     ]
 }
 
