@@ -583,6 +583,31 @@ struct ConsoleTests {
         }
     }
 
+    /// Every kind of site message Coffer writes, with the parameters its writer gives it.
+    static let messageKinds: [String: Set<String>] = [
+        "recharge_credited": ["amount", "recharge"], "remittance_credited": ["amount", "date"],
+        "statement_line_credited": ["amount", "payer", "serial"], "remittance_rejected": ["date", "amount", "reason"],
+        "recharge_refused": ["recharge", "amount", "payers"], "channel_refund_succeeded": ["recharge", "amount", "channel", "refund"],
+        "channel_refund_failed": ["recharge", "amount"], "remittance_to_confirm": ["payer", "amount", "serial"],
+        "remittance_to_sign": ["payer", "amount", "serial"],
+    ]
+
+    @Test("Site messages read from the catalogs in both languages; no text names a parameter its writer does not give")
+    func messageCatalogs() throws {
+        let c = try Catalogs.load()
+        let placeholder = try Regex(#"\{([a-z]+)\}"#)
+        for (kind, parameters) in Self.messageKinds {
+            for lang in Language.allCases {
+                for part in ["title", "body"] {
+                    let text = try #require(c.table(lang)["message_\(kind)_\(part)"], "message_\(kind)_\(part) in \(lang)")
+                    let names = Set(text.matches(of: placeholder).compactMap { $0.output[1].substring.map(String.init) })
+                    #expect(names.isSubset(of: parameters), "\(kind) \(lang): \(names)")
+                }
+            }
+        }
+        for kind in LedgerEvent.Kind.allCases { #expect(Self.messageKinds[kind.rawValue] != nil, "\(kind)") }
+    }
+
     @Test("QR codes come from libqrencode: a WeChat code_url encodes to a square with the three finder patterns")
     func qr() throws {
         guard QRCode.available else {

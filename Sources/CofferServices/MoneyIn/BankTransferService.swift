@@ -295,7 +295,8 @@ public struct BankTransferService: Sendable {
                                        payeeAccount: input.payeeAccount, memo: input.memo, state: state,
                                        accountId: accountId, note: note, source: source, importedAtMicros: now)
         let notice = message.flatMap { m in accountId.map {
-            SiteMessageRecord(id: ids.make("msg"), accountId: $0, kind: m.0, title: m.1, body: m.2, createdAtMicros: now)
+            SiteMessageRecord(id: ids.make("msg"), accountId: $0, kind: m.0, title: m.1, body: m.2, createdAtMicros: now,
+                              parameters: ["payer": input.payerName, "amount": MoneyFormat.format(amount), "serial": input.bankSerial])
         } }
         let inserted = try await store.transaction { tx in
             let ok = try await tx.insertStatementLine(line)

@@ -145,11 +145,12 @@ public struct ChannelRefundService: Sendable {
             ? SiteMessageRecord(id: ids.make("msg"), accountId: r.accountId, kind: "channel_refund_succeeded",
                                 title: "退款已原路退回 Payment returned",
                                 body: "充值订单 \(r.rechargeId) 的 \(amount) 元已原路退回付款人（\(r.channel)，退款单 \(r.id)）。",
-                                createdAtMicros: now)
+                                createdAtMicros: now,
+                                parameters: ["recharge": r.rechargeId, "amount": amount, "channel": r.channel, "refund": r.id])
             : SiteMessageRecord(id: ids.make("msg"), accountId: r.accountId, kind: "channel_refund_failed",
                                 title: "退款未成功 Return failed",
                                 // The channel's reason stays with finance (desk, audit): it may speak of the platform's own accounts.
                                 body: "充值订单 \(r.rechargeId) 的 \(amount) 元未能原路退回；平台财务会与您联系，以其他方式退还。",
-                                createdAtMicros: now)
+                                createdAtMicros: now, parameters: ["recharge": r.rechargeId, "amount": amount])
     }
 }

@@ -274,7 +274,9 @@ public struct RechargeService: Sendable {
                 id: ids.make("msg"), accountId: recharge.accountId, kind: "recharge_refused",
                 title: "充值未入账 Payment returned",
                 body: "充值订单 \(recharge.id) 的付款（\(MoneyFormat.format(notice.amountMinor)) 元）来自 24 小时内第 \(settings.maxPayersPerWindow + 1) 位不同的付款人，超出账户限制，未入账，将原路退回付款人。",
-                createdAtMicros: now)])
+                createdAtMicros: now,
+                parameters: ["recharge": recharge.id, "amount": MoneyFormat.format(notice.amountMinor),
+                             "payers": String(settings.maxPayersPerWindow + 1)])])
             try await tx.insertAudit(AuditRecord(
                 id: ids.make("aud"), accountId: recharge.accountId, actor: "channel:\(channel.name)", action: "recharge.refused",
                 detail: "R7 payer limit (\(settings.maxPayersPerWindow) per \(settings.payerWindowSeconds / 3600) h): trade \(notice.channelTradeNo), refund \(refund.id) of \(MoneyFormat.format(notice.amountMinor))",

@@ -134,7 +134,8 @@ extension BankTransferService {
         let notice = SiteMessageRecord(id: ids.make("msg"), accountId: r.accountId, kind: "remittance_rejected",
                                        title: "汇款未通过审核 Remittance rejected",
                                        body: "您于 \(r.remittedOn) 提交的汇款 \(MoneyFormat.format(r.amountMinor)) 元未通过审核：\(reason)。请修改后重新提交。",
-                                       createdAtMicros: now)
+                                       createdAtMicros: now,
+                                       parameters: ["date": r.remittedOn, "amount": MoneyFormat.format(r.amountMinor), "reason": reason])
         let audit = AuditRecord(id: ids.make("aud"), accountId: r.accountId, actor: actor, action: "bank.remittance_rejected",
                                 detail: "\(r.id): \(reason)", createdAtMicros: now)
         let rejected = try await store.transaction { tx in
