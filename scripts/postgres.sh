@@ -3,7 +3,9 @@
 #                   exports COFFER_TEST_POSTGRES_URL (and PGHOST/PGPORT/PGUSER for pgbench);
 #   stop_postgres   stops it and removes its files.
 # COFFER_PG_OPTIONS adds server options (the benchmark loads pg_stat_statements with it).
-# max_connections is 600: the tests run many stores at once, each with a pool of up to 16 connections.
+# max_connections 600 and max_locks_per_transaction 256: the tests migrate many schemas at once (a fresh migration
+# creates and drops dozens of tables in one transaction; 64 locks per slot ran out of shared memory), each store with
+# a pool of up to 16 connections.
 # The cluster keeps PostgreSQL's durable defaults (fsync=on, synchronous_commit=on): benchmarks measure real commits.
 
 pg_bin_dir() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
@@ -29,7 +31,7 @@ start_postgres() {
   done
   as_pg_user "$bin/initdb" -D "$COFFER_PG_DIR/data" -U coffer --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
   as_pg_user "$bin/pg_ctl" -D "$COFFER_PG_DIR/data" -l "$COFFER_PG_DIR/server.log" -w \
-    -o "-p $port -k $COFFER_PG_DIR -c listen_addresses=127.0.0.1 -c max_connections=600 ${COFFER_PG_OPTIONS:-}" start >/dev/null
+    -o "-p $port -k $COFFER_PG_DIR -c listen_addresses=127.0.0.1 -c max_connections=600 -c max_locks_per_transaction=256 ${COFFER_PG_OPTIONS:-}" start >/dev/null
   as_pg_user "$bin/createdb" -h 127.0.0.1 -p "$port" -U coffer coffer_test
   export COFFER_TEST_POSTGRES_URL="postgres://coffer@127.0.0.1:$port/coffer_test"
   export PGHOST=127.0.0.1 PGPORT=$port PGUSER=coffer PGDATABASE=coffer_test
