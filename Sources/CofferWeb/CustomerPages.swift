@@ -395,7 +395,7 @@ struct CustomerPages: Sendable {
         let f = try await console.form(request, v)
         return try await console.orShow(v, { e, s in try await usersPageWith(v, accountId, error: e, status: s) }) {
             let role = f["role"] == "finance" ? UserRole.finance : .member
-            _ = try await engine.accounts.createUser(accountId: accountId, NewUser(email: f["email"] ?? "", name: f["name"] ?? "",
+            _ = try await engine.accounts.createUser(accountId: accountId, NewUser(email: TextRules.trimmed(f["email"] ?? ""), name: f["name"] ?? "",
                                                                                   role: role, password: f["password"] ?? ""),
                                                      idempotencyKey: f["idem"] ?? "", actor: v.session!.principal.actor)
             throw WebFlow.redirect("/users?notice=notice_user_invited")
