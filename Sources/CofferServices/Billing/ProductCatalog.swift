@@ -55,6 +55,7 @@ public protocol ProductReads: Sendable {
     func product(id: String) async throws -> ProductRecord?
     /// Every product, by id (the catalog is small: at most `ProductCatalog.maxProducts`).
     func products() async throws -> [ProductRecord]
+    func productCount() async throws -> Int
 }
 
 public protocol ProductWrites: Sendable {
@@ -109,7 +110,7 @@ public struct ProductCatalog: Sendable {
         let now = clock.nowMicros()
         for _ in 0..<3 {
             let existing = try await store.product(id: id)
-            if existing == nil, try await store.products().count >= Self.maxProducts {
+            if existing == nil, try await store.productCount() >= Self.maxProducts {
                 throw CofferError.invalidField("productId", "the catalog holds at most \(Self.maxProducts) products")
             }
             let product = ProductRecord(id: id, nameZh: nameZh, nameEn: nameEn, settlementCycle: cycle, taxCategory: tax, plans: plans,

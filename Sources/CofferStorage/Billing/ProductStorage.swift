@@ -11,6 +11,10 @@ extension SQLStore {
         try await read { db in try await Self.products(db, id: nil) }
     }
 
+    public func productCount() async throws -> Int {
+        try await read { db in try await db.raw("SELECT COUNT(*) AS n FROM products").first()!.decode(column: "n", as: Int.self) }
+    }
+
     static func products(_ db: any SQLDatabase, id: String?) async throws -> [ProductRecord] {
         var sql: SQLQueryString = "SELECT * FROM products"
         if let id { sql += " WHERE id = \(bind: id)" }
