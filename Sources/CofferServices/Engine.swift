@@ -13,6 +13,10 @@ public struct CofferEngine: Sendable {
     public let codes: RechargeCodeService
     public let bank: BankTransferService
     public let products: ProductCatalog
+    public let resources: ResourceService
+    public let usage: UsageIngestion
+    public let settlement: SettlementService
+    public let bills: BillService
     public let console: ConsoleService
     public let jobs: BackgroundJobs
 
@@ -22,6 +26,7 @@ public struct CofferEngine: Sendable {
         public var codes = RechargeCodeSettings()
         public var bank = BankTransferSettings()
         public var console = ConsoleSettings()
+        public var settlement = SettlementSettings()
         /// E-mail and SMS: logging senders until a real relay is configured (none exists yet).
         public var noticeSenders: [any NoticeSender] = [LoggingNoticeSender(medium: .email), LoggingNoticeSender(medium: .sms)]
         public var bcryptCost: UInt8 = 12
@@ -41,8 +46,12 @@ public struct CofferEngine: Sendable {
         codes = RechargeCodeService(store: store, writer: writer, clock: clock, ids: ids, settings: settings.codes)
         bank = BankTransferService(store: store, writer: writer, clock: clock, ids: ids, settings: settings.bank, logger: logger)
         products = ProductCatalog(store: store, clock: clock, ids: ids)
+        resources = ResourceService(store: store, clock: clock, ids: ids)
+        usage = UsageIngestion(store: store, clock: clock)
+        settlement = SettlementService(store: store, writer: writer, clock: clock, ids: ids, settings: settings.settlement, logger: logger)
+        bills = BillService(store: store, clock: clock, ids: ids)
         console = ConsoleService(store: store, clock: clock, ids: ids, bcryptCost: settings.bcryptCost, settings: settings.console)
-        jobs = BackgroundJobs(store: store, writer: writer, recharges: recharges,
+        jobs = BackgroundJobs(store: store, writer: writer, recharges: recharges, settlement: settlement,
                               notices: NoticeDelivery(store: store, senders: settings.noticeSenders, clock: clock, logger: logger),
                               clock: clock)
     }

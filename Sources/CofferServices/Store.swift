@@ -77,7 +77,7 @@ public struct IdempotencyKeyPair: Hashable, Sendable {
 }
 
 /// One database transaction. Reads marked "lock" take row locks on PostgreSQL (SQLite holds the write lock already).
-public protocol StoreTransaction: MoneyInWrites, ConsoleWrites, ProductWrites {
+public protocol StoreTransaction: MoneyInWrites, ConsoleWrites, ProductWrites, BillingWrites {
     func idempotency(scope: String, key: String) async throws -> StoredIdempotency?
     /// What these keys already stand for, in one round trip (plus one per ledger entry found, to rebuild its answer).
     func storedKeys(_ pairs: [IdempotencyKeyPair]) async throws -> [IdempotencyKeyPair: StoredKey]
@@ -122,7 +122,7 @@ public struct VerifyProblem: Sendable, CustomStringConvertible {
 }
 
 /// The storage port: one implementation over SQLite and PostgreSQL (CofferStorage).
-public protocol CofferStore: MoneyInReads, ConsoleReads, ProductReads {
+public protocol CofferStore: MoneyInReads, ConsoleReads, ProductReads, BillingReads {
     var backendName: String { get }
     func migrate() async throws
     func transaction<R: Sendable>(_ body: @escaping @Sendable (any StoreTransaction) async throws -> R) async throws -> R

@@ -89,6 +89,12 @@ public enum ErrorCode: String, CaseIterable, Codable, Sendable {
     case catalogMissing = "catalog_missing"
     case templatesMissing = "templates_missing"
     case demoCredentialsUnwritable = "demo_credentials_unwritable"
+    case resourceNotFound = "resource_not_found"
+    case projectNotFound = "project_not_found"
+    case projectNameTaken = "project_name_taken"
+    case usageRecordConflict = "usage_record_conflict"
+    case statisticPeriodLocked = "statistic_period_locked"
+    case settlementRunInProgress = "settlement_run_in_progress"
     case shuttingDown = "shutting_down"
     case internalError = "internal_error"
 
@@ -106,7 +112,8 @@ public enum ErrorCode: String, CaseIterable, Codable, Sendable {
              .rechargeAlreadyPaid, .rechargeRefused, .codeAlreadyRedeemed, .codeExpired, .codeVoided,
              .remittanceAlreadyPending, .remittanceAlreadyReviewed, .remittanceNotRejected, .bankSerialAlreadyCredited,
              .statementLineChanged, .statementLineForeignCurrency, .statementLineNotCreditable, .statementLineNotCredited,
-             .statementLineNotRefundable, .productChanged:
+             .statementLineNotRefundable, .productChanged, .projectNameTaken, .usageRecordConflict, .statisticPeriodLocked,
+             .settlementRunInProgress:
             .conflict
         case .unauthorized, .signInFailed, .notificationSignatureInvalid, .notificationStale:
             .unauthorized
@@ -114,6 +121,7 @@ public enum ErrorCode: String, CaseIterable, Codable, Sendable {
             .forbidden
         case .accountNotFound, .userNotFound, .freezeNotFound, .chargeNotFound, .rechargeNotFound, .remittanceNotFound,
              .statementLineNotFound, .payerNameNotFound, .codeBatchNotFound, .productNotFound, .codeNotFound, .channelRefundNotFound, .routeNotFound,
+             .resourceNotFound, .projectNotFound,
              .sandboxDisabled, .receiptMissing:
             .notFound
         case .methodNotAllowed:

@@ -41,6 +41,57 @@ public enum RFC3339 {
         return era * 146_097 + doe - 719_468
     }
 
+    /// Parses `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)` (RFC 3339's date-time; `t`/`z` and a space for `T` accepted)
+    /// into microseconds since the epoch, with integer arithmetic — usage ingestion parses two per record. Fractions past
+    /// microseconds are cut (never rounded up into the next second). nil when it is not such a time.
+    public static func parse(_ text: String) -> Int64? {
+        let b = Array(text.utf8)
+        guard b.count >= 20, b.count <= 40 else { return nil }
+        func num(_ from: Int, _ count: Int) -> Int64? {
+            var v: Int64 = 0
+            for i in from..<(from + count) {
+                guard (48...57).contains(b[i]) else { return nil }
+                v = v * 10 + Int64(b[i] - 48)
+            }
+            return v
+        }
+        guard let year = num(0, 4), b[4] == 45, let month = num(5, 2), b[7] == 45, let day = num(8, 2),
+              [84, 116, 32].contains(b[10]), let hour = num(11, 2), b[13] == 58, let minute = num(14, 2), b[16] == 58,
+              let second = num(17, 2) else { return nil }
+        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+        let monthDays: [Int64] = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+        guard (1...12).contains(month), day >= 1, day <= monthDays[Int(month - 1)], hour <= 23, minute <= 59, second <= 59 else {
+            return nil
+        }
+        var i = 19
+        var fractionMicros: Int64 = 0
+        if b[i] == 46 {
+            i += 1
+            var digits = 0
+            while i < b.count, (48...57).contains(b[i]) {
+                if digits < 6 { fractionMicros = fractionMicros * 10 + Int64(b[i] - 48) }
+                digits += 1
+                i += 1
+            }
+            guard digits > 0 else { return nil }
+            for _ in min(digits, 6)..<6 { fractionMicros *= 10 }
+        }
+        guard i < b.count else { return nil }
+        var offsetSeconds: Int64 = 0
+        if b[i] == 90 || b[i] == 122 {
+            i += 1
+        } else if b[i] == 43 || b[i] == 45, i + 6 == b.count, let oh = num(i + 1, 2), b[i + 3] == 58, let om = num(i + 4, 2),
+                  oh <= 23, om <= 59 {
+            offsetSeconds = (oh * 3_600 + om * 60) * (b[i] == 43 ? 1 : -1)
+            i += 6
+        } else {
+            return nil
+        }
+        guard i == b.count else { return nil }
+        let seconds = days(fromCivil: year, month, day) * 86_400 + hour * 3_600 + minute * 60 + second - offsetSeconds
+        return seconds * 1_000_000 + fractionMicros
+    }
+
     private static func pad(_ value: Int64, _ width: Int) -> String {
         let s = String(value)
         return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s

@@ -33,13 +33,16 @@ public struct BackgroundJobs: Sendable {
     let store: any CofferStore
     let writer: LedgerWriter
     let recharges: RechargeService
+    let settlement: SettlementService
     let notices: NoticeDelivery
     let clock: any Clock
 
-    public init(store: any CofferStore, writer: LedgerWriter, recharges: RechargeService, notices: NoticeDelivery, clock: any Clock) {
+    public init(store: any CofferStore, writer: LedgerWriter, recharges: RechargeService, settlement: SettlementService,
+                notices: NoticeDelivery, clock: any Clock) {
         self.store = store
         self.writer = writer
         self.recharges = recharges
+        self.settlement = settlement
         self.notices = notices
         self.clock = clock
     }
@@ -50,6 +53,8 @@ public struct BackgroundJobs: Sendable {
         public var noticesDelivered: Int
         /// Channel refunds that reached an end (succeeded or failed) in this run.
         public var refundsFinished: Int = 0
+        /// B2: cycles settled (a grace period after they ended).
+        public var cyclesSettled: Int = 0
     }
 
     public func runOnce(limit: Int = 500) async throws -> RunReport {
@@ -62,7 +67,9 @@ public struct BackgroundJobs: Sendable {
         _ = await recharges.refreshChannelCredentials()
         let rechargesExpired = try await recharges.expireDue(limit: limit)
         let refundsFinished = try await recharges.refunds.processDue(limit: limit)
+        let settled = try await settlement.runDue()
         return RunReport(freezesExpired: expired, rechargesExpired: rechargesExpired,
-                         noticesDelivered: try await notices.deliverPending(limit: limit), refundsFinished: refundsFinished)
+                         noticesDelivered: try await notices.deliverPending(limit: limit), refundsFinished: refundsFinished,
+                         cyclesSettled: settled?.cycles ?? 0)
     }
 }

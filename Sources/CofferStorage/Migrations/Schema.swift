@@ -725,6 +725,131 @@ enum Schema {
             )
             """,
         ]),
+        // 11: postpaid billing — projects, resources, usage records, settlements with their lines, settlement runs and
+        // the statistic period (B1–B5). Account-owned tables are keyed by account first; usage rows carry no foreign key
+        // (ingestion checks its resources in one read per request, like the ledger's rows).
+        .sql([
+            """
+            CREATE TABLE projects (
+                account_id TEXT NOT NULL REFERENCES accounts(id),
+                id TEXT NOT NULL,
+                name TEXT NOT NULL CHECK (length(name) BETWEEN 1 AND 64),
+                created_at BIGINT NOT NULL,
+                updated_at BIGINT NOT NULL,
+                PRIMARY KEY (account_id, id),
+                UNIQUE (account_id, name)
+            )
+            """,
+            """
+            CREATE TABLE resources (
+                account_id TEXT NOT NULL REFERENCES accounts(id),
+                id TEXT NOT NULL CHECK (length(id) BETWEEN 1 AND 100),
+                product_id TEXT NOT NULL REFERENCES products(id),
+                name TEXT NOT NULL CHECK (length(name) BETWEEN 1 AND 100),
+                region TEXT CHECK (region IS NULL OR length(region) BETWEEN 1 AND 64),
+                project_id TEXT,
+                tags TEXT,
+                created_at BIGINT NOT NULL,
+                updated_at BIGINT NOT NULL,
+                PRIMARY KEY (account_id, id),
+                FOREIGN KEY (account_id, project_id) REFERENCES projects(account_id, id)
+            )
+            """,
+            """
+            CREATE TABLE usage_records (
+                account_id TEXT NOT NULL,
+                id TEXT NOT NULL CHECK (length(id) BETWEEN 1 AND 100),
+                resource_id TEXT NOT NULL,
+                product_id TEXT NOT NULL,
+                component TEXT NOT NULL CHECK (length(component) BETWEEN 1 AND 64),
+                unit TEXT NOT NULL CHECK (length(unit) BETWEEN 1 AND 32),
+                quantity_units BIGINT NOT NULL CHECK (quantity_units >= 0),
+                unit_price_units BIGINT NOT NULL CHECK (unit_price_units >= 0),
+                list_unit_price_units BIGINT CHECK (list_unit_price_units IS NULL OR list_unit_price_units >= 0),
+                amount_units BIGINT NOT NULL CHECK (amount_units >= 0),
+                list_amount_units BIGINT CHECK ((list_amount_units IS NULL) = (list_unit_price_units IS NULL)),
+                period_start BIGINT NOT NULL,
+                period_end BIGINT NOT NULL CHECK (period_end >= period_start),
+                region TEXT,
+                tags TEXT,
+                cycle_start BIGINT NOT NULL,
+                cycle_end BIGINT NOT NULL CHECK (cycle_end > cycle_start),
+                content_hash TEXT NOT NULL CHECK (length(content_hash) = 64),
+                received_at BIGINT NOT NULL,
+                settlement_id TEXT,
+                PRIMARY KEY (account_id, id)
+            )
+            """,
+            "CREATE INDEX usage_unsettled ON usage_records(account_id, resource_id, cycle_start) WHERE settlement_id IS NULL",
+            "CREATE INDEX usage_by_settlement ON usage_records(account_id, settlement_id) WHERE settlement_id IS NOT NULL",
+            """
+            CREATE TABLE settlements (
+                account_id TEXT NOT NULL REFERENCES accounts(id),
+                id TEXT NOT NULL,
+                run_id TEXT NOT NULL,
+                resource_id TEXT NOT NULL,
+                resource_name TEXT NOT NULL,
+                product_id TEXT NOT NULL,
+                project_id TEXT,
+                region TEXT,
+                tags TEXT,
+                cycle_start BIGINT NOT NULL,
+                cycle_end BIGINT NOT NULL CHECK (cycle_end > cycle_start),
+                deduction_minor BIGINT NOT NULL CHECK (deduction_minor >= 0),
+                remainder_units BIGINT NOT NULL CHECK (remainder_units BETWEEN -500000 AND 500000),
+                charge_id TEXT CHECK ((charge_id IS NULL) = (deduction_minor = 0)),
+                state TEXT NOT NULL CHECK (state IN ('claimed','charged')),
+                deduction_month TEXT NOT NULL CHECK (length(deduction_month) = 7),
+                billing_month TEXT NOT NULL CHECK (length(billing_month) = 7),
+                record_count INTEGER NOT NULL CHECK (record_count > 0),
+                created_at BIGINT NOT NULL,
+                PRIMARY KEY (account_id, id)
+            )
+            """,
+            "CREATE INDEX settlements_uncharged ON settlements(created_at) WHERE state = 'claimed'",
+            "CREATE INDEX settlements_by_deduction_month ON settlements(account_id, deduction_month)",
+            "CREATE INDEX settlements_by_billing_month ON settlements(account_id, billing_month)",
+            "CREATE INDEX settlements_by_cycle ON settlements(account_id, cycle_start)",
+            """
+            CREATE TABLE settlement_lines (
+                account_id TEXT NOT NULL,
+                settlement_id TEXT NOT NULL,
+                component TEXT NOT NULL,
+                unit TEXT NOT NULL,
+                quantity TEXT NOT NULL,
+                amount_units BIGINT NOT NULL CHECK (amount_units >= 0),
+                list_amount_units BIGINT CHECK (list_amount_units IS NULL OR list_amount_units >= 0),
+                record_count INTEGER NOT NULL CHECK (record_count > 0),
+                PRIMARY KEY (account_id, settlement_id, component, unit)
+            )
+            """,
+            """
+            CREATE TABLE settlement_runs (
+                id TEXT PRIMARY KEY,
+                idempotency_key TEXT UNIQUE,
+                request_hash TEXT NOT NULL,
+                until_at BIGINT NOT NULL,
+                state TEXT NOT NULL CHECK (state IN ('running','finished')),
+                cycles INTEGER NOT NULL CHECK (cycles >= 0),
+                records BIGINT NOT NULL CHECK (records >= 0),
+                failed INTEGER NOT NULL CHECK (failed >= 0),
+                actor TEXT NOT NULL,
+                started_at BIGINT NOT NULL,
+                finished_at BIGINT,
+                CHECK ((state = 'finished') = (finished_at IS NOT NULL))
+            )
+            """,
+            "CREATE INDEX settlement_runs_by_time ON settlement_runs(started_at)",
+            """
+            CREATE TABLE bill_settings (
+                account_id TEXT PRIMARY KEY REFERENCES accounts(id),
+                statistic_period TEXT NOT NULL CHECK (statistic_period IN ('deduction','billing')),
+                switch_month TEXT CHECK (switch_month IS NULL OR length(switch_month) = 7),
+                updated_at BIGINT NOT NULL,
+                CHECK ((statistic_period = 'billing') = (switch_month IS NOT NULL))
+            )
+            """,
+        ]),
     ]
 }
 

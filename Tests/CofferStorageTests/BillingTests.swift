@@ -1,0 +1,326 @@
+import CofferCore
+import CofferServices
+import CofferStorage
+import CofferTestSupport
+import Foundation
+import Testing
+
+/// Postpaid billing on both databases: usage ingestion (B1), settlement (B2, M2), bills (B3, B4), projects (B5) and the
+/// cost estimate (B6).
+@Suite("Postpaid billing on SQLite and PostgreSQL")
+struct BillingTests {
+    static let hour: Int64 = 3_600_000_000
+
+    /// A product settled hourly, an account with cash and gift, and one resource of it.
+    static func setUp(_ env: TestEnvironment, cashMinor: Int64 = 10_000, giftMinor: Int64 = 0,
+                      cycle: String = "hourly") async throws -> (account: String, resource: String) {
+        _ = try await env.engine.products.put(id: "cvm", ProductInput(nameZh: "云服务器", nameEn: "Cloud server", settlementCycle: cycle,
+                                                                    taxCategory: "cloud_service", plans: []), actor: "test")
+        let account = try await env.fundedAccount(cashMinor: cashMinor, giftMinor: giftMinor)
+        _ = try await env.engine.resources.putResource(accountId: account, id: "ins-1", .init(productId: "cvm", name: "web-1", region: "ap-shanghai",
+                                                                                             projectId: nil, tags: ["env": "prod"]))
+        return (account, "ins-1")
+    }
+
+    /// The start of the hour `hoursAgo` before the clock's current hour.
+    static func hourStart(_ env: TestEnvironment, hoursAgo: Int64) -> Int64 {
+        let now = env.clock.nowMicros()
+        return now - now % hour - hoursAgo * hour
+    }
+
+    static func record(_ id: String, _ account: String, _ resource: String = "ins-1", start: Int64, quantity: String = "1",
+                       price: String = "0.5", component: String = "cpu", list: String? = nil) -> UsageRecordInput {
+        UsageRecordInput(id: id, accountId: account, resourceId: resource, component: component, quantity: quantity, unit: "core-hour",
+                         unitPrice: price, listUnitPrice: list, periodStart: RFC3339.format(micros: start),
+                         periodEnd: RFC3339.format(micros: start + hour))
+    }
+
+    static func runUntilNow(_ env: TestEnvironment, key: String = UUID().uuidString) async throws -> SettlementRunRecord {
+        try await env.engine.settlement.run(untilMicros: env.clock.nowMicros(), idempotencyKey: key, actor: "test").0
+    }
+
+    @Test("B1 a record is counted once: the same id again is a duplicate, with other content a conflict; bad records are refused with their code and write nothing",
+          arguments: Backend.available)
+    func ingestion(backend: Backend) async throws {
+        try await TestEnvironment.with(backend) { env in
+            let (account, _) = try await Self.setUp(env)
+            let start = Self.hourStart(env, hoursAgo: 2)
+            var bad = Self.record("r-bad-decimals", account, start: start, quantity: "1.123456789")
+            var negative = Self.record("r-negative", account, start: start, quantity: "-1")
+            var backwards = Self.record("r-backwards", account, start: start)
+            backwards.periodEnd = RFC3339.format(micros: start - 1)
+            let unknownResource = Self.record("r-unknown", account, "ins-404", start: start)
+            let unknownAccount = Self.record("r-unknown-account", "acc_nobody", start: start)
+            bad.unit = bad.unit
+            negative.component = "cpu"
+            var longComponent = Self.record("r-long", account, start: start)
+            longComponent.component = String(repeating: "c", count: 65)
+            let results = try await env.engine.usage.ingest([
+                Self.record("r-1", account, start: start), Self.record("r-1", account, start: start), bad, negative, backwards,
+                unknownResource, unknownAccount, longComponent, Self.record("r-2", account, start: start, quantity: "2"),
+                Self.record("r-2", account, start: start, quantity: "3"),
+            ])
+            func code(_ r: UsageResult) -> ErrorCode? { if case .refused(let e) = r { e.code } else { nil } }
+            #expect(results[0] == .accepted && results[1] == .duplicate && results[8] == .accepted)
+            #expect(code(results[2]) == .invalidField && code(results[3]) == .invalidField && code(results[4]) == .invalidField)
+            #expect(code(results[5]) == .resourceNotFound && code(results[6]) == .accountNotFound && code(results[7]) == .invalidField)
+            #expect(code(results[9]) == .usageRecordConflict)
+            // Again, in a later request: duplicates and a conflict, nothing new.
+            let again = try await env.engine.usage.ingest([Self.record("r-1", account, start: start),
+                                                           Self.record("r-2", account, start: start, quantity: "5")])
+            #expect(again[0] == .duplicate && code(again[1]) == .usageRecordConflict)
+            let run = try await Self.runUntilNow(env)
+            #expect(run.cycles == 1 && run.records == 2)
+            // 1 × 0.5 + 2 × 0.5 = 1.50
+            #expect(try await env.wallet(account).cashMinor == 10_000 - 150)
+        }
+    }
+
+    @Test("B2 M2 W4 one deduction per resource and cycle, gift first then cash, cash may go negative; the remainder is kept",
+          arguments: Backend.available)
+    func settlement(backend: Backend) async throws {
+        try await TestEnvironment.with(backend) { env in
+            let (account, _) = try await Self.setUp(env, cashMinor: 100, giftMinor: 50)
+            let h1 = Self.hourStart(env, hoursAgo: 3), h2 = Self.hourStart(env, hoursAgo: 2)
+            let results = try await env.engine.usage.ingest([
+                Self.record("a", account, start: h1, quantity: "1", price: "0.33333333"),
+                Self.record("b", account, start: h1, quantity: "2", price: "0.33333333", component: "memory"),
+                Self.record("c", account, start: h2, quantity: "1000", price: "0.0021"),
+            ])
+            #expect(results.allSatisfy { $0 == .accepted })
+            let run = try await Self.runUntilNow(env)
+            #expect(run.cycles == 2 && run.records == 3 && run.failed == 0)
+            // Hour 1: 0.33333333 + 0.66666666 = 0.99999999 → 1.00, remainder +0.00000001. Hour 2: 2.10 exactly.
+            let w = try await env.wallet(account)
+            #expect(w.giftMinor == 0 && w.cashMinor == 100 + 50 - 100 - 210)
+            let overview = try await env.engine.bills.overview(accountId: account, month: SettlementCalendar.month(of: env.clock.nowMicros(), timeZone: "Asia/Shanghai"))
+            #expect(overview.postpaid.deductionMinor == 310 && overview.postpaid.giftMinor == 50 && overview.postpaid.cashMinor == 260)
+            #expect(overview.postpaid.remainderUnits == 1 && overview.postpaid.ratedUnits == 309_999_999)
+            // Rerunning settles nothing twice.
+            let rerun = try await Self.runUntilNow(env)
+            #expect(rerun.cycles == 0 && rerun.records == 0)
+            #expect(try await env.wallet(account) == w)
+        }
+    }
+
+    @Test("B2 a record that arrives after its cycle was settled is settled by the next run, once", arguments: Backend.available)
+    func lateRecord(backend: Backend) async throws {
+        try await TestEnvironment.with(backend) { env in
+            let (account, _) = try await Self.setUp(env)
+            let h = Self.hourStart(env, hoursAgo: 2)
+            _ = try await env.engine.usage.ingest([Self.record("on-time", account, start: h)])
+            #expect(try await Self.runUntilNow(env).cycles == 1)
+            _ = try await env.engine.usage.ingest([Self.record("late", account, start: h, quantity: "3")])
+            let second = try await Self.runUntilNow(env)
+            #expect(second.cycles == 1 && second.records == 1)
+            #expect(try await Self.runUntilNow(env).cycles == 0)
+            #expect(try await env.wallet(account).cashMinor == 10_000 - 50 - 150)
+            let month = SettlementCalendar.month(of: h, timeZone: "Asia/Shanghai")
+            let lines = try await env.engine.bills.lines(accountId: account, month: month, cursor: nil, limit: 10).rows
+            #expect(lines.count == 2 && lines.allSatisfy { $0.billed.settlement.cycle.startMicros == h })
+        }
+    }
+
+    @Test("B2 twenty concurrent settlement runs settle each cycle once", arguments: Backend.available)
+    func concurrentRuns(backend: Backend) async throws {
+        try await TestEnvironment.with(backend) { env in
+            let (account, _) = try await Self.setUp(env, cashMinor: 1_000_000)
+            for n in 2...9 {
+                _ = try await env.engine.resources.putResource(accountId: account, id: "ins-\(n)", .init(productId: "cvm", name: "web-\(n)", region: nil,
+                                                                                                      projectId: nil, tags: [:]))
+            }
+            var records: [UsageRecordInput] = []
+            for n in 1...9 {
+                for h in 1...6 { records.append(Self.record("r-\(n)-\(h)", account, "ins-\(n)", start: Self.hourStart(env, hoursAgo: Int64(h)), quantity: "\(n)", price: "0.01")) }
+            }
+            #expect(try await env.engine.usage.ingest(records).allSatisfy { $0 == .accepted })
+            let settlement = env.engine.settlement
+            let until = env.clock.nowMicros()
+            let runs = try await withThrowingTaskGroup(of: SettlementRunRecord.self) { group in
+                for i in 0..<20 { group.addTask { try await settlement.run(untilMicros: until, idempotencyKey: "run-\(i)", actor: "test").0 } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(runs.reduce(0) { $0 + $1.cycles } == 54)
+            #expect(runs.reduce(0) { $0 + $1.records } == 54)
+            #expect(runs.allSatisfy { $0.failed == 0 })
+            // Σ n × 0.01 over 6 hours for n = 1…9 = 2.70
+            #expect(try await env.wallet(account).cashMinor == 1_000_000 - 270)
+            // The same key again answers the first run.
+            let (replay, replayed) = try await settlement.run(untilMicros: until, idempotencyKey: "run-3", actor: "test")
+            #expect(replayed && replay == runs.first { $0.idempotencyKey == "run-3" })
+        }
+    }
+
+    @Test("B2 a cycle claimed but not charged (a crash between the two) is charged once by the next run", arguments: Backend.available)
+    func crashBetweenClaimAndCharge(backend: Backend) async throws {
+        try await TestEnvironment.with(backend) { env in
+            let (account, resource) = try await Self.setUp(env)
+            let h = Self.hourStart(env, hoursAgo: 2)
+            _ = try await env.engine.usage.ingest([Self.record("x", account, start: h, quantity: "4")])
+            let groups = try await env.store.dueUsageGroups(endedByMicros: env.clock.nowMicros(), after: nil, limit: 10)
+            #expect(groups.count == 1 && groups[0].resourceId == resource)
+            let claim = UsageClaim(group: groups[0], settlementId: env.engine.ids.make("stl"), chargeId: env.engine.ids.make("chg"))
+            let now = env.clock.nowMicros()
+            let (settled, refused) = try await env.store.claimUsage([claim]) { claim, resource, lines in
+                let s = try! CycleSettlement(lines: lines)
+                return SettlementRecord(accountId: claim.group.accountId, id: claim.settlementId, runId: "srun_crashed", resourceId: resource.id,
+                                        resourceName: resource.name, productId: resource.productId, projectId: nil, region: nil, tagsJSON: nil,
+                                        cycle: claim.group.cycle, deductionMinor: s.deductionMinor, remainderUnits: s.remainderUnits,
+                                        chargeId: claim.chargeId, deductionMonth: "2026-12", billingMonth: "2026-12", recordCount: 1,
+                                        createdAtMicros: now, lines: [])
+            }
+            #expect(settled.count == 1 && refused == 0)
+            // Not visible in the bill before its deduction commits.
+            #expect(try await env.engine.bills.overview(accountId: account, month: "2026-12").postpaid.cycles == 0)
+            #expect(try await env.wallet(account).cashMinor == 10_000)
+            let run = try await Self.runUntilNow(env)
+            #expect(run.cycles == 0 && run.failed == 0)
+            #expect(try await env.wallet(account).cashMinor == 10_000 - 200)
+            _ = try await Self.runUntilNow(env)
+            #expect(try await env.wallet(account).cashMinor == 10_000 - 200)
+            #expect(try await env.store.unchargedSettlements(limit: 10).isEmpty)
+        }
+    }
+
+    @Test("B5 a bill line keeps the project its resource had at deduction time; a rename or a move changes later lines only",
+          arguments: Backend.available)
+    func projectAtDeductionTime(backend: Backend) async throws {
+        try await TestEnvironment.with(backend) { env in
+            let (account, resource) = try await Self.setUp(env)
+            let resources = env.engine.resources
+            let (web, _) = try await resources.createProject(accountId: account, name: "网站", idempotencyKey: "p1")
+            let (data, _) = try await resources.createProject(accountId: account, name: "数据", idempotencyKey: "p2")
+            let (webAgain, replayed) = try await resources.createProject(accountId: account, name: "网站", idempotencyKey: "p1")
+            #expect(replayed && webAgain == web)
+            await #expect(throws: CofferError.self) { try await resources.createProject(accountId: account, name: "网站", idempotencyKey: "p3") }
+            _ = try await resources.assignProject(accountId: account, resourceId: resource, projectId: web.id)
+            _ = try await env.engine.usage.ingest([Self.record("a", account, start: Self.hourStart(env, hoursAgo: 3))])
+            _ = try await Self.runUntilNow(env)
+            _ = try await resources.assignProject(accountId: account, resourceId: resource, projectId: data.id)
+            _ = try await resources.renameProject(accountId: account, id: web.id, name: "官网")
+            _ = try await env.engine.usage.ingest([Self.record("b", account, start: Self.hourStart(env, hoursAgo: 2), quantity: "2")])
+            _ = try await Self.runUntilNow(env)
+            let month = SettlementCalendar.month(of: env.clock.nowMicros(), timeZone: "Asia/Shanghai")
+            let byProject = try await env.engine.bills.summary(accountId: account, month: month, by: .project)
+            #expect(byProject.map(\.key) == [data.id, web.id].sorted())
+            #expect(byProject.first { $0.key == web.id }?.amounts.deductionMinor == 50)
+            #expect(byProject.first { $0.key == data.id }?.amounts.deductionMinor == 100)
+            let byTag = try await env.engine.bills.summary(accountId: account, month: month, by: .tag("env"))
+            #expect(byTag.map(\.key) == ["prod"] && byTag[0].amounts.deductionMinor == 150)
+            #expect(try await env.store.project(accountId: account, id: web.id)?.name == "官网")
+            do {
+                _ = try await resources.renameProject(accountId: account, id: web.id, name: "数据")
+                Issue.record("a taken name was accepted")
+            } catch let e as CofferError { #expect(e.code == .projectNameTaken) }
+        }
+    }
+
+    @Test("B3 the four levels agree: L0 totals = Σ L1 = Σ L2; L3 pages through every line once", arguments: Backend.available)
+    func levelsAgree(backend: Backend) async throws {
+        try await TestEnvironment.with(backend) { env in
+            let (account, _) = try await Self.setUp(env, cashMinor: 1_000_000)
+            _ = try await env.engine.resources.putResource(accountId: account, id: "ins-2", .init(productId: "cvm", name: "db", region: "ap-beijing",
+                                                                                                  projectId: nil, tags: [:]))
+            var records: [UsageRecordInput] = []
+            for h in 1...5 {
+                let start = Self.hourStart(env, hoursAgo: Int64(h))
+                records.append(Self.record("c-\(h)", account, start: start, quantity: "1.5", price: "0.123", list: "0.2"))
+                records.append(Self.record("m-\(h)", account, start: start, quantity: "4", price: "0.011", component: "memory"))
+                records.append(Self.record("d-\(h)", account, "ins-2", start: start, quantity: "100", price: "0.00071"))
+            }
+            _ = try await env.engine.usage.ingest(records)
+            _ = try await Self.runUntilNow(env)
+            let month = SettlementCalendar.month(of: env.clock.nowMicros(), timeZone: "Asia/Shanghai")
+            let bills = env.engine.bills
+            let l0 = try await bills.overview(accountId: account, month: month)
+            for dimension in [BillSummaryDimension.product, .project, .region, .tag("env")] {
+                let l1 = try await bills.summary(accountId: account, month: month, by: dimension)
+                #expect(l1.reduce(0) { $0 + $1.amounts.deductionMinor } == l0.postpaid.deductionMinor)
+                #expect(l1.reduce(Int128(0)) { $0 + $1.amounts.ratedUnits } == l0.postpaid.ratedUnits)
+            }
+            let l2 = try await bills.resources(accountId: account, month: month)
+            #expect(l2.map(\.resourceId) == ["ins-1", "ins-2"])
+            #expect(l2.reduce(0) { $0 + $1.amounts.deductionMinor } == l0.postpaid.deductionMinor)
+            var lines: [BillLineRow] = []
+            var cursor: String?
+            repeat {
+                let page = try await bills.lines(accountId: account, month: month, cursor: cursor, limit: 4)
+                lines += page.rows
+                cursor = page.next
+            } while cursor != nil
+            #expect(lines.count == 15)
+            #expect(Set(lines.map { "\($0.billed.settlement.id)|\($0.line.component)" }).count == 15)
+            #expect(lines.reduce(Int128(0)) { $0 + Int128($1.line.amountUnits) } == l0.postpaid.ratedUnits)
+            // The list price is kept where the provider gave one, and absent ("-") where it did not.
+            let listed = lines.filter { $0.line.component == "cpu" && $0.billed.settlement.resourceId == "ins-1" }
+            #expect(listed.count == 5 && listed.allSatisfy { $0.line.listAmountUnits == 30_000_000 })
+            #expect(lines.filter { $0.line.component != "cpu" || $0.billed.settlement.resourceId != "ins-1" }.allSatisfy { $0.line.listAmountUnits == nil })
+            #expect(l0.postpaid.deductionMinor == (try await env.wallet(account)).cashMinor.distance(to: 1_000_000))
+        }
+    }
+
+    @Test("B4 the statistic period switches to billing period once, from the current month, and never back", arguments: Backend.available)
+    func statisticPeriod(backend: Backend) async throws {
+        try await TestEnvironment.with(backend) { env in
+            let (account, _) = try await Self.setUp(env)
+            let bills = env.engine.bills
+            #expect(try await bills.settings(accountId: account) == .standard)
+            let month = SettlementCalendar.month(of: env.clock.nowMicros(), timeZone: "Asia/Shanghai")
+            let switched = try await bills.setPeriod(accountId: account, .billing, actor: "test")
+            #expect(switched == BillSettings(period: .billing, switchMonth: month))
+            #expect(try await bills.setPeriod(accountId: account, .billing, actor: "test") == switched)
+            do {
+                _ = try await bills.setPeriod(accountId: account, .deduction, actor: "test")
+                Issue.record("switched back")
+            } catch let e as CofferError { #expect(e.code == .statisticPeriodLocked) }
+            #expect(try await env.store.auditLog(accountId: account, limit: 10).contains { $0.action == "bill_settings.statistic_period" })
+        }
+    }
+
+    @Test("M2 property: for any set of records, Σ deductions − Σ precision differences = the exact rated total", arguments: Backend.available)
+    func conservation(backend: Backend) async throws {
+        var rng = SeededRandom.forTest("billing conservation (\(backend))", environment: ProcessInfo.processInfo.environment)
+        try await TestEnvironment.with(backend) { env in
+            let (account, _) = try await Self.setUp(env, cashMinor: 100_000_000)
+            var records: [UsageRecordInput] = []
+            var exact: Int128 = 0
+            for i in 0..<300 {
+                let q = Int64.random(in: 0...5_000_000_000, using: &rng), p = Int64.random(in: 0...200_000_000, using: &rng)
+                exact += try Rating.rate(quantityUnits: q, unitPriceUnits: p)
+                records.append(Self.record("p-\(i)", account, start: Self.hourStart(env, hoursAgo: Int64.random(in: 1...30, using: &rng)),
+                                           quantity: Rating.format(Int128(q)), price: Rating.format(Int128(p)),
+                                           component: ["cpu", "memory", "disk"][Int.random(in: 0...2, using: &rng)]))
+            }
+            #expect(try await env.engine.usage.ingest(records).allSatisfy { $0 == .accepted }, "seed \(rng.seed)")
+            _ = try await Self.runUntilNow(env)
+            var deductions: Int64 = 0, remainders: Int128 = 0
+            for month in Set(records.map { SettlementCalendar.month(of: RFC3339.parse($0.periodStart)!, timeZone: "Asia/Shanghai") } + [SettlementCalendar.month(of: env.clock.nowMicros(), timeZone: "Asia/Shanghai")]) {
+                let l0 = try await env.engine.bills.overview(accountId: account, month: month)
+                deductions += l0.postpaid.deductionMinor
+                remainders += l0.postpaid.remainderUnits
+            }
+            #expect(Int128(deductions) * Rating.unitsPerMinor - remainders == exact, "seed \(rng.seed)")
+            #expect(try await env.wallet(account).cashMinor == 100_000_000 - deductions, "seed \(rng.seed)")
+        }
+    }
+
+    @Test("B6 the cost estimate is the run rate of the last complete days × next month's days", arguments: Backend.available)
+    func costEstimate(backend: Backend) async throws {
+        try await TestEnvironment.with(backend) { env in
+            let (account, _) = try await Self.setUp(env, cashMinor: 1_000_000)
+            // Two days of usage, 2.40 a day (0.10 an hour); the account is older than 7 days.
+            env.clock.advance(seconds: 9 * 86_400)
+            let now = env.clock.nowMicros()
+            let today = try SettlementCalendar.window(containing: now, cycle: .daily, timeZone: "Asia/Shanghai")
+            var records: [UsageRecordInput] = []
+            for h in 1...48 { records.append(Self.record("e-\(h)", account, start: today.startMicros - Int64(h) * Self.hour, price: "0.1")) }
+            _ = try await env.engine.usage.ingest(records)
+            _ = try await Self.runUntilNow(env)
+            let estimate = try await env.engine.bills.costEstimate(accountId: account)
+            #expect(estimate.sampleDeductionMinor == 480 && estimate.prepaidRenewalsMinor == 0)
+            // 4.80 over the last 7 complete days × the days of next month, half-up.
+            let expected = (Int64(480) * Int64(estimate.daysInMonth) * 2 + Int64(estimate.sampleDays)) / (Int64(estimate.sampleDays) * 2)
+            #expect(estimate.sampleDays == 7 && estimate.postpaidMinor == expected && estimate.totalMinor == expected)
+        }
+    }
+}
