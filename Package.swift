@@ -23,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/vapor/multipart-kit.git", from: "4.7.1"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
     ],
     targets: [
         .target(name: "CofferCore"),
@@ -54,6 +55,8 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "MultipartKit", package: "multipart-kit"),
+            // gzip request bodies of usage ingestion (zlib).
+            .product(name: "CompressNIO", package: "compress-nio"),
         ], resources: [.copy("Resources/openapi.yaml")]),
         // The console: server-rendered pages (Mustache), message catalogs, CSS; served beside the API.
         .target(name: "CofferWeb", dependencies: [
@@ -81,6 +84,7 @@ let package = Package(
             "CofferCore", "CofferServices", "CofferStorage", "CofferHTTP", "CofferChannels", "CofferTestSupport", "CofferWeb",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "CompressNIO", package: "compress-nio"),
         ]),
     ]
 )

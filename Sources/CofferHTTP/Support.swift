@@ -245,5 +245,6 @@ extension CofferContext {
         "accountId": .accountNotFound, "rechargeId": .rechargeNotFound, "freezeId": .freezeNotFound, "chargeId": .chargeNotFound,
         "remittanceId": .remittanceNotFound, "batchId": .codeBatchNotFound, "lineId": .statementLineNotFound,
         "refundId": .channelRefundNotFound, "userId": .userNotFound, "productId": .productNotFound,
+        "projectId": .projectNotFound, "resourceId": .resourceNotFound,
     ]
 }

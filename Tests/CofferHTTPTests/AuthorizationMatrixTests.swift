@@ -60,6 +60,22 @@ struct AuthorizationMatrixTests {
         "POST /v1/operator/code-batches": "UUFFFFA",
         "PUT /v1/operator/products/{productId}": "UUFFFFA",
         "GET /v1/products": "UUAAAAA",
+        "POST /v1/usage-records": "UUFFFFA",
+        "POST /v1/operator/settlement-runs": "UUFFFFA",
+        "GET /v1/operator/settlement-runs": "UUFFFFA",
+        "GET /v1/accounts/{accountId}/projects": "UUAAAHA",
+        "POST /v1/accounts/{accountId}/projects": "UUAAFHA",
+        "PATCH /v1/accounts/{accountId}/projects/{projectId}": "UUAAFHA",
+        "GET /v1/accounts/{accountId}/resources": "UUAAAHA",
+        "PUT /v1/accounts/{accountId}/resources/{resourceId}": "UUFFFHA",
+        "PATCH /v1/accounts/{accountId}/resources/{resourceId}": "UUAAFHA",
+        "GET /v1/accounts/{accountId}/bills/{month}": "UUAAFHA",
+        "GET /v1/accounts/{accountId}/bills/{month}/summary": "UUAAFHA",
+        "GET /v1/accounts/{accountId}/bills/{month}/resources": "UUAAFHA",
+        "GET /v1/accounts/{accountId}/bills/{month}/lines": "UUAAFHA",
+        "GET /v1/accounts/{accountId}/bill-settings": "UUAAFHA",
+        "PUT /v1/accounts/{accountId}/bill-settings": "UUAAFHA",
+        "GET /v1/accounts/{accountId}/cost-estimate": "UUAAFHA",
         "GET /v1/operator/code-batches/{batchId}/codes.csv": "UUFFFFA",
         "POST /v1/operator/code-batches/{batchId}/void": "UUFFFFA",
         "GET /v1/operator/remittances": "UUFFFFA",
@@ -112,7 +128,8 @@ struct AuthorizationMatrixTests {
             let keys: [String?] = [nil, "cak_" + String(repeating: "0", count: 48), api.ownerKey, api.financeKey, api.memberKey,
                                    otherKey, api.platformKey]
             let values = ["accountId": a, "rechargeId": recharge, "freezeId": freeze, "chargeId": charge,
-                          "remittanceId": remittance, "batchId": batch, "lineId": "sl_matrix", "channel": "sandbox"]
+                          "remittanceId": remittance, "batchId": batch, "lineId": "sl_matrix", "channel": "sandbox",
+                          "month": "2026-11"]
             for op in Self.documentedOperations().sorted() {
                 guard let row = Self.matrix[op] else { continue }
                 let parts = op.split(separator: " ", maxSplits: 1)

@@ -157,6 +157,7 @@ struct Routes: Sendable {
         v1.post("batch/freezes", use: BatchRoutes(routes: self).freezes)
         MoneyInRoutes(routes: self).register(on: v1)
         ProductRoutes(routes: self).register(on: v1)
+        BillingRoutes(routes: self).register(on: v1)
     }
 
     // MARK: accounts, users, keys
