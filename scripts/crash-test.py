@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Crash safety of the ledger (SPEC section 2): kill -9 the server in the middle of a charge load, restart it, retry every
 request with its idempotency key, and check that every acknowledged charge is in the ledger exactly once, that nothing was
-applied twice, and that `coffer verify` passes.
+applied twice, and that `coffer verify` passes. Then the same for settlement (B2): kill -9 the server in the middle of a
+settlement run, restart, run again, and check that every cycle was deducted exactly once.
 
 Usage: crash-test.py BIN [--database URL]   (default: a fresh SQLite file)
 Standard library only."""
@@ -26,7 +27,9 @@ port = free_port()
 
 def start():
     log = open(os.path.join(data_dir, "serve.log"), "a")
-    proc = subprocess.Popen([bin_path, "serve", "--demo", "--port", str(port)] + db_args, stdout=log, stderr=log)
+    # The jobs loop leaves usage alone (a grace period of ten years): the settlement below is the test's own run.
+    proc = subprocess.Popen([bin_path, "serve", "--demo", "--port", str(port), "--settlement-grace-seconds", "315360000"] + db_args,
+                            stdout=log, stderr=log)
     deadline = time.time() + 60
     while time.time() < deadline:
         text = open(os.path.join(data_dir, "serve.log")).read()
@@ -51,8 +54,26 @@ def post(conn, key, path, body, idem):
     return r.status, r.getheader("Idempotent-Replayed"), json.loads(r.read() or b"{}")
 
 
-proc, key, account = start()
+def request(conn, key, method, path, body=None):
+    conn.request(method, path, body=json.dumps(body) if body is not None else None,
+                 headers={"Authorization": "Bearer " + key, "Content-Type": "application/json"})
+    r = conn.getresponse()
+    return r.status, json.loads(r.read() or b"{}")
+
+
+def new_account(conn, key, name):
+    email = f"{name}-{os.urandom(4).hex()}@example.com"
+    status, _, body = post(conn, key, "/v1/accounts", {"type": "personal", "entityName": name, "contactEmail": email,
+                                                       "owner": {"email": email, "name": name, "password": "correct horse battery"}},
+                           "account-" + email)
+    assert status == 201, (status, body)
+    return body["account"]["id"]
+
+
+proc, key, _ = start()
 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+# An account of its own: the demo account carries demo usage and its deductions.
+account = new_account(conn, key, "crash-ledger")
 status, _, _ = post(conn, key, f"/v1/accounts/{account}/adjustments",
                     {"amount": "100000.00", "bucket": "cash", "reason": "crash test funding"}, "crash-fund")
 assert status == 201, status
@@ -105,6 +126,93 @@ expected = 10_000_000 - len(attempted)
 cash = int(wallet["cash"].replace(".", ""))
 if cash != expected:
     failures.append(f"cash is {wallet['cash']}, expected {expected / 100:.2f}: a charge was lost or applied twice")
+ledger_summary = (f"{len(acknowledged)} charges acknowledged before SIGKILL, {len(attempted) - len(acknowledged)} in doubt; "
+                  "after restart and retries every one is applied exactly once")
+
+# Settlement (B2): 1,000 cycles (100 resources × 10 hours, two components each), a run killed in the middle, a rerun.
+from decimal import Decimal, ROUND_HALF_UP
+status, _ = request(conn, key, "PUT", "/v1/operator/products/crash-meter",
+                    {"name": {"zh": "计量", "en": "Meter"}, "settlementCycle": "hourly", "taxCategory": "cloud_service"})
+assert status in (200, 201), status
+meter = new_account(conn, key, "crash-settlement")
+status, _, _ = post(conn, key, f"/v1/accounts/{meter}/adjustments", {"amount": "100000.00", "bucket": "cash", "reason": "fund"},
+                    "crash-meter-fund")
+assert status == 201, status
+hour = 3600
+now = int(time.time())
+top = now - now % hour
+records, expected_cycles = [], {}
+for r in range(100):
+    status, _ = request(conn, key, "PUT", f"/v1/accounts/{meter}/resources/res-{r}", {"productId": "crash-meter", "name": f"res-{r}"})
+    assert status in (200, 201), status
+    for h in range(1, 11):
+        start_at = top - h * hour
+        exact = Decimal(0)
+        for component, price in (("cpu", "0.01234567"), ("disk", "0.00033333")):
+            quantity = Decimal(r % 7 + h)
+            exact += quantity * Decimal(price)
+            records.append({"id": f"m-{r}-{h}-{component}", "accountId": meter, "resourceId": f"res-{r}", "component": component,
+                            "quantity": str(quantity), "unit": "h", "unitPrice": price,
+                            "periodStart": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start_at)),
+                            "periodEnd": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start_at + hour))})
+        expected_cycles[(r, h)] = exact.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+status, body = request(conn, key, "POST", "/v1/usage-records", {"records": records})
+assert status == 200 and body["accepted"] == len(records), (status, body.get("refused"))
+expected_total = sum(expected_cycles.values())
+until = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
+
+
+def settle(idem):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    try:
+        post(c, key, "/v1/operator/settlement-runs", {"until": until}, idem)
+    except Exception:
+        pass  # killed under us
+
+
+runner = threading.Thread(target=settle, args=("crash-run-1",))
+runner.start()
+time.sleep(float(os.environ.get("COFFER_CRASH_SETTLE_DELAY", "0.4")))
+proc.send_signal(signal.SIGKILL)
+proc.wait()
+runner.join()
+proc, key, _ = start()
+conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+month = time.strftime("%Y-%m", time.gmtime(now + 8 * hour))  # deduction month in Asia/Shanghai
+
+
+def bill():
+    status, b = request(conn, key, "GET", f"/v1/accounts/{meter}/bills/{month}")
+    assert status == 200, (status, b)
+    return b
+
+
+before = bill()["postpaid"]["cycles"]
+status, _, run = post(conn, key, "/v1/operator/settlement-runs", {"until": until}, "crash-run-2")
+assert status == 201, (status, run)
+after = bill()
+status, _, again = post(conn, key, "/v1/operator/settlement-runs", {"until": until}, "crash-run-3")
+assert status == 201 and again["cycles"] == 0, (status, again)
+lines, cursor = 0, None
+while True:
+    status, page = request(conn, key, "GET", f"/v1/accounts/{meter}/bills/{month}/lines?limit=200" + (f"&cursor={cursor}" if cursor else ""))
+    assert status == 200, (status, page)
+    lines += len(page["items"])
+    cursor = page.get("nextCursor")
+    if not cursor:
+        break
+status, wallet = request(conn, key, "GET", f"/v1/accounts/{meter}/wallet")
+if after["postpaid"]["cycles"] != len(expected_cycles):
+    failures.append(f"{after['postpaid']['cycles']} cycles settled, expected {len(expected_cycles)}")
+if lines != 2 * len(expected_cycles):
+    failures.append(f"{lines} bill lines, expected {2 * len(expected_cycles)}: a cycle settled twice or not at all")
+if Decimal(after["total"]) != expected_total:
+    failures.append(f"bill total {after['total']}, expected {expected_total}")
+if Decimal(wallet["cash"]) != Decimal("100000.00") - expected_total:
+    failures.append(f"cash {wallet['cash']}, expected {Decimal('100000.00') - expected_total}: a deduction lost or made twice")
+settle_summary = (f"{before} of {len(expected_cycles)} cycles were settled when the run was killed; after the rerun every cycle "
+                  f"is deducted exactly once ({after['total']})")
+
 proc.send_signal(signal.SIGTERM)
 proc.wait(timeout=30)
 verify = subprocess.run([bin_path, "verify"] + db_args, capture_output=True, text=True)
@@ -113,8 +221,8 @@ if verify.returncode != 0:
 
 import shutil
 shutil.rmtree(data_dir, ignore_errors=True)
-print(f"crash test ({label}): {len(acknowledged)} charges acknowledged before SIGKILL, "
-      f"{len(attempted) - len(acknowledged)} in doubt; after restart and retries every one is applied exactly once")
+print(f"crash test ({label}): {ledger_summary}")
+print(f"crash test ({label}): {settle_summary}")
 for f in failures[:20]:
     print("FAIL", f)
 print(f"crash-{label}: {0 if failures else 1} passed, {1 if failures else 0} failed")

@@ -76,6 +76,8 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Leave the Secure flag off the console's cookies: only for plain HTTP on a host name other than localhost.")
     var insecureCookies = false
     @Flag(help: "Serve the API only, without the web console.") var noConsole = false
+    @Option(help: "B2: seconds after a cycle ends before the jobs loop settles it, so late usage joins its cycle (default 900).")
+    var settlementGraceSeconds: Int64 = 900
 
     func validate() throws {
         guard (1...8192).contains(ledgerMaxBatch) else { throw ValidationError("--ledger-max-batch must be between 1 and 8192") }
@@ -83,6 +85,9 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--ledger-max-wait-micros must be between 0 and 100000")
         }
         if let w = ledgerWorkers, !(1...64).contains(w) { throw ValidationError("--ledger-workers must be between 1 and 64") }
+        guard (0...(400 * 86_400 * 365)).contains(settlementGraceSeconds) else {
+            throw ValidationError("--settlement-grace-seconds must be between 0 and 12614400000")
+        }
     }
 
     func run() async throws {
@@ -96,6 +101,7 @@ struct Serve: AsyncParsableCommand {
         var channels: [any PaymentChannel] = sandboxChannel.map { [$0] } ?? []
         var engineSettings = CofferEngine.Settings()
         engineSettings.bank.receiptDirectory = db.dataDir + "/receipts"
+        engineSettings.settlement.graceSeconds = settlementGraceSeconds
         if let path = channelsFile ?? ProcessInfo.processInfo.environment["COFFER_CHANNELS_FILE"], !path.isEmpty {
             let file = try ChannelsFile.load(path: path)
             channels += file.channels

@@ -52,6 +52,7 @@ enum DemoData {
                 throw CofferError(.demoCredentialsUnwritable, "Cannot write \(path).")
             }
         }
+        try await DemoBilling.seed(engine: engine, accountId: saved.accountId)
         return [
             "demo customer login (console /login): \(saved.ownerEmail) / \(saved.ownerPassword)",
             "demo operator login (desk /desk/login): \(saved.operatorEmail ?? "") / \(saved.operatorPassword ?? "")",
