@@ -201,16 +201,15 @@ struct BillingRoutes: Sendable {
         let month = try context.param("month")
         let params = try query(request)
         let by = params["by"] ?? "product"
+        let tagKey = try params["tagKey"].map { k throws(CofferError) in try TextRules.required(k, field: "tagKey", max: 64) }
         let dimension: BillSummaryDimension
         switch by {
         case "product": dimension = .product
         case "project": dimension = .project
         case "region": dimension = .region
         case "tag":
-            guard let key = params["tagKey"], !TextRules.trimmed(key).isEmpty, TextRules.length(key) <= 64 else {
-                throw CofferError.invalidField("tagKey", "is required with by=tag: the tag key to group by (1–64 characters)")
-            }
-            dimension = .tag(TextRules.trimmed(key))
+            guard let tagKey else { throw CofferError.invalidField("tagKey", "is required with by=tag: the tag key to group by (1–64 characters)") }
+            dimension = .tag(tagKey)
         default: throw CofferError.invalidField("by", "must be product, project, region or tag")
         }
         let rows = try await engine.bills.summary(accountId: accountId, month: month, by: dimension)
