@@ -40,6 +40,7 @@ public struct WebConsole: RouteModule {
         SignInPages(console: self).register(on: web)
         CustomerPages(console: self).register(on: web)
         DeskPages(console: self).register(on: web)
+        BillPages(console: self).register(on: web)
     }
 
     // MARK: requests

@@ -6,7 +6,7 @@ import Foundation
 import Synchronization
 
 struct Bench: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Benchmarks that print figures.", subcommands: [BenchLedger.self])
+    static let configuration = CommandConfiguration(abstract: "Benchmarks that print figures.", subcommands: [BenchLedger.self, BenchSettlement.self])
 }
 
 /// Durable prepaid charges through the in-process ledger writer: N callers, each waiting for its own commit.
@@ -110,6 +110,17 @@ struct BenchLedger: AsyncParsableCommand {
         print(problems.isEmpty ? "verify: ok" : "verify: \(problems.count) problems, first: \(problems[0])")
         await store.shutdown()
         if !problems.isEmpty { throw ExitCode(1) }
+    }
+
+    /// The process's peak resident set so far (getrusage's ru_maxrss), in KiB.
+    static func peakRSSKiB() -> Int {
+        var usage = rusage()
+        #if os(Linux)
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        #else
+        getrusage(RUSAGE_SELF, &usage)
+        #endif
+        return Int(usage.ru_maxrss)
     }
 
     /// User + system CPU of this process so far (getrusage), in microseconds.

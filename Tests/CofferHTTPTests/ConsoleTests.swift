@@ -554,6 +554,9 @@ struct ConsoleTests {
         for s in ["pending_review", "approved", "rejected"] { used.insert("remittance_state_" + s) }
         for s in StatementLineState.allCases { used.insert("line_state_" + s.rawValue) }
         for r in UserRole.allCases { used.insert("role_" + r.rawValue) }
+        for p in StatisticPeriod.allCases { used.insert("bill_period_" + p.rawValue) }
+        for b in ["product", "project", "region", "tag"] { used.insert("bill_by_" + b) }
+        for s in ["running", "finished"] { used.insert("settlement_state_" + s) }
         for e in ErrorCode.allCases { used.insert("error_" + e.rawValue) }
         for k in ["forbidden", "not_found", "unauthorized", "too_many", "internal", "bad_request"] {
             used.insert("error_page_" + k)

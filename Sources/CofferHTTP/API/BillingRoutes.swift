@@ -188,11 +188,7 @@ struct BillingRoutes: Sendable {
         let o = try await engine.bills.overview(accountId: accountId, month: month)
         let products = Dictionary(uniqueKeysWithValues: try await engine.store.products().map { ($0.id, $0) })
         let view = BillOverviewView(o, products: products)
-        if params["format"] == "csv" {
-            return BillCSV.response("bill-\(accountId)-\(month).csv", header: ["product_id", "product_name"] + BillAmountsView.csvColumns,
-                                    rows: view.byProduct.map { [$0.productId, $0.name.zh] + $0.amounts.csvFields }
-                                        + [["billing_precision_difference", "月度计费精度差异"] + BillAmountsView.precisionRow(o.postpaid)])
-        }
+        if params["format"] == "csv" { return BillExports.overview(o, products: products) }
         return try JSON.response(view)
     }
 
@@ -216,10 +212,7 @@ struct BillingRoutes: Sendable {
         struct Item: Encodable { let key: String; let amounts: BillAmountsView }
         struct Out: Encodable { let month: String; let by: String; let tagKey: String?; let items: [Item] }
         let items = rows.map { Item(key: $0.key, amounts: BillAmountsView($0.amounts)) }
-        if params["format"] == "csv" {
-            return BillCSV.response("bill-\(accountId)-\(month)-by-\(by).csv", header: [by] + BillAmountsView.csvColumns,
-                                    rows: items.map { [$0.key] + $0.amounts.csvFields })
-        }
+        if params["format"] == "csv" { return BillExports.summary(rows, accountId: accountId, month: month, by: by) }
         if case .tag(let k) = dimension { return try JSON.response(Out(month: month, by: by, tagKey: k, items: items)) }
         return try JSON.response(Out(month: month, by: by, tagKey: nil, items: items))
     }
@@ -235,11 +228,7 @@ struct BillingRoutes: Sendable {
         }
         let items = rows.map { Item(resourceId: $0.resourceId, resourceName: $0.resourceName, productId: $0.productId, projectId: $0.projectId,
                                     region: $0.region, amounts: BillAmountsView($0.amounts)) }
-        if params["format"] == "csv" {
-            return BillCSV.response("bill-\(accountId)-\(month)-resources.csv",
-                                    header: ["resource_id", "resource_name", "product_id", "project_id", "region"] + BillAmountsView.csvColumns,
-                                    rows: items.map { [$0.resourceId, $0.resourceName, $0.productId, $0.projectId ?? "", $0.region ?? ""] + $0.amounts.csvFields })
-        }
+        if params["format"] == "csv" { return BillExports.resources(rows, accountId: accountId, month: month) }
         struct Out: Encodable { let month: String; let items: [Item] }
         return try JSON.response(Out(month: month, items: items))
     }
@@ -255,16 +244,7 @@ struct BillingRoutes: Sendable {
             }
             limit = n
         }
-        if params["format"] == "csv" {
-            var rows: [[String]] = []
-            var cursor = params["cursor"]
-            repeat {
-                let page = try await engine.bills.lines(accountId: accountId, month: month, cursor: cursor, limit: 1_000)
-                rows += page.rows.map { BillLineView($0).csvFields }
-                cursor = page.next
-            } while cursor != nil && rows.count < Limits.maxCSVRows
-            return BillCSV.response("bill-\(accountId)-\(month)-lines.csv", header: BillLineView.csvColumns, rows: rows)
-        }
+        if params["format"] == "csv" { return try await BillExports.lines(engine.bills, accountId: accountId, month: month, cursor: params["cursor"]) }
         let page = try await engine.bills.lines(accountId: accountId, month: month, cursor: params["cursor"], limit: limit)
         struct Out: Encodable { let month: String; let items: [BillLineView]; let nextCursor: String? }
         return try JSON.response(Out(month: month, items: page.rows.map(BillLineView.init), nextCursor: page.next))
@@ -411,9 +391,41 @@ struct BillLineView: Encodable {
     }
 }
 
-/// Bill CSVs: UTF-8 with BOM, the same quoting and formula defusing as the transaction export.
-enum BillCSV {
-    static func response(_ filename: String, header: [String], rows: [[String]]) -> Response {
+/// Bill CSVs for the API and the console alike: UTF-8 with BOM, the same quoting and formula defusing as the transaction
+/// export, stable column names and codes.
+public enum BillExports {
+    public static func overview(_ o: BillOverview, products: [String: ProductRecord]) -> Response {
+        let view = BillOverviewView(o, products: products)
+        return csv("bill-\(o.accountId)-\(o.month).csv", header: ["product_id", "product_name"] + BillAmountsView.csvColumns,
+                   rows: view.byProduct.map { [$0.productId, $0.name.zh] + $0.amounts.csvFields }
+                       + [["billing_precision_difference", "月度计费精度差异"] + BillAmountsView.precisionRow(o.postpaid)])
+    }
+
+    public static func summary(_ rows: [BillSummaryRow], accountId: String, month: String, by: String) -> Response {
+        csv("bill-\(accountId)-\(month)-by-\(by).csv", header: [by] + BillAmountsView.csvColumns,
+            rows: rows.map { [$0.key] + BillAmountsView($0.amounts).csvFields })
+    }
+
+    public static func resources(_ rows: [BillResourceRow], accountId: String, month: String) -> Response {
+        csv("bill-\(accountId)-\(month)-resources.csv",
+            header: ["resource_id", "resource_name", "product_id", "project_id", "region"] + BillAmountsView.csvColumns,
+            rows: rows.map { [$0.resourceId, $0.resourceName, $0.productId, $0.projectId ?? "", $0.region ?? ""] + BillAmountsView($0.amounts).csvFields })
+    }
+
+    /// Every line of the month (from `cursor` on), up to the CSV row limit.
+    public static func lines(_ bills: BillService, accountId: String, month: String, cursor: String? = nil,
+                             filter: BillLineFilter = .init()) async throws -> Response {
+        var rows: [[String]] = []
+        var cursor = cursor
+        repeat {
+            let page = try await bills.lines(accountId: accountId, month: month, cursor: cursor, limit: 1_000, filter: filter)
+            rows += page.rows.map { BillLineView($0).csvFields }
+            cursor = page.next
+        } while cursor != nil && rows.count < Limits.maxCSVRows
+        return csv("bill-\(accountId)-\(month)-lines.csv", header: BillLineView.csvColumns, rows: rows)
+    }
+
+    static func csv(_ filename: String, header: [String], rows: [[String]]) -> Response {
         var out = "\u{FEFF}" + header.joined(separator: ",") + "\r\n"
         for row in rows { out += row.map { Exports.csvField($0, text: true) }.joined(separator: ",") + "\r\n" }
         var headers = HTTPFields()

@@ -214,14 +214,25 @@ public struct BillLineCursor: Sendable, Equatable {
     }
 }
 
+/// L3's filters (the drill-down from L1 and L2): nil filters nothing.
+public struct BillLineFilter: Sendable, Equatable {
+    public var resourceId: String?
+    public var productId: String?
+    public var projectId: String?
+    public init(resourceId: String? = nil, productId: String? = nil, projectId: String? = nil) {
+        (self.resourceId, self.productId, self.projectId) = (resourceId, productId, projectId)
+    }
+}
+
 /// A page of L3 lines.
 public struct BillLineQuery: Sendable {
     public var accountId: String
     public var selector: BillMonthSelector
     public var after: BillLineCursor?
     public var limit: Int
-    public init(accountId: String, selector: BillMonthSelector, after: BillLineCursor?, limit: Int) {
-        (self.accountId, self.selector, self.after, self.limit) = (accountId, selector, after, limit)
+    public var filter: BillLineFilter
+    public init(accountId: String, selector: BillMonthSelector, after: BillLineCursor?, limit: Int, filter: BillLineFilter = .init()) {
+        (self.accountId, self.selector, self.after, self.limit, self.filter) = (accountId, selector, after, limit, filter)
     }
 }
 

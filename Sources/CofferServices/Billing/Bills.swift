@@ -161,13 +161,14 @@ public struct BillService: Sendable {
         return acc.withLock { $0 }.values.sorted { $0.resourceId < $1.resourceId }
     }
 
-    public func lines(accountId: String, month: String, cursor: String?, limit: Int) async throws -> (rows: [BillLineRow], next: String?) {
+    public func lines(accountId: String, month: String, cursor: String?, limit: Int,
+                      filter: BillLineFilter = .init()) async throws -> (rows: [BillLineRow], next: String?) {
         try checkMonth(month)
         guard try await store.account(id: accountId) != nil else { throw CofferError.notFound(.accountNotFound, accountId) }
         let settings = try await settings(accountId: accountId)
         let after = try cursor.map { c throws(CofferError) in try Self.parseCursor(c) }
         let rows = try await store.billLines(BillLineQuery(accountId: accountId, selector: BillMonthSelector(month: month, settings: settings),
-                                                           after: after, limit: limit))
+                                                           after: after, limit: limit, filter: filter))
         let next = rows.count == limit ? rows.last.map { Self.cursor(BillLineCursor(settlementId: $0.billed.settlement.id,
                                                                                     component: $0.line.component, unit: $0.line.unit)) } : nil
         return (rows, next)

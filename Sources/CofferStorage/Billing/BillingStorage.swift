@@ -269,6 +269,9 @@ extension SQLStore {
                 WHERE s.account_id = \(bind: query.accountId) AND (s.deduction_minor = 0 OR c.id IS NOT NULL) AND
                 """
             sql += BillingRows.monthFilter(query.selector)
+            if let r = query.filter.resourceId { sql += " AND s.resource_id = \(bind: r)" }
+            if let p = query.filter.productId { sql += " AND s.product_id = \(bind: p)" }
+            if let p = query.filter.projectId { sql += p.isEmpty ? " AND s.project_id IS NULL" : " AND s.project_id = \(bind: p)" }
             if let after = query.after {
                 sql += " AND (s.id, l.component, l.unit) > (\(bind: after.settlementId), \(bind: after.component), \(bind: after.unit))"
             }
@@ -455,6 +458,23 @@ extension DriverConnection {
                 }
             }
             return keys
+        }
+    }
+}
+
+extension SQLStore {
+    /// The benchmark's floor: PostgreSQL (or SQLite) grouping the unsettled usage rows by resource and cycle, with no
+    /// Coffer in between — what a settlement run must at least read.
+    public func unsettledUsageFloor() async throws -> (groups: Int, records: Int, micros: Int64) {
+        try await read { db in
+            let started = SystemClock().nowMicros()
+            let rows = try await db.raw("""
+                SELECT account_id, resource_id, cycle_start, COUNT(*) AS n, SUM(amount_units) AS total FROM usage_records
+                WHERE settlement_id IS NULL GROUP BY account_id, resource_id, cycle_start
+                """).all()
+            var records = 0
+            for row in rows { records += try row.decode(column: "n", as: Int.self) }
+            return (rows.count, records, SystemClock().nowMicros() - started)
         }
     }
 }

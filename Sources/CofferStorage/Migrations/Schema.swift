@@ -781,7 +781,6 @@ enum Schema {
             )
             """,
             "CREATE INDEX usage_unsettled ON usage_records(account_id, resource_id, cycle_start) WHERE settlement_id IS NULL",
-            "CREATE INDEX usage_by_settlement ON usage_records(account_id, settlement_id) WHERE settlement_id IS NOT NULL",
             """
             CREATE TABLE settlements (
                 account_id TEXT NOT NULL REFERENCES accounts(id),
