@@ -204,6 +204,23 @@ if [ "$memory_seconds" -gt 0 ]; then
   rm -rf "$data"
 fi
 
+# Postpaid billing (B1, B2): usage through HTTP beside PostgreSQL's COPY of the same rows; one settlement run of 1,000,000
+# records over 10,000 resources and 1,000 accounts beside a GROUP BY of the same rows, with the run's peak memory (the
+# records are loaded by a separate process, then CHECKPOINT and ANALYZE, as after any bulk load).
+if [ "${COFFER_BENCH_BILLING:-1}" = 1 ]; then
+  psql_admin "DROP DATABASE IF EXISTS coffer_usage" >/dev/null
+  psql_admin "CREATE DATABASE coffer_usage" >/dev/null
+  echo "== usage ingestion: 1,000,000 records through HTTP in requests of 10,000, 4 clients, beside psql \\copy"
+  python3 scripts/bench-usage.py "$bin" --database "$base/coffer_usage" --records 1000000 | tee "$out/usage.txt"
+  psql_admin "DROP DATABASE IF EXISTS coffer_settle" >/dev/null
+  psql_admin "CREATE DATABASE coffer_settle" >/dev/null
+  echo "== settlement: 1,000,000 records, 10,000 resources, 1,000 accounts, one daily cycle each"
+  "$bin" bench settlement --database "$base/coffer_settle" --phase setup | tee "$out/settle-setup.txt"
+  psql "$base/coffer_settle" -qAt -c 'CHECKPOINT' -c 'ANALYZE' >/dev/null
+  "$bin" bench settlement --database "$base/coffer_settle" --phase run | tee "$out/settle.txt"
+  "$bin" verify --database "$base/coffer_settle" | tail -n 1
+fi
+
 python3 scripts/chart.py "$out/ledger-throughput.svg" "$pg_tps" \
   "PostgreSQL, 1,000 accounts=$out/pg-*c-1000a.txt" "SQLite, 1,000 accounts=$out/sqlite-*c-1000a.txt"
 cp "$out/ledger-throughput.svg" docs/ledger-throughput.svg
@@ -258,6 +275,15 @@ if [ -f "$out/perf-top.txt" ]; then
   echo; echo '```'
   grep -vE 'start_thread|dispatch|swift_job_run|runJob|ThreadOpsPosix|setupThreadAndEventLoop|SelectableEventLoop.run\(\)|thunk for|partial apply' \
     "$out/perf-top.txt" | head -n 30
+  echo '```'
+fi
+if [ -f "$out/settle.txt" ]; then
+  echo
+  echo "## Postpaid billing"
+  echo
+  echo '```'
+  grep -E '^(http|copy|RESULT)' "$out/usage.txt"
+  grep -E '^(floor|settled|peak|RESULT)' "$out/settle.txt"
   echo '```'
 fi
 "$bin" verify --database "$base/coffer_bench"

@@ -387,9 +387,12 @@ enum BillChart {
         if products.isEmpty {
             out += "<text x=\"\(width / 2)\" y=\"\(height / 2)\" text-anchor=\"middle\" class=\"axis\">\(Chart.escape(empty))</text>"
         }
+        // The legend: each name as long as it is (CJK counted double), on one line.
+        var lx = left
         for (i, name) in products.prefix(6).enumerated() {
-            let lx = left + i * 105
-            out += "<rect x=\"\(lx)\" y=\"8\" width=\"10\" height=\"10\" class=\"p\(i % 6)\"/><text x=\"\(lx + 14)\" y=\"17\" class=\"axis\">\(Chart.escape(String(name.prefix(12))))</text>"
+            let label = String(name.prefix(20))
+            out += "<rect x=\"\(lx)\" y=\"8\" width=\"10\" height=\"10\" class=\"p\(i % 6)\"/><text x=\"\(lx + 14)\" y=\"17\" class=\"axis\">\(Chart.escape(label))</text>"
+            lx += 34 + label.unicodeScalars.reduce(0) { $0 + ($1.value > 0x2E80 ? 12 : 7) }
         }
         return out + "</svg>"
     }

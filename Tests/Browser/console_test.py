@@ -373,6 +373,78 @@ try:
         WebDriverWait(customer, 15).until(lambda d: d.find_element(By.ID, "state").text == "已到账")
         assert text(customer, "#new-balance") == "¥2,408.88", text(customer, "#new-balance")
 
+    @test("B3 B4 B5 B6 bills in the browser: the demo's month, its chart, drill-down to lines, CSV, projects, the period switch; English too")
+    def _():
+        b = browser("zh-CN")
+        try:
+            sign_in(b, *server.demo_customer)
+            # The jobs loop settles the demo's usage right after the start.
+            for _ in range(30):
+                b.get(server.base + "/bills")
+                if text(b, "#bill-total") != "¥0.00":
+                    break
+                time.sleep(1)
+            assert b.title.startswith("账单概览"), b.title
+            assert text(b, "#bill-total") != "¥0.00" and text(b, "#bill-prepaid") == "¥0.00"
+            assert b.find_element(By.ID, "bill-chart").tag_name == "svg"
+            assert len(b.find_elements(By.CSS_SELECTOR, "#bill-products tbody tr")) == 4   # three products and the precision line
+            assert "月度计费精度差异" in text(b, "#precision-line")
+            assert "2027" in text(b, "#estimate") or "消费预估" in text(b, "#estimate")
+            shot(b, "bills-zh")
+            status, body = status_with_cookie(b, "/bills.csv")
+            assert status == 200 and body.startswith("\ufeff"), status
+            click(b, b.find_element(By.ID, "to-summary"))
+            Select(b.find_element(By.ID, "by")).select_by_value("project")
+            click(b, b.find_element(By.ID, "summary-show"))
+            rows = b.find_elements(By.CSS_SELECTOR, "#bill-summary tbody tr")
+            assert len(rows) == 2 and "官网 Website" in b.page_source, b.page_source[:2000]
+            shot(b, "bill-summary-zh")
+            b.get(server.base + "/bills/resources")
+            assert len(b.find_elements(By.CSS_SELECTOR, "#bill-resources tbody tr")) == 4
+            click(b, b.find_element(By.CSS_SELECTOR, "#bill-resources tbody tr a"))
+            assert "/bills/lines" in b.current_url and len(b.find_elements(By.CSS_SELECTOR, "#bill-lines tbody tr")) > 0
+            b.get(server.base + "/bills/lines")
+            assert len(b.find_elements(By.CSS_SELECTOR, "#bill-lines tbody tr")) == 50 and b.find_element(By.ID, "lines-next")
+            shot(b, "bill-lines-zh")
+            # Projects: create, rename, move a resource.
+            b.get(server.base + "/projects")
+            b.find_element(By.ID, "project-name").send_keys("测试项目")
+            click(b, b.find_element(By.ID, "create-project"))
+            assert "项目已创建" in text(b, ".notice"), b.page_source[:1500]
+            select = Select(b.find_element(By.ID, "assign-ins-web-2"))
+            select.select_by_visible_text("测试项目")
+            click(b, b.find_element(By.CSS_SELECTOR, "form[action='/resources/ins-web-2/project'] button"))
+            assert "资源已移动" in text(b, ".notice")
+            shot(b, "projects-zh")
+            # The statistic period: the switch needs the confirmation box, then it is done once.
+            b.get(server.base + "/bills")
+            b.find_element(By.ID, "period-confirm").click()
+            click(b, b.find_element(By.ID, "switch-period"))
+            assert "已切换为计费周期" in text(b, ".notice") and text(b, "#current-period") == "计费周期"
+            assert not b.find_elements(By.ID, "switch-period")
+            # English.
+            click(b, b.find_element(By.CSS_SELECTOR, "a.lang"))
+            assert b.title.startswith("Bill overview"), b.title
+            assert "Billing precision difference" in text(b, "#precision-line") and "Cloud server" in text(b, "#bill-products")
+            assert text(b, "#current-period") == "Billing period"
+            shot(b, "bills-en")
+        finally:
+            b.quit()
+
+    @test("B2 the desk lists settlement runs and settles now")
+    def _():
+        op = browser("zh-CN")
+        try:
+            sign_in(op, *server.operator, desk=True)
+            op.get(server.base + "/desk/settlements")
+            before = len(op.find_elements(By.CSS_SELECTOR, "#runs tbody tr"))
+            click(op, op.find_element(By.ID, "run-settlement"))
+            assert "结算已完成" in text(op, ".notice"), op.page_source[:1500]
+            assert len(op.find_elements(By.CSS_SELECTOR, "#runs tbody tr")) == before + 1
+            shot(op, "desk-settlements-zh")
+        finally:
+            op.quit()
+
     @test("sign-out ends the session")
     def _():
         click(customer, customer.find_element(By.CSS_SELECTOR, "form[action='/logout'] button"))

@@ -308,7 +308,7 @@ struct BillingTests {
     func costEstimate(backend: Backend) async throws {
         try await TestEnvironment.with(backend) { env in
             let (account, _) = try await Self.setUp(env, cashMinor: 1_000_000)
-            // Two days of usage, 2.40 a day (0.10 an hour); the account is older than 7 days.
+            // Two days of usage, 2.40 a day (0.10 an hour), in an account nine days old.
             env.clock.advance(seconds: 9 * 86_400)
             let now = env.clock.nowMicros()
             let today = try SettlementCalendar.window(containing: now, cycle: .daily, timeZone: "Asia/Shanghai")
@@ -318,9 +318,8 @@ struct BillingTests {
             _ = try await Self.runUntilNow(env)
             let estimate = try await env.engine.bills.costEstimate(accountId: account)
             #expect(estimate.sampleDeductionMinor == 480 && estimate.prepaidRenewalsMinor == 0)
-            // 4.80 over the last 7 complete days × the days of next month, half-up.
-            let expected = (Int64(480) * Int64(estimate.daysInMonth) * 2 + Int64(estimate.sampleDays)) / (Int64(estimate.sampleDays) * 2)
-            #expect(estimate.sampleDays == 7 && estimate.postpaidMinor == expected && estimate.totalMinor == expected)
+            // 4.80 over the two complete days with usage (the days before the first usage do not dilute the rate) × next month's days.
+            #expect(estimate.sampleDays == 2 && estimate.postpaidMinor == 240 * Int64(estimate.daysInMonth) && estimate.totalMinor == estimate.postpaidMinor)
         }
     }
 }

@@ -272,6 +272,8 @@ public protocol BillingReads: Sendable {
     /// Every billed settlement of a month (streamed to `body`, lines included).
     func forEachBilledSettlement(accountId: String, selector: BillMonthSelector, _ body: @Sendable (BilledSettlement) throws -> Void) async throws
     func billLines(_ query: BillLineQuery) async throws -> [BillLineRow]
+    /// The earliest cycle start of the account's settlements (nil: none yet), for the cost estimate.
+    func firstSettledCycleStart(accountId: String) async throws -> Int64?
     /// Σ deductions of settlements whose cycle started in [from, to), for the cost estimate.
     func settledDeductions(accountId: String, cycleStartFromMicros: Int64, toMicros: Int64) async throws -> Int64
 }

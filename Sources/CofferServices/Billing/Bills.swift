@@ -196,19 +196,21 @@ public struct BillService: Sendable {
     }
 
     /// B6: the postpaid run rate of the last complete days (up to 7, in the account's zone) × next month's days, plus the
-    /// prepaid renewals that fall due next month — none exist until orders are built (the orders issue).
+    /// prepaid renewals that fall due next month — none exist until orders are built (the orders issue). Days before the
+    /// account's first settled usage do not count, so a new account's rate is not diluted by days it used nothing.
     public func costEstimate(accountId: String) async throws -> CostEstimate {
         guard let account = try await store.account(id: accountId) else { throw CofferError.notFound(.accountNotFound, accountId) }
         let now = clock.nowMicros()
         let today = try SettlementCalendar.window(containing: now, cycle: .daily, timeZone: account.timeZone)
-        // Complete days since the account exists, at most 7: a new account's rate is not diluted by days it did not exist.
         var start = today.startMicros
         var days = 0
-        while days < 7 {
-            let previous = try SettlementCalendar.window(containing: start - 1, cycle: .daily, timeZone: account.timeZone)
-            guard previous.startMicros >= account.createdAtMicros - 86_400_000_000 else { break }
-            start = previous.startMicros
-            days += 1
+        if let first = try await store.firstSettledCycleStart(accountId: accountId) {
+            while days < 7 {
+                let previous = try SettlementCalendar.window(containing: start - 1, cycle: .daily, timeZone: account.timeZone)
+                guard previous.endMicros > first else { break }
+                start = previous.startMicros
+                days += 1
+            }
         }
         let thisMonth = try SettlementCalendar.window(containing: now, cycle: .monthly, timeZone: account.timeZone)
         let nextMonth = try SettlementCalendar.next(after: thisMonth, cycle: .monthly, timeZone: account.timeZone)

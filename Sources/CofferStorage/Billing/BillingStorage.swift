@@ -288,6 +288,13 @@ extension SQLStore {
         }
     }
 
+    public func firstSettledCycleStart(accountId: String) async throws -> Int64? {
+        try await read { db in
+            try await db.raw("SELECT MIN(cycle_start) AS first FROM settlements WHERE account_id = \(bind: accountId)").first()?
+                .decode(column: "first", as: Int64?.self)
+        }
+    }
+
     public func settledDeductions(accountId: String, cycleStartFromMicros: Int64, toMicros: Int64) async throws -> Int64 {
         try await read { db in
             try await db.raw("""
