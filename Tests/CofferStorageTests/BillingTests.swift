@@ -322,4 +322,58 @@ struct BillingTests {
             #expect(estimate.sampleDays == 2 && estimate.postpaidMinor == 240 * Int64(estimate.daysInMonth) && estimate.totalMinor == estimate.postpaidMinor)
         }
     }
+
+    @Test("B2 cycles follow the account's zone: a 23-hour DST day is one cycle, a month ends at local midnight, 29 February is its own day",
+          arguments: Backend.available)
+    func cycleBoundaries(backend: Backend) async throws {
+        try await TestEnvironment.with(backend) { env in
+            let engine = env.engine
+            for (id, cycle) in [("day-meter", "daily"), ("month-meter", "monthly")] {
+                _ = try await engine.products.put(id: id, ProductInput(nameZh: id, nameEn: id, settlementCycle: cycle, taxCategory: "cloud_service",
+                                                                     plans: []), actor: "test")
+            }
+            let account = "acc_newyork"
+            try await env.store.transaction { tx in
+                try await tx.insertAccount(AccountRecord(id: account, type: .personal, entityName: "NY", contactEmail: "ny@example.com",
+                                                         currency: "CNY", timeZone: "America/New_York", createdAtMicros: 0))
+            }
+            _ = try await env.submit(.adjust(accountId: account, bucket: .cash, deltaMinor: 1_000_000, reason: "funding"))
+            for (id, product) in [("daily", "day-meter"), ("monthly", "month-meter")] {
+                _ = try await engine.resources.putResource(accountId: account, id: id, .init(productId: product, name: id, region: nil, projectId: nil, tags: [:]))
+            }
+            func at(_ text: String) -> Int64 { RFC3339.parse(text)! }
+            func record(_ id: String, _ resource: String, _ start: String) -> UsageRecordInput {
+                UsageRecordInput(id: id, accountId: account, resourceId: resource, component: "x", quantity: "1", unit: "u", unitPrice: "1",
+                                 periodStart: start, periodEnd: start)
+            }
+            let results = try await engine.usage.ingest([
+                // 2026-03-08 is 23 hours long in New York: 05:00Z (00:00 EST) to 04:00Z next day (00:00 EDT).
+                record("dst-early", "daily", "2026-03-08T05:00:00Z"), record("dst-late", "daily", "2026-03-09T03:59:59Z"),
+                record("dst-next", "daily", "2026-03-09T04:00:00Z"),
+                record("leap", "daily", "2024-02-29T12:00:00-05:00"), record("leap-next", "daily", "2024-03-01T00:00:00-05:00"),
+                // January ends at local midnight: 2026-02-01T05:00Z.
+                record("jan-last", "monthly", "2026-02-01T04:59:59Z"), record("feb-first", "monthly", "2026-02-01T05:00:00Z"),
+                record("feb-leap", "monthly", "2024-02-29T23:00:00-05:00"),
+            ])
+            #expect(results.allSatisfy { $0 == .accepted })
+            _ = try await Self.runUntilNow(env)
+            var lines: [BillLineRow] = []
+            var cursor: String?
+            repeat {
+                let page = try await engine.bills.lines(accountId: account, month: SettlementCalendar.month(of: env.clock.nowMicros(), timeZone: "America/New_York"),
+                                                         cursor: cursor, limit: 100)
+                lines += page.rows
+                cursor = page.next
+            } while cursor != nil
+            let cycles = Dictionary(grouping: lines, by: { $0.billed.settlement.resourceId }).mapValues { rows in
+                rows.map { ($0.billed.settlement.cycle.startMicros, $0.billed.settlement.cycle.endMicros, $0.line.recordCount) }.sorted { $0.0 < $1.0 }
+            }
+            #expect(cycles["daily"]?.map(\.0) == [at("2024-02-29T05:00:00Z"), at("2024-03-01T05:00:00Z"), at("2026-03-08T05:00:00Z"), at("2026-03-09T04:00:00Z")])
+            #expect(cycles["daily"]?.map(\.1) == [at("2024-03-01T05:00:00Z"), at("2024-03-02T05:00:00Z"), at("2026-03-09T04:00:00Z"), at("2026-03-10T04:00:00Z")])
+            #expect(cycles["daily"]?.map(\.2) == [1, 1, 2, 1], "the 23-hour day holds both of its records")
+            #expect(cycles["monthly"]?.map(\.0) == [at("2024-02-01T05:00:00Z"), at("2026-01-01T05:00:00Z"), at("2026-02-01T05:00:00Z")])
+            #expect(cycles["monthly"]?.map(\.1) == [at("2024-03-01T05:00:00Z"), at("2026-02-01T05:00:00Z"), at("2026-03-01T05:00:00Z")])
+        }
+    }
+
 }
