@@ -76,6 +76,8 @@ struct AuthorizationMatrixTests {
         "GET /v1/accounts/{accountId}/bill-settings": "UUAAFHA",
         "PUT /v1/accounts/{accountId}/bill-settings": "UUAAFHA",
         "GET /v1/accounts/{accountId}/cost-estimate": "UUAAFHA",
+        "POST /v1/accounts/{accountId}/bill-compensations": "UUFFFHA",
+        "GET /v1/accounts/{accountId}/bill-compensations": "UUAAFHA",
         "GET /v1/operator/code-batches/{batchId}/codes.csv": "UUFFFFA",
         "POST /v1/operator/code-batches/{batchId}/void": "UUFFFFA",
         "GET /v1/operator/remittances": "UUFFFFA",

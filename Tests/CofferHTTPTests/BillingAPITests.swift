@@ -104,6 +104,18 @@ struct BillingAPITests {
             let estimate = try await api.call(.get, "/v1/accounts/\(a)/cost-estimate", key: api.financeKey)
             #expect(estimate.status == 200 && estimate.string("prepaidRenewals") == "0.00" && estimate.json["prepaidRenewalsAvailable"] as? Bool == false)
 
+            let settlementId = try #require(items.first?["settlementId"] as? String)
+            let comp = try await api.call(.post, "/v1/accounts/\(a)/bill-compensations", key: p, idempotencyKey: "comp-1",
+                                          body: #"{"settlementId":"\#(settlementId)","amount":"0.50","reason":"outage"}"#)
+            #expect(comp.status == 201 && comp.string("amount") == "0.50", "\(comp.text)")
+            #expect(try await api.call(.post, "/v1/accounts/\(a)/bill-compensations", key: api.ownerKey, idempotencyKey: "comp-2",
+                                       body: #"{"settlementId":"\#(settlementId)","amount":"0.50","reason":"outage"}"#).status == 403)
+            let afterComp = try await api.call(.get, "/v1/accounts/\(a)/bills/\(month)", key: api.financeKey)
+            #expect(afterComp.string("total") == "1.00" && afterComp.string("postpaid", "compensation") == "0.50", "\(afterComp.text)")
+            let linesAfter = try await api.call(.get, "/v1/accounts/\(a)/bills/\(month)/lines", key: api.ownerKey)
+            #expect((linesAfter.json["compensations"] as? [[String: Any]])?.count == 1)
+            #expect(try await api.call(.get, "/v1/accounts/\(a)/bills/\(month)/lines?format=csv", key: api.ownerKey).text.contains(",compensation,"))
+
             let moved = try await api.call(.patch, "/v1/accounts/\(a)/resources/ins-api", key: api.ownerKey, body: #"{"projectId":null}"#)
             #expect(moved.status == 200 && moved.json["projectId"] == nil, "\(moved.text)")
             let renamed = try await api.call(.patch, "/v1/accounts/\(a)/projects/\(projectId)", key: api.ownerKey, body: #"{"name":"官网"}"#)

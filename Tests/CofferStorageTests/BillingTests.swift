@@ -376,4 +376,45 @@ struct BillingTests {
         }
     }
 
+
+    @Test("B3 an operator's compensation is a negative line in the month, paid back in the charge's cash and gift proportion, once per key",
+          arguments: Backend.available)
+    func compensation(backend: Backend) async throws {
+        try await TestEnvironment.with(backend) { env in
+            let (account, _) = try await Self.setUp(env, cashMinor: 300, giftMinor: 100)
+            _ = try await env.engine.usage.ingest([Self.record("c", account, start: Self.hourStart(env, hoursAgo: 2), quantity: "4", price: "0.5")])
+            _ = try await Self.runUntilNow(env)
+            let month = SettlementCalendar.month(of: env.clock.nowMicros(), timeZone: "Asia/Shanghai")
+            let settlementId = try #require(try await env.engine.bills.lines(accountId: account, month: month, cursor: nil, limit: 10).rows.first?.billed.settlement.id)
+            let bills = env.engine.bills, wallets = env.engine.wallets
+            // The deduction of 2.00 took the 1.00 of gift and 1.00 of cash; half of 1.00 comes back as 0.50 + 0.50.
+            let (c, replayed) = try await bills.compensate(accountId: account, settlementId: settlementId, amountText: "1.00", reason: "服务中断补偿",
+                                                           idempotencyKey: "comp-1", actor: "test", wallets: wallets)
+            #expect(!replayed && c.amountMinor == 100 && c.cashMinor == 50 && c.giftMinor == 50 && c.month == month)
+            let (again, replayedAgain) = try await bills.compensate(accountId: account, settlementId: settlementId, amountText: "1.00",
+                                                                    reason: "服务中断补偿", idempotencyKey: "comp-1", actor: "test", wallets: wallets)
+            #expect(replayedAgain && again == c)
+            let w = try await env.wallet(account)
+            #expect(w.cashMinor == 300 - 100 + 50 && w.giftMinor == 50)
+            let l0 = try await bills.overview(accountId: account, month: month)
+            #expect(l0.postpaid.deductionMinor == 100 && l0.postpaid.compensationMinor == 100 && l0.postpaid.cashMinor == 50 && l0.postpaid.giftMinor == 50)
+            #expect(try await bills.resources(accountId: account, month: month).first?.amounts.deductionMinor == 100)
+            #expect(try await bills.compensations(accountId: account, month: month).map(\.compensation) == [c])
+            #expect(try await env.store.auditLog(accountId: account, limit: 10).filter { $0.action == "bill.compensation" }.count == 1)
+            func code(_ body: () async throws -> Any) async -> ErrorCode? {
+                do { _ = try await body(); return nil } catch { return (error as? CofferError)?.code }
+            }
+            #expect(await code { try await bills.compensate(accountId: account, settlementId: settlementId, amountText: "1.01", reason: "too much",
+                                                            idempotencyKey: "comp-2", actor: "test", wallets: wallets) } == .refundExceedsCharge)
+            #expect(await code { try await bills.compensate(accountId: account, settlementId: "stl_nope", amountText: "1.00", reason: "x",
+                                                            idempotencyKey: "comp-3", actor: "test", wallets: wallets) } == .settlementNotFound)
+            let other = try await env.fundedAccount(cashMinor: 100)
+            #expect(await code { try await bills.compensate(accountId: other, settlementId: settlementId, amountText: "1.00", reason: "x",
+                                                            idempotencyKey: "comp-4", actor: "test", wallets: wallets) } == .settlementNotFound)
+            #expect(await code { try await bills.compensate(accountId: account, settlementId: settlementId, amountText: "0.001", reason: "x",
+                                                            idempotencyKey: "comp-5", actor: "test", wallets: wallets) } == .amountTooManyDecimals)
+            #expect(try await env.wallet(account) == w)
+        }
+    }
+
 }

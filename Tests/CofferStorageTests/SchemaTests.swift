@@ -18,7 +18,7 @@ struct SchemaTests {
         "3bc30fcef87381b75b70cd6167244659e01060d55a0f8800fb008992a7985822",  // 8
         "aa0ce8093dd59cd64f86de7865d72c6fdc34904e7565a41562f7155fa297db23",  // 9
         "6e45114c2ad163e039c70f814c6b797680611c5bffd67801651ecc04142f8f3e",  // 10
-        "b11c050bd45b0fe461d65b387e380f36a407013d6870e01d3c2f6889af5a3857",  // 11
+        "888724630f170e972129b9773f71e594325243aaa6799ac33ff17b45aa054704",  // 11
     ]
 
     @Test("An applied migration's text never changes; new ones are appended")

@@ -95,6 +95,7 @@ public enum ErrorCode: String, CaseIterable, Codable, Sendable {
     case usageRecordConflict = "usage_record_conflict"
     case statisticPeriodLocked = "statistic_period_locked"
     case settlementRunInProgress = "settlement_run_in_progress"
+    case settlementNotFound = "settlement_not_found"
     case shuttingDown = "shutting_down"
     case internalError = "internal_error"
 
@@ -121,7 +122,7 @@ public enum ErrorCode: String, CaseIterable, Codable, Sendable {
             .forbidden
         case .accountNotFound, .userNotFound, .freezeNotFound, .chargeNotFound, .rechargeNotFound, .remittanceNotFound,
              .statementLineNotFound, .payerNameNotFound, .codeBatchNotFound, .productNotFound, .codeNotFound, .channelRefundNotFound, .routeNotFound,
-             .resourceNotFound, .projectNotFound,
+             .resourceNotFound, .projectNotFound, .settlementNotFound,
              .sandboxDisabled, .receiptMissing:
             .notFound
         case .methodNotAllowed:

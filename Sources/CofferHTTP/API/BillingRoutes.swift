@@ -32,6 +32,30 @@ struct BillingRoutes: Sendable {
         v1.get("accounts/:accountId/bill-settings", use: getSettings)
         v1.put("accounts/:accountId/bill-settings", use: putSettings)
         v1.get("accounts/:accountId/cost-estimate", use: costEstimate)
+        v1.post("accounts/:accountId/bill-compensations", use: compensate)
+        v1.get("accounts/:accountId/bill-compensations", use: listCompensations)
+    }
+
+    struct CompensationBody: Decodable { let settlementId: String; let amount: String; let reason: String }
+
+    /// B3: a negative line for a settled cycle, paid back as a refund of its charge (platform key, audited).
+    @Sendable func compensate(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let (principal, accountId) = try await routes.authorize(request, context, .operatorOnly)
+        let key = try request.idempotencyKey()
+        let body = try await JSON.decode(CompensationBody.self, from: request)
+        let (c, replayed) = try await engine.bills.compensate(accountId: accountId, settlementId: body.settlementId, amountText: body.amount,
+                                                              reason: body.reason, idempotencyKey: key, actor: principal.actor,
+                                                              wallets: engine.wallets)
+        return try JSON.response(CompensationView(c), status: replayed ? .ok : .created, replayed: replayed)
+    }
+
+    @Sendable func listCompensations(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let (_, accountId) = try await routes.authorize(request, context, .finance)
+        guard let month = request.uri.queryParameters["month"].map(String.init) else {
+            throw CofferError.invalidField("month", "is required: a month like 2026-11")
+        }
+        let items = try await engine.bills.compensations(accountId: accountId, month: month)
+        return try JSON.response(["items": items.map { CompensationView($0.compensation) }])
     }
 
     // MARK: usage and settlement (platform key)
@@ -246,8 +270,11 @@ struct BillingRoutes: Sendable {
         }
         if params["format"] == "csv" { return try await BillExports.lines(engine.bills, accountId: accountId, month: month, cursor: params["cursor"]) }
         let page = try await engine.bills.lines(accountId: accountId, month: month, cursor: params["cursor"], limit: limit)
-        struct Out: Encodable { let month: String; let items: [BillLineView]; let nextCursor: String? }
-        return try JSON.response(Out(month: month, items: page.rows.map(BillLineView.init), nextCursor: page.next))
+        // The month's negative lines, on the first page (there are few: each is an operator's decision).
+        let compensations = params["cursor"] == nil ? try await engine.bills.compensations(accountId: accountId, month: month) : []
+        struct Out: Encodable { let month: String; let items: [BillLineView]; let compensations: [CompensationView]; let nextCursor: String? }
+        return try JSON.response(Out(month: month, items: page.rows.map(BillLineView.init), compensations: compensations.map { CompensationView($0.compensation) },
+                                     nextCursor: page.next))
     }
 
     @Sendable func getSettings(_ request: Request, _ context: CofferContext) async throws -> Response {
@@ -308,6 +335,16 @@ struct SettlementRunView: Encodable {
     }
 }
 
+struct CompensationView: Encodable {
+    let id: String, accountId: String, settlementId: String, refundId: String, amount: String, cash: String, gift: String
+    let reason: String, month: String, createdAt: String
+    init(_ c: CompensationRecord) {
+        (id, accountId, settlementId, refundId, reason, month) = (c.id, c.accountId, c.settlementId, c.refundId, c.reason, c.month)
+        (amount, cash, gift) = (MoneyFormat.format(c.amountMinor), MoneyFormat.format(c.cashMinor), MoneyFormat.format(c.giftMinor))
+        createdAt = RFC3339.format(micros: c.createdAtMicros)
+    }
+}
+
 struct BillSettingsView: Encodable {
     let statisticPeriod: String, switchMonth: String?
     init(_ s: BillSettings) { (statisticPeriod, switchMonth) = (s.period.rawValue, s.switchMonth) }
@@ -317,14 +354,16 @@ struct BillSettingsView: Encodable {
 /// difference with 8 decimals.
 struct BillAmountsView: Encodable {
     let amount: String, cash: String, gift: String, coupon: String, ratedAmount: String, precisionDifference: String, cycles: Int
+    let compensation: String
     init(_ a: BillAmounts) {
+        compensation = MoneyFormat.format(a.compensationMinor)
         (amount, cash, gift, coupon) = (MoneyFormat.format(a.deductionMinor), MoneyFormat.format(a.cashMinor),
                                         MoneyFormat.format(a.giftMinor), MoneyFormat.format(a.couponMinor))
         (ratedAmount, precisionDifference, cycles) = (Rating.format(a.ratedUnits), Rating.format(a.remainderUnits), a.cycles)
     }
-    static let csvColumns = ["amount", "cash", "gift", "coupon", "rated_amount", "precision_difference", "cycles"]
-    var csvFields: [String] { [amount, cash, gift, coupon, ratedAmount, precisionDifference, String(cycles)] }
-    static func precisionRow(_ a: BillAmounts) -> [String] { ["", "", "", "", "", Rating.format(a.remainderUnits), ""] }
+    static let csvColumns = ["amount", "cash", "gift", "coupon", "rated_amount", "precision_difference", "cycles", "compensation"]
+    var csvFields: [String] { [amount, cash, gift, coupon, ratedAmount, precisionDifference, String(cycles), compensation] }
+    static func precisionRow(_ a: BillAmounts) -> [String] { ["", "", "", "", "", Rating.format(a.remainderUnits), "", ""] }
 }
 
 struct BillOverviewView: Encodable {
@@ -422,6 +461,14 @@ public enum BillExports {
             rows += page.rows.map { BillLineView($0).csvFields }
             cursor = page.next
         } while cursor != nil && rows.count < Limits.maxCSVRows
+        // Compensations follow as negative lines of their settlement.
+        for c in try await bills.compensations(accountId: accountId, month: month) {
+            let s = c.settlement
+            rows.append([s.id, s.resourceId, s.resourceName, s.productId, s.projectId ?? "", s.region ?? "", "compensation", "", "",
+                         RFC3339.format(micros: s.cycle.startMicros), RFC3339.format(micros: s.cycle.endMicros),
+                         RFC3339.format(micros: c.compensation.createdAtMicros), c.compensation.month, c.compensation.month, "compensation",
+                         MoneyFormat.format(-c.compensation.amountMinor), "-", "-"])
+        }
         return csv("bill-\(accountId)-\(month)-lines.csv", header: BillLineView.csvColumns, rows: rows)
     }
 

@@ -147,6 +147,34 @@ public struct SettlementRecord: Sendable, Equatable {
     public var totalUnits: Int128 { Int128(deductionMinor) * Rating.unitsPerMinor - Int128(remainderUnits) }
 }
 
+/// B3: a compensation an operator posted against a settled cycle — a negative bill line in the month it was posted, paid
+/// back through the ledger as a refund of that cycle's charge (cash and gift in the proportion they paid).
+public struct CompensationRecord: Codable, Sendable, Equatable {
+    public var accountId: String
+    public var id: String
+    public var settlementId: String
+    public var refundId: String
+    public var amountMinor: Int64
+    public var cashMinor: Int64
+    public var giftMinor: Int64
+    public var reason: String
+    public var actor: String
+    public var month: String
+    public var createdAtMicros: Int64
+    public init(accountId: String, id: String, settlementId: String, refundId: String, amountMinor: Int64, cashMinor: Int64,
+                giftMinor: Int64, reason: String, actor: String, month: String, createdAtMicros: Int64) {
+        (self.accountId, self.id, self.settlementId, self.refundId, self.amountMinor) = (accountId, id, settlementId, refundId, amountMinor)
+        (self.cashMinor, self.giftMinor, self.reason, self.actor, self.month, self.createdAtMicros) = (cashMinor, giftMinor, reason, actor, month, createdAtMicros)
+    }
+}
+
+/// A compensation as the bill levels read it: with the settlement it compensates (product, project, region, tags).
+public struct BilledCompensation: Sendable, Equatable {
+    public var compensation: CompensationRecord
+    public var settlement: SettlementRecord
+    public init(compensation: CompensationRecord, settlement: SettlementRecord) { (self.compensation, self.settlement) = (compensation, settlement) }
+}
+
 /// A settlement run (`POST /v1/operator/settlement-runs` or the jobs loop), kept for the desk and for replays of its key.
 public struct SettlementRunRecord: Codable, Sendable, Equatable {
     public enum State: String, Codable, Sendable { case running, finished }
@@ -272,6 +300,12 @@ public protocol BillingReads: Sendable {
     /// Every billed settlement of a month (streamed to `body`, lines included).
     func forEachBilledSettlement(accountId: String, selector: BillMonthSelector, _ body: @Sendable (BilledSettlement) throws -> Void) async throws
     func billLines(_ query: BillLineQuery) async throws -> [BillLineRow]
+    func settlement(accountId: String, id: String) async throws -> SettlementRecord?
+    /// Stores the compensation (once per refund) with its audit row; false when it was stored before.
+    func insertCompensation(_ c: CompensationRecord, audit: AuditRecord) async throws -> Bool
+    func compensation(accountId: String, refundId: String) async throws -> CompensationRecord?
+    /// The month's compensations with their settlements, oldest first (at most `limit`).
+    func compensations(accountId: String, month: String, limit: Int) async throws -> [BilledCompensation]
     /// The earliest cycle start of the account's settlements (nil: none yet), for the cost estimate.
     func firstSettledCycleStart(accountId: String) async throws -> Int64?
     /// Σ deductions of settlements whose cycle started in [from, to), for the cost estimate.

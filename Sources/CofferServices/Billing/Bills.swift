@@ -11,7 +11,16 @@ public struct BillAmounts: Sendable, Equatable {
     public var ratedUnits: Int128 = 0
     public var remainderUnits: Int128 = 0
     public var cycles: Int = 0
+    /// Paid back by compensations (negative lines): already taken off `deductionMinor`, `cashMinor` and `giftMinor`.
+    public var compensationMinor: Int64 = 0
     public init() {}
+
+    mutating func add(_ c: CompensationRecord) throws(CofferError) {
+        deductionMinor = try Checked.sub(deductionMinor, c.amountMinor)
+        cashMinor = try Checked.sub(cashMinor, c.cashMinor)
+        giftMinor = try Checked.sub(giftMinor, c.giftMinor)
+        compensationMinor = try Checked.add(compensationMinor, c.amountMinor)
+    }
 
     mutating func add(_ b: BilledSettlement) throws(CofferError) {
         deductionMinor = try Checked.add(deductionMinor, b.settlement.deductionMinor)
@@ -103,22 +112,33 @@ public struct BillService: Sendable {
         guard StatisticPeriod.parseMonth(month) != nil else { throw .invalidField("month", "must be a month like 2026-11") }
     }
 
-    private func each(_ accountId: String, _ month: String, _ body: @escaping @Sendable (BilledSettlement) throws -> Void) async throws -> BillSettings {
+    /// Most compensations one month's bill reads (a limit on everything).
+    public static let maxCompensationsPerMonth = 10_000
+
+    /// Every line of a month: its settlements, then its compensations (each with the settlement it compensates).
+    private func each(_ accountId: String, _ month: String, _ body: @escaping @Sendable (BilledSettlement) throws -> Void,
+                      compensation: @escaping @Sendable (BilledCompensation) throws -> Void) async throws -> BillSettings {
         try checkMonth(month)
         guard try await store.account(id: accountId) != nil else { throw CofferError.notFound(.accountNotFound, accountId) }
         let settings = try await settings(accountId: accountId)
         try await store.forEachBilledSettlement(accountId: accountId, selector: BillMonthSelector(month: month, settings: settings), body)
+        for c in try await store.compensations(accountId: accountId, month: month, limit: Self.maxCompensationsPerMonth) { try compensation(c) }
         return settings
     }
 
     public func overview(accountId: String, month: String) async throws -> BillOverview {
         let acc = Mutex((total: BillAmounts(), byProduct: [String: BillAmounts]()))
-        let settings = try await each(accountId, month) { b in
+        let settings = try await each(accountId, month, { b in
             try acc.withLock { a in
                 try a.total.add(b)
                 try a.byProduct[b.settlement.productId, default: BillAmounts()].add(b)
             }
-        }
+        }, compensation: { c in
+            try acc.withLock { a in
+                try a.total.add(c.compensation)
+                try a.byProduct[c.settlement.productId, default: BillAmounts()].add(c.compensation)
+            }
+        })
         let a = acc.withLock { $0 }
         return BillOverview(accountId: accountId, month: month, period: effectivePeriod(month, settings), postpaid: a.total,
                             byProduct: a.byProduct.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
@@ -132,32 +152,44 @@ public struct BillService: Sendable {
 
     public func summary(accountId: String, month: String, by dimension: BillSummaryDimension) async throws -> [BillSummaryRow] {
         let acc = Mutex([String: BillAmounts]())
-        _ = try await each(accountId, month) { b in
-            let s = b.settlement
-            let key: String = switch dimension {
+        let key: @Sendable (SettlementRecord) -> String = { s in
+            switch dimension {
             case .product: s.productId
             case .project: s.projectId ?? ""
             case .region: s.region ?? ""
             case .tag(let k): ResourceService.tags(fromJSON: s.tagsJSON)[k] ?? ""
             }
-            try acc.withLock { try $0[key, default: BillAmounts()].add(b) }
         }
+        _ = try await each(accountId, month, { b in
+            try acc.withLock { try $0[key(b.settlement), default: BillAmounts()].add(b) }
+        }, compensation: { c in
+            try acc.withLock { try $0[key(c.settlement), default: BillAmounts()].add(c.compensation) }
+        })
         return acc.withLock { $0 }.sorted { $0.key < $1.key }.map { BillSummaryRow(key: $0.key, amounts: $0.value) }
     }
 
     public func resources(accountId: String, month: String) async throws -> [BillResourceRow] {
         let acc = Mutex([String: BillResourceRow]())
-        _ = try await each(accountId, month) { b in
+        @Sendable func row(_ rows: [String: BillResourceRow], _ s: SettlementRecord) -> BillResourceRow {
+            rows[s.resourceId] ?? BillResourceRow(resourceId: s.resourceId, resourceName: s.resourceName, productId: s.productId,
+                                                  projectId: s.projectId, region: s.region, amounts: BillAmounts())
+        }
+        _ = try await each(accountId, month, { b in
             let s = b.settlement
             try acc.withLock { rows in
-                var row = rows[s.resourceId] ?? BillResourceRow(resourceId: s.resourceId, resourceName: s.resourceName, productId: s.productId,
-                                                                projectId: s.projectId, region: s.region, amounts: BillAmounts())
-                try row.amounts.add(b)
+                var r = row(rows, s)
+                try r.amounts.add(b)
                 // The newest settlement names the resource as it is now.
-                (row.resourceName, row.projectId, row.region) = (s.resourceName, s.projectId, s.region)
-                rows[s.resourceId] = row
+                (r.resourceName, r.projectId, r.region) = (s.resourceName, s.projectId, s.region)
+                rows[s.resourceId] = r
             }
-        }
+        }, compensation: { c in
+            try acc.withLock { rows in
+                var r = row(rows, c.settlement)
+                try r.amounts.add(c.compensation)
+                rows[c.settlement.resourceId] = r
+            }
+        })
         return acc.withLock { $0 }.values.sorted { $0.resourceId < $1.resourceId }
     }
 
@@ -172,6 +204,39 @@ public struct BillService: Sendable {
         let next = rows.count == limit ? rows.last.map { Self.cursor(BillLineCursor(settlementId: $0.billed.settlement.id,
                                                                                     component: $0.line.component, unit: $0.line.unit)) } : nil
         return (rows, next)
+    }
+
+    /// The month's compensations (negative L3 lines), oldest first.
+    public func compensations(accountId: String, month: String) async throws -> [BilledCompensation] {
+        try checkMonth(month)
+        return try await store.compensations(accountId: accountId, month: month, limit: Self.maxCompensationsPerMonth)
+    }
+
+    /// B3: an operator compensates a settled cycle — `amount` back to the customer as a refund of the cycle's charge (cash
+    /// and gift in the proportion they paid, never more than is left of it), and a negative line in this month's bill.
+    /// Audited. The Idempotency-Key is the refund's: a retry after a crash replays the refund and records the line once.
+    public func compensate(accountId: String, settlementId: String, amountText: String, reason: String, idempotencyKey: String,
+                           actor: String, wallets: WalletService) async throws -> (CompensationRecord, replayed: Bool) {
+        let amount = try MoneyFormat.parsePositive(amountText, field: "amount")
+        let reason = try TextRules.required(reason, field: "reason", max: 200)
+        guard let account = try await store.account(id: accountId) else { throw CofferError.notFound(.accountNotFound, accountId) }
+        guard let settlement = try await store.settlement(accountId: accountId, id: settlementId) else {
+            throw CofferError.notFound(.settlementNotFound, settlementId)
+        }
+        guard let chargeId = settlement.chargeId else { throw CofferError.refundExceedsCharge(refundableMinor: 0) }
+        let outcome = try await wallets.submit(.refund(accountId: accountId, chargeId: chargeId, refundId: ids.make("rfd"), amountMinor: amount,
+                                                       reason: reason), idempotencyKey: idempotencyKey, actor: actor)
+        let receipt = try outcome.get()
+        guard let refund = receipt.refund, refund.chargeId == chargeId else { throw CofferError.idempotencyConflict }
+        if let stored = try await store.compensation(accountId: accountId, refundId: refund.id) { return (stored, true) }
+        let record = CompensationRecord(accountId: accountId, id: "cmp_" + refund.id.dropFirst(4), settlementId: settlementId, refundId: refund.id,
+                                        amountMinor: refund.amountMinor, cashMinor: refund.cashMinor, giftMinor: refund.giftMinor,
+                                        reason: reason, actor: actor, month: SettlementCalendar.month(of: receipt.createdAtMicros, timeZone: account.timeZone),
+                                        createdAtMicros: receipt.createdAtMicros)
+        let audit = AuditRecord(id: ids.make("aud"), accountId: accountId, actor: actor, action: "bill.compensation",
+                                detail: "\(settlementId): \(MoneyFormat.format(amount)) — \(reason)", createdAtMicros: clock.nowMicros())
+        let inserted = try await store.insertCompensation(record, audit: audit)
+        return (inserted ? record : try await store.compensation(accountId: accountId, refundId: refund.id) ?? record, outcome.replayed || !inserted)
     }
 
     /// An opaque cursor: the last line's settlement id, component and unit, hex-encoded.

@@ -288,6 +288,55 @@ extension SQLStore {
         }
     }
 
+    public func settlement(accountId: String, id: String) async throws -> SettlementRecord? {
+        try await read { db in
+            try await db.raw("SELECT * FROM settlements WHERE account_id = \(bind: accountId) AND id = \(bind: id)").first().map(BillingRows.settlement)
+        }
+    }
+
+    public func insertCompensation(_ c: CompensationRecord, audit: AuditRecord) async throws -> Bool {
+        try await transaction { tx in
+            guard let sql = tx as? SQLTransaction else { return false }
+            let rows = try await sql.db.raw("""
+                INSERT INTO bill_compensations (account_id, id, settlement_id, refund_id, amount_minor, cash_minor, gift_minor, reason, actor,
+                                                month, created_at)
+                VALUES (\(bind: c.accountId), \(bind: c.id), \(bind: c.settlementId), \(bind: c.refundId), \(bind: c.amountMinor),
+                        \(bind: c.cashMinor), \(bind: c.giftMinor), \(bind: c.reason), \(bind: c.actor), \(bind: c.month), \(bind: c.createdAtMicros))
+                ON CONFLICT (account_id, refund_id) DO NOTHING RETURNING id
+                """).all()
+            guard rows.count == 1 else { return false }
+            try await tx.insertAudit(audit)
+            return true
+        }
+    }
+
+    public func compensation(accountId: String, refundId: String) async throws -> CompensationRecord? {
+        try await read { db in
+            try await db.raw("SELECT * FROM bill_compensations WHERE account_id = \(bind: accountId) AND refund_id = \(bind: refundId)")
+                .first().map(BillingRows.compensation)
+        }
+    }
+
+    public func compensations(accountId: String, month: String, limit: Int) async throws -> [BilledCompensation] {
+        try await read { db in
+            let rows = try await db.raw("""
+                SELECT c.id AS c_id, c.settlement_id AS c_settlement_id, c.refund_id AS c_refund_id, c.amount_minor AS c_amount_minor,
+                       c.cash_minor AS c_cash_minor, c.gift_minor AS c_gift_minor, c.reason AS c_reason, c.actor AS c_actor,
+                       c.month AS c_month, c.created_at AS c_created_at, s.*
+                FROM bill_compensations c JOIN settlements s ON s.account_id = c.account_id AND s.id = c.settlement_id
+                WHERE c.account_id = \(bind: accountId) AND c.month = \(bind: month) ORDER BY c.id LIMIT \(literal: limit)
+                """).all()
+            return try rows.map { row in
+                let r = Rows.Reader(row: row)
+                let c = CompensationRecord(accountId: accountId, id: try r.text("c_id"), settlementId: try r.text("c_settlement_id"),
+                                           refundId: try r.text("c_refund_id"), amountMinor: try r.int("c_amount_minor"),
+                                           cashMinor: try r.int("c_cash_minor"), giftMinor: try r.int("c_gift_minor"), reason: try r.text("c_reason"),
+                                           actor: try r.text("c_actor"), month: try r.text("c_month"), createdAtMicros: try r.int("c_created_at"))
+                return BilledCompensation(compensation: c, settlement: try BillingRows.settlement(row))
+            }
+        }
+    }
+
     public func firstSettledCycleStart(accountId: String) async throws -> Int64? {
         try await read { db in
             try await db.raw("SELECT MIN(cycle_start) AS first FROM settlements WHERE account_id = \(bind: accountId)").first()?
@@ -383,6 +432,14 @@ enum BillingRows {
             chargeId: try r.optionalText("charge_id"), deductionMonth: try r.text("deduction_month"),
             billingMonth: try r.text("billing_month"), recordCount: Int(try r.int("record_count")),
             createdAtMicros: try r.int("created_at"), lines: [])
+    }
+
+    static func compensation(_ row: any SQLRow) throws -> CompensationRecord {
+        let r = Rows.Reader(row: row)
+        return CompensationRecord(accountId: try r.text("account_id"), id: try r.text("id"), settlementId: try r.text("settlement_id"),
+                                  refundId: try r.text("refund_id"), amountMinor: try r.int("amount_minor"), cashMinor: try r.int("cash_minor"),
+                                  giftMinor: try r.int("gift_minor"), reason: try r.text("reason"), actor: try r.text("actor"),
+                                  month: try r.text("month"), createdAtMicros: try r.int("created_at"))
     }
 
     static func billed(_ row: any SQLRow) throws -> BilledSettlement {

@@ -840,6 +840,25 @@ enum Schema {
             """,
             "CREATE INDEX settlement_runs_by_time ON settlement_runs(started_at)",
             """
+            CREATE TABLE bill_compensations (
+                account_id TEXT NOT NULL REFERENCES accounts(id),
+                id TEXT NOT NULL,
+                settlement_id TEXT NOT NULL,
+                refund_id TEXT NOT NULL,
+                amount_minor BIGINT NOT NULL CHECK (amount_minor > 0),
+                cash_minor BIGINT NOT NULL CHECK (cash_minor >= 0),
+                gift_minor BIGINT NOT NULL CHECK (gift_minor >= 0),
+                reason TEXT NOT NULL CHECK (length(reason) BETWEEN 1 AND 200),
+                actor TEXT NOT NULL,
+                month TEXT NOT NULL CHECK (length(month) = 7),
+                created_at BIGINT NOT NULL,
+                PRIMARY KEY (account_id, id),
+                UNIQUE (account_id, refund_id),
+                CHECK (cash_minor + gift_minor = amount_minor)
+            )
+            """,
+            "CREATE INDEX bill_compensations_by_month ON bill_compensations(account_id, month)",
+            """
             CREATE TABLE bill_settings (
                 account_id TEXT PRIMARY KEY REFERENCES accounts(id),
                 statistic_period TEXT NOT NULL CHECK (statistic_period IN ('deduction','billing')),
