@@ -17,6 +17,7 @@ struct DeskPages: Sendable {
         web.get("/desk/accounts/:accountId", use: account)
         web.post("/desk/accounts/:accountId/gift", use: grantGift)
         web.post("/desk/accounts/:accountId/adjust", use: adjust)
+        web.post("/desk/accounts/:accountId/compensate", use: compensate)
         web.get("/desk/remittances", use: queue)
         web.get("/desk/remittances/:remittanceId/receipt", use: receipt)
         web.post("/desk/remittances/:remittanceId/approve", use: approve)
@@ -63,7 +64,21 @@ struct DeskPages: Sendable {
         let users = try await engine.store.users(accountId: accountId).map {
             ["name": $0.name, "email": $0.email, "role": console.t(v, "role_" + $0.role.rawValue)]
         }
+        // B3: the cycles of this month that can be compensated (newest lines first page), and the month's compensations.
+        let month = SettlementCalendar.month(of: engine.clock.nowMicros(), timeZone: a.timeZone)
+        var settled: [String: (String, Int64)] = [:]
+        for row in try await engine.bills.lines(accountId: accountId, month: month, cursor: nil, limit: 200).rows where row.billed.settlement.chargeId != nil {
+            let s = row.billed.settlement
+            settled[s.id] = (s.resourceName + " · " + Display.time(s.cycle.startMicros, timeZone: a.timeZone), s.deductionMinor)
+        }
+        let compensations = try await engine.bills.compensations(accountId: accountId, month: month).map { c in
+            ["amount": Display.money(c.compensation.amountMinor), "reason": c.compensation.reason, "resource": c.settlement.resourceName,
+             "time": Display.time(c.compensation.createdAtMicros, timeZone: a.timeZone)]
+        }
         return console.page("desk/account", v, title: a.entityName, model: [
+            "settlements": settled.sorted { $0.key > $1.key }.prefix(50).map { ["id": $0.key, "label": $0.value.0 + " · " + Display.money($0.value.1)] },
+            "hasSettlements": !settled.isEmpty, "compensateIdem": console.formKey(), "compensations": compensations,
+            "hasCompensations": !compensations.isEmpty,
             "id": a.id, "name": a.entityName, "email": a.contactEmail, "taxId": a.taxId ?? "",
             "balance": Display.money(w.balanceMinor), "available": Display.money(w.availableMinor), "cash": Display.money(w.cashMinor),
             "gift": Display.money(w.giftMinor), "frozen": Display.money(w.frozenMinor), "advance": Display.money(w.advanceOutstandingMinor),
@@ -75,6 +90,18 @@ struct DeskPages: Sendable {
     @Sendable func account(_ request: Request, _ context: CofferContext) async throws -> Response {
         let v = try await console.staff(request, context)
         return try await accountPage(v, try context.param("accountId"))
+    }
+
+    /// B3: a negative bill line for a settled cycle, paid back as a refund of its charge (audited by the service).
+    @Sendable func compensate(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let v = try await console.staff(request, context)
+        let accountId = try context.param("accountId")
+        let f = try await console.form(request, v)
+        return try await console.orShow(v, { e, s in try await accountPage(v, accountId, error: e, status: s) }) {
+            _ = try await engine.bills.compensate(accountId: accountId, settlementId: f["settlementId"] ?? "", amountText: f["amount"] ?? "",
+                                                  reason: f["reason"] ?? "", idempotencyKey: f["idem"] ?? "", actor: actor(v), wallets: engine.wallets)
+            throw WebFlow.redirect("/desk/accounts/\(accountId)?notice=notice_compensated")
+        }
     }
 
     func requiredReason(_ text: String?) throws -> String {

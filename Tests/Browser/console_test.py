@@ -442,6 +442,13 @@ try:
             assert "结算已完成" in text(op, ".notice"), op.page_source[:1500]
             assert len(op.find_elements(By.CSS_SELECTOR, "#runs tbody tr")) == before + 1
             shot(op, "desk-settlements-zh")
+            # B3: a compensation for one of the demo account's cycles: back in the wallet, a negative line in the bill.
+            op.get(server.base + "/desk/accounts/" + server.demo_account)
+            op.find_element(By.ID, "c-amount").send_keys("0.01")
+            op.find_element(By.ID, "c-reason").send_keys("故障补偿")
+            click(op, op.find_element(By.ID, "compensate"))
+            assert "补偿已入账" in text(op, ".notice"), op.page_source[:1500]
+            assert "故障补偿" in text(op, "#compensations")
         finally:
             op.quit()
 

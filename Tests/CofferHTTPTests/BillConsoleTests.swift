@@ -96,9 +96,20 @@ struct BillConsoleTests {
             let run = try await desk.request(.post, "/desk/settlements", form: ["csrf": desk.csrf, "idem": desk.field("idem")])
             #expect(run.headers[.location] == "/desk/settlements?notice=notice_settlement_run")
             #expect(try await f.env.store.settlementRuns(limit: 10).count == 2)
+            // A compensation from the account's page: the cycle picked from this month's deductions.
+            let account = try await desk.request(.get, "/desk/accounts/\(f.accountId)")
+            let settlement = try #require(account.text.range(of: #"<option value="stl_"#).map { String(account.text[account.text.index($0.upperBound, offsetBy: -4)...].prefix { $0 != "\"" }) })
+            let posted = try await desk.request(.post, "/desk/accounts/\(f.accountId)/compensate",
+                                                form: ["csrf": desk.csrf, "idem": desk.field("idem"), "settlementId": settlement, "amount": "0.10", "reason": "故障补偿"])
+            #expect(posted.headers[.location] == "/desk/accounts/\(f.accountId)?notice=notice_compensated", "\(posted.text.prefix(500))")
+            #expect(try await desk.request(.get, "/desk/accounts/\(f.accountId)").text.contains("故障补偿"))
+            let tooMuch = try await desk.request(.post, "/desk/accounts/\(f.accountId)/compensate",
+                                                 form: ["csrf": desk.csrf, "idem": "other", "settlementId": settlement, "amount": "5.00", "reason": "x"])
+            #expect(tooMuch.status == 422)
             let customer = WebSession(f.client)
             _ = try await customer.signIn(f.ownerEmail, "correct horse battery")
             #expect(try await customer.request(.get, "/desk/settlements").status == 403)
+            #expect(try await customer.request(.post, "/desk/accounts/\(f.accountId)/compensate", form: ["csrf": customer.csrf]).status == 403)
         }
     }
 }
