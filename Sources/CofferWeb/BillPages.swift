@@ -239,10 +239,7 @@ struct BillPages: Sendable {
         let rows = page.rows.map { r -> [String: Any] in
             let s = r.billed.settlement, l = r.line
             let list = l.listAmountUnits.map { "¥" + Rating.format(Int128($0)) } ?? "-"
-            var discount = "-"
-            if let listUnits = l.listAmountUnits, listUnits > 0 {
-                discount = Rating.format((Int128(l.amountUnits) * 20_000 + Int128(listUnits)) / (Int128(listUnits) * 2) * 10_000)
-            }
+            let discount = UsageRules.discountRate(amountUnits: l.amountUnits, listAmountUnits: l.listAmountUnits) ?? "-"
             return ["cycle": Display.time(s.cycle.startMicros, timeZone: tz) + " – " + Display.time(s.cycle.endMicros, timeZone: tz),
                     "resource": s.resourceName, "resourceId": s.resourceId, "product": names[s.productId] ?? s.productId,
                     "component": l.component, "quantity": l.quantity + " " + l.unit, "list": list, "discount": discount,

@@ -113,24 +113,21 @@ struct BenchLedger: AsyncParsableCommand {
     }
 
     /// The process's peak resident set so far (getrusage's ru_maxrss), in KiB.
-    static func peakRSSKiB() -> Int {
+    static func peakRSSKiB() -> Int { Int(selfUsage().ru_maxrss) }
+
+    static func selfUsage() -> rusage {
         var usage = rusage()
         #if os(Linux)
         getrusage(RUSAGE_SELF.rawValue, &usage)
         #else
         getrusage(RUSAGE_SELF, &usage)
         #endif
-        return Int(usage.ru_maxrss)
+        return usage
     }
 
     /// User + system CPU of this process so far (getrusage), in microseconds.
     static func processCPUMicros() -> Int64 {
-        var usage = rusage()
-        #if os(Linux)
-        getrusage(RUSAGE_SELF.rawValue, &usage)
-        #else
-        getrusage(RUSAGE_SELF, &usage)
-        #endif
+        let usage = selfUsage()
         func micros(_ t: timeval) -> Int64 { Int64(t.tv_sec) * 1_000_000 + Int64(t.tv_usec) }
         return micros(usage.ru_utime) + micros(usage.ru_stime)
     }

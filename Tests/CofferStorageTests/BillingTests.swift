@@ -35,6 +35,16 @@ struct BillingTests {
                          periodEnd: RFC3339.format(micros: start + hour))
     }
 
+    /// The code a refused call throws (nil: it was accepted).
+    static func refusal(_ body: () async throws -> Any) async -> ErrorCode? {
+        do {
+            _ = try await body()
+            return nil
+        } catch {
+            return (error as? CofferError)?.code
+        }
+    }
+
     static func runUntilNow(_ env: TestEnvironment, key: String = UUID().uuidString) async throws -> SettlementRunRecord {
         try await env.engine.settlement.run(untilMicros: env.clock.nowMicros(), idempotencyKey: key, actor: "test").0
     }
@@ -401,17 +411,14 @@ struct BillingTests {
             #expect(try await bills.resources(accountId: account, month: month).first?.amounts.deductionMinor == 100)
             #expect(try await bills.compensations(accountId: account, month: month).map(\.compensation) == [c])
             #expect(try await env.store.auditLog(accountId: account, limit: 10).filter { $0.action == "bill.compensation" }.count == 1)
-            func code(_ body: () async throws -> Any) async -> ErrorCode? {
-                do { _ = try await body(); return nil } catch { return (error as? CofferError)?.code }
-            }
-            #expect(await code { try await bills.compensate(accountId: account, settlementId: settlementId, amountText: "1.01", reason: "too much",
+            #expect(await Self.refusal { try await bills.compensate(accountId: account, settlementId: settlementId, amountText: "1.01", reason: "too much",
                                                             idempotencyKey: "comp-2", actor: "test", wallets: wallets) } == .refundExceedsCharge)
-            #expect(await code { try await bills.compensate(accountId: account, settlementId: "stl_nope", amountText: "1.00", reason: "x",
+            #expect(await Self.refusal { try await bills.compensate(accountId: account, settlementId: "stl_nope", amountText: "1.00", reason: "x",
                                                             idempotencyKey: "comp-3", actor: "test", wallets: wallets) } == .settlementNotFound)
             let other = try await env.fundedAccount(cashMinor: 100)
-            #expect(await code { try await bills.compensate(accountId: other, settlementId: settlementId, amountText: "1.00", reason: "x",
+            #expect(await Self.refusal { try await bills.compensate(accountId: other, settlementId: settlementId, amountText: "1.00", reason: "x",
                                                             idempotencyKey: "comp-4", actor: "test", wallets: wallets) } == .settlementNotFound)
-            #expect(await code { try await bills.compensate(accountId: account, settlementId: settlementId, amountText: "0.001", reason: "x",
+            #expect(await Self.refusal { try await bills.compensate(accountId: account, settlementId: settlementId, amountText: "0.001", reason: "x",
                                                             idempotencyKey: "comp-5", actor: "test", wallets: wallets) } == .amountTooManyDecimals)
             #expect(try await env.wallet(account) == w)
         }

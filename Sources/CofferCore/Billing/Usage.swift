@@ -22,6 +22,14 @@ public enum UsageRules {
         return (Int64(amount), Int64(list))
     }
 
+    /// L3's discount rate: amount ÷ list amount with 4 decimals, half-up, as a decimal string ("0.625"); nil without a list
+    /// price (a contract price, shown as "-").
+    public static func discountRate(amountUnits: Int64, listAmountUnits: Int64?) -> String? {
+        guard let list = listAmountUnits, list > 0 else { return nil }
+        let rate = (Int128(amountUnits) * 20_000 + Int128(list)) / (Int128(list) * 2)
+        return Rating.format(rate * 10_000)
+    }
+
     /// Period checks: the end is not before the start, and usage is reported after it happened (a few minutes of clock
     /// skew allowed), so that a record cannot sit unsettled in the future.
     public static let futureSkewMicros: Int64 = 5 * 60 * 1_000_000

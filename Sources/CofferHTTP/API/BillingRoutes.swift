@@ -413,13 +413,7 @@ struct BillLineView: Encodable {
         amount = Rating.format(Int128(l.amountUnits))
         // "-" where the customer has a contract price and the provider sent no list price (seed 001).
         listAmount = l.listAmountUnits.map { Rating.format(Int128($0)) } ?? "-"
-        if let list = l.listAmountUnits, list > 0 {
-            // amount ÷ list with 4 decimals, half-up, in integers.
-            let rate = (Int128(l.amountUnits) * 20_000 + Int128(list)) / (Int128(list) * 2)
-            discountRate = Rating.format(rate * 10_000)
-        } else {
-            discountRate = "-"
-        }
+        discountRate = UsageRules.discountRate(amountUnits: l.amountUnits, listAmountUnits: l.listAmountUnits) ?? "-"
     }
     static let csvColumns = ["settlement_id", "resource_id", "resource_name", "product_id", "project_id", "region", "component", "unit",
                              "quantity", "cycle_start", "cycle_end", "deducted_at", "billing_month", "deduction_month", "payment_type",
