@@ -68,6 +68,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Port to listen on.") var port = 8080
     @Flag(help: "Create (once) a platform key and a demo account, print them, and enable the sandbox channel.") var demo = false
     @Flag(help: "Enable the sandbox test channel (moves no real money).") var sandbox = false
+    @Flag(help: "Enable the sandbox clock: POST /v1/sandbox/clock moves every time rule forward (on with --demo; never in production).")
+    var sandboxClock = false
     @Option(help: "Most ledger operations applied in one transaction (1–8192).") var ledgerMaxBatch = 512
     @Option(help: "Microseconds a ledger batch may wait for more operations before it starts (0–100000; 0: a batch forms while the previous one commits).")
     var ledgerMaxWaitMicros = 0
@@ -117,7 +119,11 @@ struct Serve: AsyncParsableCommand {
         }
         engineSettings.ledger = LedgerWriterSettings(maxBatchSize: ledgerMaxBatch, maxWaitMicros: ledgerMaxWaitMicros,
                                                      workers: ledgerWorkers ?? db.defaultLedgerWorkers)
-        let engine = CofferEngine(store: store, channels: channels, settings: engineSettings,
+        // The sandbox clock moves every time rule; it is the engine's clock, so nothing reads the system's time around it.
+        let clock: SandboxClock? = (demo || sandboxClock)
+            ? SandboxClock(path: db.dataDir + "/sandbox-clock") : nil
+        if clock != nil { try FileManager.default.createDirectory(atPath: db.dataDir, withIntermediateDirectories: true) }
+        let engine = CofferEngine(store: store, clock: clock ?? SystemClock(), channels: channels, settings: engineSettings,
                                   logger: logger)
         let demoLines = demo ? try await DemoData.ensure(engine: engine, dataDir: db.dataDir) : []
         var settings = ServerSettings()
@@ -125,7 +131,7 @@ struct Serve: AsyncParsableCommand {
         settings.port = port
         let database = db.displayName
         let realChannels = channels.filter(\.movesRealMoney).map(\.name)
-        let deps = HTTPDependencies(engine: engine, sandbox: sandboxChannel)
+        let deps = HTTPDependencies(engine: engine, sandbox: sandboxChannel, sandboxClock: clock)
         var webSettings = WebSettings()
         webSettings.secureCookies = !insecureCookies
         let modules: [any RouteModule] = noConsole ? [] : [try await WebConsole.load(deps: deps, settings: webSettings)]
@@ -135,6 +141,7 @@ struct Serve: AsyncParsableCommand {
             if !modules.isEmpty { say("console: http://\(host == "127.0.0.1" ? "localhost" : host):\(port)/ (operator desk: /desk)") }
             if let qrLine, !modules.isEmpty { say(qrLine) }
             if sandboxEnabled { say("sandbox channel: enabled (test channel, moves no real money)") }
+            if let clock { say("sandbox clock: enabled (POST /v1/sandbox/clock moves time forward; now \(clock.offsetSeconds) s ahead)") }
             for name in realChannels { say("payment channel: \(name)") }
             for line in demoLines { say(line) }
         }

@@ -51,11 +51,11 @@ struct APIFixture {
         try await call(.post, path, key: key, idempotencyKey: env.engine.ids.make("idem"), body: body)
     }
 
-    static func run(_ backend: Backend, sandbox: Bool = true, settings: CofferEngine.Settings = .init(),
+    static func run(_ backend: Backend, sandbox: Bool = true, sandboxClock: Bool = true, settings: CofferEngine.Settings = .init(),
                     channels: (ManualClock) throws -> [any PaymentChannel] = { _ in [] },
                     _ test: @escaping @Sendable (APIFixture) async throws -> Void) async throws {
         try await TestEnvironment.with(backend, settings: settings, channels: channels) { env in
-            let deps = HTTPDependencies(engine: env.engine, sandbox: sandbox ? env.sandbox : nil)
+            let deps = HTTPDependencies(engine: env.engine, sandbox: sandbox ? env.sandbox : nil, sandboxClock: sandboxClock ? env.clock : nil)
             // The environment already runs the ledger writer; the app here is the router alone.
             let app = Application(router: buildRouter(deps))
             try await app.test(.router) { client in

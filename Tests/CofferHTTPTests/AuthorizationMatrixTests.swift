@@ -77,6 +77,8 @@ struct AuthorizationMatrixTests {
         "PUT /v1/accounts/{accountId}/bill-settings": "UUAAFHA",
         "GET /v1/accounts/{accountId}/cost-estimate": "UUAAFHA",
         "POST /v1/accounts/{accountId}/bill-compensations": "UUFFFHA",
+        "GET /v1/sandbox/clock": "UUFFFFA",
+        "POST /v1/sandbox/clock": "UUFFFFA",
         "GET /v1/accounts/{accountId}/bill-compensations": "UUAAFHA",
         "GET /v1/operator/code-batches/{batchId}/codes.csv": "UUFFFFA",
         "POST /v1/operator/code-batches/{batchId}/void": "UUFFFFA",

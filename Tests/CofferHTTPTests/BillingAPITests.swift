@@ -124,3 +124,50 @@ struct BillingAPITests {
         }
     }
 }
+
+/// The sandbox clock, black-box: time rules move when the API moves the clock.
+@Suite("Sandbox clock through the API")
+struct SandboxClockAPITests {
+    @Test("W5 B2 moving the sandbox clock expires a freeze and settles a cycle after its grace period; the same key moves it once",
+          arguments: Backend.available)
+    func advances(backend: Backend) async throws {
+        try await APIFixture.run(backend) { api in
+            let a = api.accountId, p = api.platformKey
+            _ = try await api.post("/v1/accounts/\(a)/adjustments", key: p, #"{"amount":"100.00","bucket":"cash","reason":"funding"}"#)
+            let freeze = try #require(try await api.post("/v1/accounts/\(a)/freezes", key: p, #"{"amount":"10.00","expiresInSeconds":3600}"#)
+                .string("freeze", "id"))
+            _ = try await api.call(.put, "/v1/operator/products/cvm", key: p,
+                                   body: #"{"name":{"zh":"云服务器","en":"Cloud server"},"settlementCycle":"hourly","taxCategory":"cloud_service"}"#)
+            _ = try await api.call(.put, "/v1/accounts/\(a)/resources/ins-1", key: p, body: #"{"productId":"cvm","name":"web"}"#)
+            let now = api.env.clock.nowMicros()
+            let hour = now - now % 3_600_000_000
+            let usage = #"{"records":[{"id":"u","accountId":"\#(a)","resourceId":"ins-1","component":"cpu","quantity":"1","unit":"h","unitPrice":"1","periodStart":"\#(RFC3339.format(micros: hour))","periodEnd":"\#(RFC3339.format(micros: now))"}]}"#
+            #expect(try await api.call(.post, "/v1/usage-records", key: p, body: usage).text.contains(#""accepted":1"#))
+            _ = try await api.env.engine.jobs.runOnce()
+            #expect(try await api.env.store.freeze(accountId: a, id: freeze)?.state == .active)
+
+            #expect(try await api.call(.post, "/v1/sandbox/clock", key: api.ownerKey, idempotencyKey: "c1", body: #"{"advanceSeconds":7200}"#).status == 403)
+            let moved = try await api.call(.post, "/v1/sandbox/clock", key: p, idempotencyKey: "c1", body: #"{"advanceSeconds":7200}"#)
+            #expect(moved.status == 200 && moved.json["advancedSeconds"] as? Int == 7200, "\(moved.text)")
+            let again = try await api.call(.post, "/v1/sandbox/clock", key: p, idempotencyKey: "c1", body: #"{"advanceSeconds":7200}"#)
+            #expect(again.headers[HTTPField.Name("Idempotent-Replayed")!] == "true")
+            #expect(api.env.clock.nowMicros() == now + 7_200_000_000)
+            #expect(try await api.call(.post, "/v1/sandbox/clock", key: p, idempotencyKey: "c2", body: #"{"advanceSeconds":0}"#).code == "invalid_field")
+            #expect(try await api.call(.post, "/v1/sandbox/clock", key: p, idempotencyKey: "c1", body: #"{"advanceSeconds":60}"#).code == "idempotency_conflict")
+
+            let report = try await api.env.engine.jobs.runOnce()
+            #expect(report.freezesExpired == 1 && report.cyclesSettled == 1)
+            #expect(try await api.env.store.freeze(accountId: a, id: freeze)?.state == .expired)
+            #expect(try await api.env.wallet(a).cashMinor == 10_000 - 100)
+        }
+    }
+
+    @Test("A server without the sandbox clock answers 404 sandbox_clock_disabled")
+    func disabled() async throws {
+        try await APIFixture.run(.sqlite, sandboxClock: false) { api in
+            let r = try await api.call(.post, "/v1/sandbox/clock", key: api.platformKey, idempotencyKey: "c", body: #"{"advanceSeconds":60}"#)
+            #expect(r.status == 404 && r.code == "sandbox_clock_disabled")
+            #expect(try await api.call(.get, "/v1/sandbox/clock", key: api.platformKey).code == "sandbox_clock_disabled")
+        }
+    }
+}

@@ -96,6 +96,7 @@ public enum ErrorCode: String, CaseIterable, Codable, Sendable {
     case statisticPeriodLocked = "statistic_period_locked"
     case settlementRunInProgress = "settlement_run_in_progress"
     case settlementNotFound = "settlement_not_found"
+    case sandboxClockDisabled = "sandbox_clock_disabled"
     case shuttingDown = "shutting_down"
     case internalError = "internal_error"
 
@@ -122,7 +123,7 @@ public enum ErrorCode: String, CaseIterable, Codable, Sendable {
             .forbidden
         case .accountNotFound, .userNotFound, .freezeNotFound, .chargeNotFound, .rechargeNotFound, .remittanceNotFound,
              .statementLineNotFound, .payerNameNotFound, .codeBatchNotFound, .productNotFound, .codeNotFound, .channelRefundNotFound, .routeNotFound,
-             .resourceNotFound, .projectNotFound, .settlementNotFound,
+             .resourceNotFound, .projectNotFound, .settlementNotFound, .sandboxClockDisabled,
              .sandboxDisabled, .receiptMissing:
             .notFound
         case .methodNotAllowed:

@@ -8,9 +8,12 @@ import Hummingbird
 public struct HTTPDependencies: Sendable {
     public var engine: CofferEngine
     public var sandbox: SandboxChannel?
-    public init(engine: CofferEngine, sandbox: SandboxChannel?) {
+    /// The clock `POST /v1/sandbox/clock` moves (the engine's own), when the sandbox clock is enabled.
+    public var sandboxClock: (any AdjustableClock)?
+    public init(engine: CofferEngine, sandbox: SandboxChannel?, sandboxClock: (any AdjustableClock)? = nil) {
         self.engine = engine
         self.sandbox = sandbox
+        self.sandboxClock = sandboxClock
     }
 }
 
@@ -158,6 +161,36 @@ struct Routes: Sendable {
         MoneyInRoutes(routes: self).register(on: v1)
         ProductRoutes(routes: self).register(on: v1)
         BillingRoutes(routes: self).register(on: v1)
+        v1.get("sandbox/clock", use: sandboxClockNow)
+        v1.post("sandbox/clock", use: advanceSandboxClock)
+    }
+
+    // MARK: the sandbox clock
+
+    func sandboxClock() throws(CofferError) -> any AdjustableClock {
+        guard let clock = deps.sandboxClock else {
+            throw CofferError(.sandboxClockDisabled, "The sandbox clock is not enabled on this server; start it with --sandbox-clock (or --demo).")
+        }
+        return clock
+    }
+
+    @Sendable func sandboxClockNow(_ request: Request, _ context: CofferContext) async throws -> Response {
+        try Access.requireOperator(try await authenticate(request))
+        let clock = try sandboxClock()
+        struct Out: Encodable { let now: String; let offsetSeconds: Int64 }
+        return try JSON.response(Out(now: RFC3339.format(micros: clock.nowMicros()), offsetSeconds: (clock as? SandboxClock)?.offsetSeconds ?? 0))
+    }
+
+    struct AdvanceBody: Decodable { let advanceSeconds: Int64 }
+
+    @Sendable func advanceSandboxClock(_ request: Request, _ context: CofferContext) async throws -> Response {
+        try Access.requireOperator(try await authenticate(request))
+        let clock = try sandboxClock()
+        let key = try request.idempotencyKey()
+        let body = try await JSON.decode(AdvanceBody.self, from: request)
+        let (advanced, replayed) = try await SandboxTime(clock: clock, store: engine.store).advance(seconds: body.advanceSeconds, idempotencyKey: key)
+        struct Out: Encodable { let now: String; let advancedSeconds: Int64 }
+        return try JSON.response(Out(now: RFC3339.format(micros: advanced.nowMicros), advancedSeconds: advanced.advancedSeconds), replayed: replayed)
     }
 
     // MARK: accounts, users, keys
