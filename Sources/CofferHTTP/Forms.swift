@@ -19,12 +19,50 @@ public enum Forms {
         var request = request
         let body: ByteBuffer
         do { body = try await request.collectBody(upTo: limitBytes) } catch { throw tooLarge }
+        let cleanBoundary = String(boundary).trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+        guard headerNamesAreASCII(Array(body.readableBytesView), boundary: cleanBoundary) else {
+            throw CofferError(.multipartInvalid, "The form could not be read: a part's header name is not ASCII.")
+        }
         do {
-            return try FormDataDecoder().decode(T.self, from: body,
-                                                boundary: String(boundary).trimmingCharacters(in: CharacterSet(charactersIn: "\"")))
+            return try FormDataDecoder().decode(T.self, from: body, boundary: cleanBoundary)
         } catch {
             throw CofferError(.multipartInvalid, "The form could not be read; check the multipart boundary and fields.")
         }
+    }
+
+    /// MultipartKit 4.7 indexes a 128-entry table with each byte of a part's header name, so a name byte ≥ 0x80 traps the
+    /// whole server (schemathesis found it). Header names are ASCII by RFC 7578/5322: such a form is refused before parsing.
+    static func headerNamesAreASCII(_ bytes: [UInt8], boundary: String) -> Bool {
+        let marker = Array(("--" + boundary).utf8)
+        guard !marker.isEmpty else { return true }
+        var i = 0
+        while let start = find(marker, in: bytes, from: i) {
+            // The header block: from the line after the boundary to the first empty line (or the end).
+            var line = start + marker.count
+            while line < bytes.count, bytes[line] != UInt8(ascii: "\n") { line += 1 }
+            line += 1
+            while line < bytes.count {
+                var end = line
+                while end < bytes.count, bytes[end] != UInt8(ascii: "\n") { end += 1 }
+                let content = bytes[line..<end].last == UInt8(ascii: "\r") ? bytes[line..<(end - 1)] : bytes[line..<end]
+                if content.isEmpty { break }
+                let name = content.prefix { $0 != UInt8(ascii: ":") }
+                if name.contains(where: { $0 >= 0x80 }) { return false }
+                line = end + 1
+            }
+            i = max(line, start + 1)
+        }
+        return true
+    }
+
+    private static func find(_ needle: [UInt8], in haystack: [UInt8], from: Int) -> Int? {
+        guard needle.count <= haystack.count else { return nil }
+        var i = from
+        while i + needle.count <= haystack.count {
+            if haystack[i] == needle[0], haystack[i..<(i + needle.count)].elementsEqual(needle) { return i }
+            i += 1
+        }
+        return nil
     }
 
     /// application/x-www-form-urlencoded fields; a repeated field keeps its last value.

@@ -1,4 +1,5 @@
 import CofferCore
+@testable import CofferHTTP
 import CofferServices
 import CofferTestSupport
 import Foundation
@@ -22,6 +23,26 @@ struct MoneyInAPITests {
     }
 
     static let formType = ["Content-Type": "multipart/form-data; boundary=coffer-boundary-7MA4YWxk"]
+
+    @Test("T1 a part whose header name is not ASCII is refused with 400 multipart_invalid and the server keeps serving (it trapped in MultipartKit)")
+    func nonASCIIHeaderName() async throws {
+        try await APIFixture.run(.sqlite) { api in
+            let body = "--coffer-boundary-7MA4YWxk\r\nContent-Disposition: form-data; name=\"payerName\"\r\nX-名字: 1\r\n\r\n张三\r\n--coffer-boundary-7MA4YWxk--\r\n"
+            let r = try await api.call(.post, "/v1/accounts/\(api.accountId)/remittances", key: api.ownerKey, idempotencyKey: "mp-1",
+                                       body: body, headers: Self.formType)
+            #expect(r.status == 400 && r.code == "multipart_invalid", "\(r.text)")
+            #expect(try await api.call(.get, "/health", key: nil).status == 200)
+        }
+    }
+
+    @Test("Multipart header names: ASCII names pass, a name byte ≥ 0x80 is found in any part, file bytes after the headers do not count",
+          arguments: [("--b\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\n值\r\n--b--\r\n", true),
+                      ("--b\r\nContent-Disposition: form-data; name=\"x\"; filename=\"收据.png\"\r\n\r\n\u{89}PNG\r\n--b--\r\n", true),
+                      ("--b\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\nv\r\n--b\r\nÄ: 1\r\n\r\nv\r\n--b--\r\n", false),
+                      ("--b\nContent-Disposition: form-data\nnäme\n\nv\n--b--\n", false)] as [(String, Bool)])
+    func headerNames(body: String, ok: Bool) {
+        #expect(Forms.headerNamesAreASCII(Array(body.utf8), boundary: "b") == ok)
+    }
 
     @Test("R8 an operator creates and exports a batch; a customer redeems over HTTP; a member is refused (W12)", arguments: Backend.available)
     func r8OverHTTP(backend: Backend) async throws {
