@@ -32,6 +32,12 @@ if [ -n "$missing" ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $missing >/dev/null
 fi
 
+# Debian and Ubuntu ship the venv module apart from python3.
+if ! python3 -m venv --help >/dev/null 2>&1; then
+  sudo=$([ "$(id -u)" = 0 ] || echo sudo)
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3-venv >/dev/null
+fi
 venv=.build/interop-venv
 if ! "$venv/bin/python" -c 'import wechatpayv3, alipay, cryptography, selenium, schemathesis' >/dev/null 2>&1; then
   echo "== Python virtual environment for the interoperability and browser tests ($venv)"
