@@ -213,6 +213,12 @@ if Decimal(wallet["cash"]) != Decimal("100000.00") - expected_total:
 settle_summary = (f"{before} of {len(expected_cycles)} cycles were settled when the run was killed; after the rerun every cycle "
                   f"is deducted exactly once ({after['total']})")
 
+if not database:
+    # An online backup of the SQLite database while the server is still running, verified by the command itself.
+    backup = subprocess.run([bin_path, "backup", "--to", os.path.join(data_dir, "backup.sqlite")] + db_args, capture_output=True, text=True)
+    if backup.returncode != 0:
+        failures.append("coffer backup failed: " + backup.stdout + backup.stderr)
+
 proc.send_signal(signal.SIGTERM)
 proc.wait(timeout=30)
 verify = subprocess.run([bin_path, "verify"] + db_args, capture_output=True, text=True)

@@ -254,3 +254,16 @@ extension SQLStore {
         try await read { db in _ = try await db.raw(SQLQueryString(sql)).all() }
     }
 }
+
+extension SQLStore {
+    /// An online backup of an SQLite database: `VACUUM INTO` copies one consistent snapshot (a read transaction, so the
+    /// server keeps writing in WAL mode meanwhile) into a new, compact file. PostgreSQL has its own tools (pg_dump, base
+    /// backups with WAL archiving); the README gives the procedure.
+    public func backup(to path: String) async throws {
+        guard !connections.isPostgres else {
+            throw StoreError("coffer backup copies SQLite databases; back PostgreSQL up with pg_dump or a base backup (README)")
+        }
+        guard !FileManager.default.fileExists(atPath: path) else { throw StoreError("\(path) exists; name a new file") }
+        try await read { db in _ = try await db.raw("VACUUM INTO \(bind: path)").all() }
+    }
+}

@@ -14,7 +14,7 @@ struct Coffer: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "coffer",
         abstract: "Coffer — a self-hosted billing center (费用中心).",
-        subcommands: [Serve.self, Migrate.self, Verify.self, PlatformKey.self, OperatorCommand.self, Bench.self])
+        subcommands: [Serve.self, Migrate.self, Verify.self, Backup.self, Restore.self, PlatformKey.self, OperatorCommand.self, Bench.self])
 }
 
 /// Where the data lives: PostgreSQL when a URL is given, otherwise embedded SQLite in the data directory.
@@ -218,6 +218,68 @@ struct Verify: AsyncParsableCommand {
         }
         for p in problems { print("verify: MISMATCH account \(p.accountId): \(p.detail)") }
         throw ExitCode(1)
+    }
+}
+
+/// `coffer backup --to FILE`: an online backup of the SQLite database while the server keeps running, then verified.
+struct Backup: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Copy the SQLite database to a new file while the server runs (one consistent snapshot), then verify the copy.")
+    @OptionGroup var db: DatabaseOptions
+    @Option(help: "The backup file to create (must not exist).") var to: String
+
+    func run() async throws {
+        let store = try await db.openStore()
+        do { try await store.backup(to: to) } catch {
+            await store.shutdown()
+            throw ValidationError(String(describing: error))
+        }
+        await store.shutdown()
+        let copy = try await SQLStore.open(.sqlite(path: to))
+        let problems = try await copy.verify()
+        let accounts = try await copy.accountIds(limit: Int.max / 2).count
+        await copy.shutdown()
+        guard problems.isEmpty else {
+            for p in problems { print("backup: MISMATCH account \(p.accountId): \(p.detail)") }
+            throw ExitCode(1)
+        }
+        print("backup: \(to) written and verified (\(accounts) accounts, every balance equals its postings)")
+    }
+}
+
+/// `coffer restore --from FILE`: replaces the SQLite database with a verified backup. Stop the server first.
+struct Restore: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Replace the SQLite database with a backup (stop the server first); the backup is verified before it is used.")
+    @OptionGroup var db: DatabaseOptions
+    @Option(help: "The backup file (made by coffer backup).") var from: String
+    @Flag(help: "Replace an existing database.") var force = false
+
+    func run() async throws {
+        guard case .sqlite(let path) = db.location else {
+            throw ValidationError("coffer restore replaces SQLite databases; restore PostgreSQL with pg_restore (README)")
+        }
+        guard FileManager.default.fileExists(atPath: from) else { throw ValidationError("\(from) does not exist") }
+        let backup = try await SQLStore.open(.sqlite(path: from))
+        let problems = try await backup.verify()
+        await backup.shutdown()
+        guard problems.isEmpty else { throw ValidationError("\(from) does not verify: \(problems[0]); it was not restored") }
+        let fm = FileManager.default
+        if fm.fileExists(atPath: path), !force {
+            throw ValidationError("\(path) exists: stop the server, then pass --force to replace it")
+        }
+        try fm.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        let temporary = path + ".restoring"
+        try? fm.removeItem(atPath: temporary)
+        try fm.copyItem(atPath: from, toPath: temporary)
+        // The old database's WAL and shared memory belong to it, not to the restored file.
+        for suffix in ["-wal", "-shm"] { try? fm.removeItem(atPath: path + suffix) }
+        if fm.fileExists(atPath: path) { try fm.removeItem(atPath: path) }
+        try fm.moveItem(atPath: temporary, toPath: path)
+        let store = try await db.openStore()
+        let accounts = try await store.accountIds(limit: Int.max / 2).count
+        await store.shutdown()
+        print("restore: \(path) restored from \(from) (\(accounts) accounts); start the server again")
     }
 }
 
