@@ -185,6 +185,22 @@ struct LedgerDecisionTests {
         }
     }
 
+    @Test("N1 W2 the postpaid charge that takes the balance below zero announces arrears, once; one in arrears already says nothing")
+    func arrearsEvent() throws {
+        let s = Self.snapshot(cash: 100)
+        let first = try LedgerDecisions.decide(.charge(accountId: Self.a, chargeId: "c1", amountMinor: 250, mode: .postpaid, reference: nil),
+                                               actor: "system", in: s, nowMicros: Self.now)
+        #expect(first.events == [LedgerEvent(.accountInArrears, accountId: Self.a, ["balance": "-1.50", "shortfall": "1.50"])])
+        var after = s
+        after.apply(first)
+        let second = try LedgerDecisions.decide(.charge(accountId: Self.a, chargeId: "c2", amountMinor: 10, mode: .postpaid, reference: nil),
+                                                actor: "system", in: after, nowMicros: Self.now)
+        #expect(second.events.isEmpty)
+        let covered = try LedgerDecisions.decide(.charge(accountId: Self.a, chargeId: "c3", amountMinor: 100, mode: .postpaid, reference: nil),
+                                                 actor: "system", in: s, nowMicros: Self.now)
+        #expect(covered.events.isEmpty)
+    }
+
     @Test("Decisions carry object changes, records and events as data, never prose")
     func decisionContents() throws {
         var s = Self.snapshot { $0.recharges["r1"] = Self.recharge("r1", amount: 10_000, fee: 60) }

@@ -592,7 +592,7 @@ struct ConsoleTests {
         "statement_line_credited": ["amount", "payer", "serial"], "remittance_rejected": ["date", "amount", "reason"],
         "recharge_refused": ["recharge", "amount", "payers"], "channel_refund_succeeded": ["recharge", "amount", "channel", "refund"],
         "channel_refund_failed": ["recharge", "amount"], "remittance_to_confirm": ["payer", "amount", "serial"],
-        "remittance_to_sign": ["payer", "amount", "serial"],
+        "remittance_to_sign": ["payer", "amount", "serial"], "account_in_arrears": ["balance", "shortfall"],
     ]
 
     @Test("Site messages read from the catalogs in both languages; no text names a parameter its writer does not give")

@@ -106,6 +106,9 @@ struct BillingTests {
             let overview = try await env.engine.bills.overview(accountId: account, month: SettlementCalendar.month(of: env.clock.nowMicros(), timeZone: "Asia/Shanghai"))
             #expect(overview.postpaid.deductionMinor == 310 && overview.postpaid.giftMinor == 50 && overview.postpaid.cashMinor == 260)
             #expect(overview.postpaid.remainderUnits == 1 && overview.postpaid.ratedUnits == 309_999_999)
+            // N1: the deduction that took the balance below zero told the customer, once.
+            let arrears = try await env.store.siteMessages(accountId: account, limit: 10).filter { $0.kind == "account_in_arrears" }
+            #expect(arrears.count == 1 && arrears.first?.parameters?["shortfall"] == "1.60")
             // Rerunning settles nothing twice.
             let rerun = try await Self.runUntilNow(env)
             #expect(rerun.cycles == 0 && rerun.records == 0)

@@ -49,6 +49,8 @@ public struct LedgerEvent: Sendable, Equatable {
         case rechargeCredited = "recharge_credited"
         case remittanceCredited = "remittance_credited"
         case statementLineCredited = "statement_line_credited"
+        /// N1: a postpaid deduction took the balance below zero (W2): the account is in arrears from now on.
+        case accountInArrears = "account_in_arrears"
     }
     public var kind: Kind
     public var accountId: String
@@ -163,6 +165,12 @@ public enum LedgerDecisions {
                 createdAtMicros: now))]
             d.related = RelatedObject("charge", chargeId)
             d.memo = reference
+            // Told once, when it happens: a charge that finds the account already in arrears says nothing new.
+            if !wallet.inArrears, d.walletAfter.inArrears {
+                d.events = [LedgerEvent(.accountInArrears, accountId: accountId,
+                                        ["balance": MoneyFormat.format(d.walletAfter.balanceMinor),
+                                         "shortfall": MoneyFormat.format(-d.walletAfter.balanceMinor)])]
+            }
         case let .refund(_, chargeId, refundId, amount, reason):
             guard var c = snapshot.charges[ObjectKey(accountId, chargeId)] else { throw .notFound(.chargeNotFound, chargeId) }
             let (effect, split) = try LedgerRules.refund(

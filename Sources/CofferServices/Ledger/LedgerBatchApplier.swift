@@ -239,6 +239,9 @@ enum LedgerMessages {
                     "\(p["payer"] ?? "") 汇入的 \(p["amount"] ?? "") 元（银行流水 \(p["serial"] ?? "")）已入账。")
         case .remittanceCredited:
             return ("汇款已入账 Remittance credited", "您于 \(p["date"] ?? "") 的汇款 \(p["amount"] ?? "") 元已审核通过并入账。")
+        case .accountInArrears:
+            return ("账户已欠费 Account in arrears",
+                    "账户余额为 \(p["balance"] ?? "") 元，已欠费；请至少充值 \(p["shortfall"] ?? "") 元。欠费期间新购将被拒绝。")
         }
     }
 }
