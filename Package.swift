@@ -24,6 +24,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
         .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         .target(name: "CofferCore"),
@@ -33,6 +35,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
             .product(name: "SwiftCSV", package: "SwiftCSV"),
+            .product(name: "Metrics", package: "swift-metrics"),
         ]),
         .target(name: "CofferChannels", dependencies: [
             "CofferCore", "CofferServices",
@@ -57,6 +60,8 @@ let package = Package(
             .product(name: "MultipartKit", package: "multipart-kit"),
             // gzip request bodies of usage ingestion (zlib).
             .product(name: "CompressNIO", package: "compress-nio"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
         ], resources: [.copy("Resources/openapi.yaml")]),
         // The console: server-rendered pages (Mustache), message catalogs, CSS; served beside the API.
         .target(name: "CofferWeb", dependencies: [
@@ -69,6 +74,8 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
         // Shared by the test targets only: fresh databases per test on SQLite and PostgreSQL.
         .target(name: "CofferTestSupport", dependencies: [
@@ -85,6 +92,8 @@ let package = Package(
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "CompressNIO", package: "compress-nio"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
     ]
 )

@@ -135,9 +135,11 @@ public struct AlipayChannel: PaymentChannel {
             response = try await http.execute(request, timeout: .seconds(Self.timeoutSeconds))
             body = try await response.body.collect(upTo: 1 << 20)
         } catch {
+            ChannelMetrics.error(channel: "alipay", kind: "unreachable")
             throw CofferError(.channelUnreachable, "Alipay could not be reached; try again in a moment.")
         }
         guard response.status == .ok else {
+            ChannelMetrics.error(channel: "alipay", kind: "refused")
             throw CofferError(.channelRefused, "Alipay answered HTTP \(response.status.code); try again later.")
         }
         return try api.verifyResponse(Array(body.readableBytesView), method: method, tolerating: tolerating,

@@ -183,8 +183,10 @@ public struct WeChatPayChannel: PaymentChannel {
         do {
             response = try await http.execute(request, timeout: .seconds(Self.timeoutSeconds))
         } catch {
+            ChannelMetrics.error(channel: "wechatpay", kind: "unreachable")
             throw CofferError(.channelUnreachable, "WeChat Pay could not be reached; try again in a moment.")
         }
+        if response.status.code >= 500 { ChannelMetrics.error(channel: "wechatpay", kind: "refused") }
         let answer = try await response.body.collect(upTo: 1 << 20)
         var headers: [String: String] = [:]
         for (name, value) in response.headers { headers[name.lowercased()] = value }

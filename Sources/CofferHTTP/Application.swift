@@ -3,6 +3,7 @@ import CofferServices
 import Foundation
 import Hummingbird
 import Logging
+import Metrics
 import ServiceLifecycle
 
 /// The OpenAPI document shipped with the server (Resources/openapi.yaml).
@@ -47,6 +48,8 @@ public protocol RouteModule: Sendable {
 public func buildRouter(_ deps: HTTPDependencies, logger: Logger = Logger(label: "coffer.http"),
                         modules: [any RouteModule] = []) -> Router<CofferContext> {
     let router = Router(context: CofferContext.self)
+    // Request counts and latency by route template, method and status (Hummingbird's, through swift-metrics).
+    router.add(middleware: MetricsMiddleware())
     router.add(middleware: ProblemMiddleware(logger: logger, modules: modules))
     Routes(deps: deps).register(on: router)
     for module in modules { module.register(on: router) }
@@ -71,9 +74,16 @@ struct JobsService: Service {
     let intervalSeconds: Int
     let logger: Logger
     func run() async throws {
+        let duration = Metrics.Timer(label: "coffer_jobs_run_seconds")
+        // Job lag for alerts: `time() - coffer_jobs_last_success_timestamp_seconds` grows when scheduled work stops running.
+        let lastSuccess = Gauge(label: "coffer_jobs_last_success_timestamp_seconds")
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            let started = ContinuousClock.now
             do {
                 let report = try await jobs.runOnce()
+                let took = ContinuousClock.now - started
+                duration.recordNanoseconds(took.components.seconds * 1_000_000_000 + took.components.attoseconds / 1_000_000_000)
+                lastSuccess.record(Date().timeIntervalSince1970)
                 if report.freezesExpired + report.rechargesExpired + report.noticesDelivered + report.refundsFinished > 0 {
                     logger.info("jobs: \(report.freezesExpired) freezes expired, \(report.rechargesExpired) recharges expired, \(report.noticesDelivered) notices delivered, \(report.refundsFinished) channel refunds finished")
                 }

@@ -6,6 +6,8 @@ import CofferServices
 import CofferStorage
 import CofferWeb
 import Foundation
+import Metrics
+import Prometheus
 import Hummingbird
 import Logging
 
@@ -78,6 +80,8 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Leave the Secure flag off the console's cookies: only for plain HTTP on a host name other than localhost.")
     var insecureCookies = false
     @Flag(help: "Serve the API only, without the web console.") var noConsole = false
+    @Option(help: "Serve Prometheus metrics at /metrics to callers with this bearer token. Default: $COFFER_METRICS_TOKEN; none: /metrics is off.")
+    var metricsToken: String?
     @Option(help: "B2: seconds after a cycle ends before the jobs loop settles it, so late usage joins its cycle (default 900).")
     var settlementGraceSeconds: Int64 = 900
 
@@ -95,6 +99,13 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         var logger = Logger(label: "coffer")
         logger.logLevel = .info
+        // swift-metrics → Prometheus, bootstrapped before anything records a metric.
+        var metricsExport: MetricsExport?
+        if let token = metricsToken ?? ProcessInfo.processInfo.environment["COFFER_METRICS_TOKEN"], !token.isEmpty {
+            let registry = PrometheusCollectorRegistry()
+            MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+            metricsExport = MetricsExport(registry: registry, token: token)
+        }
         let store = try await db.openStore()
         let sandboxEnabled = demo || sandbox || ProcessInfo.processInfo.environment["COFFER_SANDBOX"] == "1"
         let sandboxChannel = sandboxEnabled
@@ -131,7 +142,7 @@ struct Serve: AsyncParsableCommand {
         settings.port = port
         let database = db.displayName
         let realChannels = channels.filter(\.movesRealMoney).map(\.name)
-        let deps = HTTPDependencies(engine: engine, sandbox: sandboxChannel, sandboxClock: clock)
+        let deps = HTTPDependencies(engine: engine, sandbox: sandboxChannel, sandboxClock: clock, metrics: metricsExport)
         var webSettings = WebSettings()
         webSettings.secureCookies = !insecureCookies
         let modules: [any RouteModule] = noConsole ? [] : [try await WebConsole.load(deps: deps, settings: webSettings)]

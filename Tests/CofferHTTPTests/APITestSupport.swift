@@ -7,7 +7,9 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import Metrics
 import NIOCore
+import Prometheus
 
 struct APIResponse {
     let status: Int
@@ -55,7 +57,8 @@ struct APIFixture {
                     channels: (ManualClock) throws -> [any PaymentChannel] = { _ in [] },
                     _ test: @escaping @Sendable (APIFixture) async throws -> Void) async throws {
         try await TestEnvironment.with(backend, settings: settings, channels: channels) { env in
-            let deps = HTTPDependencies(engine: env.engine, sandbox: sandbox ? env.sandbox : nil, sandboxClock: sandboxClock ? env.clock : nil)
+            let deps = HTTPDependencies(engine: env.engine, sandbox: sandbox ? env.sandbox : nil, sandboxClock: sandboxClock ? env.clock : nil,
+                                        metrics: MetricsExport(registry: TestMetrics.registry, token: TestMetrics.token))
             // The environment already runs the ledger writer; the app here is the router alone.
             let app = Application(router: buildRouter(deps))
             try await app.test(.router) { client in
@@ -92,4 +95,14 @@ struct APIFixture {
             }
         }
     }
+}
+
+/// One Prometheus registry for the test process: swift-metrics can be bootstrapped once per process.
+enum TestMetrics {
+    static let token = "metrics-test-token-0123456789"
+    static let registry: PrometheusCollectorRegistry = {
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        return registry
+    }()
 }

@@ -21,6 +21,7 @@ struct AuthorizationMatrixTests {
     static let matrix: [String: String] = [
         "GET /health": "PPPPPPP",
         "GET /openapi.yaml": "PPPPPPP",
+        "GET /metrics": "UUUUUUU",
         "POST /v1/accounts": "UUFFFFA",
         "GET /v1/accounts/{accountId}": "UUAAAHA",
         "POST /v1/accounts/{accountId}/users": "UUAFFHA",

@@ -171,3 +171,20 @@ struct SandboxClockAPITests {
         }
     }
 }
+
+@Suite("Metrics")
+struct MetricsTests {
+    @Test("/metrics answers Prometheus text with request, ledger and settlement series to its own token only")
+    func prometheus() async throws {
+        try await APIFixture.run(.sqlite) { api in
+            _ = try await api.post("/v1/accounts/\(api.accountId)/adjustments", key: api.platformKey,
+                                   #"{"amount":"1.00","bucket":"cash","reason":"metrics"}"#)
+            let r = try await api.call(.get, "/metrics", key: TestMetrics.token)
+            #expect(r.status == 200 && r.headers[.contentType]?.hasPrefix("text/plain") == true)
+            #expect(r.text.contains("coffer_ledger_batch_size") && r.text.contains("coffer_ledger_commit_seconds"), "\(r.text.prefix(2000))")
+            #expect(r.text.contains("hb_requests") || r.text.contains("hb_request"), "\(r.text.prefix(2000))")
+            #expect(try await api.call(.get, "/metrics", key: api.platformKey).status == 401)
+            #expect(try await api.call(.get, "/metrics", key: nil).status == 401)
+        }
+    }
+}

@@ -97,6 +97,7 @@ public enum ErrorCode: String, CaseIterable, Codable, Sendable {
     case settlementRunInProgress = "settlement_run_in_progress"
     case settlementNotFound = "settlement_not_found"
     case sandboxClockDisabled = "sandbox_clock_disabled"
+    case metricsDisabled = "metrics_disabled"
     case shuttingDown = "shutting_down"
     case internalError = "internal_error"
 
@@ -123,7 +124,7 @@ public enum ErrorCode: String, CaseIterable, Codable, Sendable {
             .forbidden
         case .accountNotFound, .userNotFound, .freezeNotFound, .chargeNotFound, .rechargeNotFound, .remittanceNotFound,
              .statementLineNotFound, .payerNameNotFound, .codeBatchNotFound, .productNotFound, .codeNotFound, .channelRefundNotFound, .routeNotFound,
-             .resourceNotFound, .projectNotFound, .settlementNotFound, .sandboxClockDisabled,
+             .resourceNotFound, .projectNotFound, .settlementNotFound, .sandboxClockDisabled, .metricsDisabled,
              .sandboxDisabled, .receiptMissing:
             .notFound
         case .methodNotAllowed:

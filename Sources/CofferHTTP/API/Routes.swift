@@ -3,6 +3,7 @@ import CofferCore
 import CofferServices
 import Foundation
 import Hummingbird
+import Prometheus
 
 /// What the HTTP layer needs: the engine's use cases, and the sandbox payer when the sandbox channel is enabled.
 public struct HTTPDependencies: Sendable {
@@ -10,10 +11,29 @@ public struct HTTPDependencies: Sendable {
     public var sandbox: SandboxChannel?
     /// The clock `POST /v1/sandbox/clock` moves (the engine's own), when the sandbox clock is enabled.
     public var sandboxClock: (any AdjustableClock)?
-    public init(engine: CofferEngine, sandbox: SandboxChannel?, sandboxClock: (any AdjustableClock)? = nil) {
+    /// `/metrics`, when a metrics token is configured.
+    public var metrics: MetricsExport?
+    public init(engine: CofferEngine, sandbox: SandboxChannel?, sandboxClock: (any AdjustableClock)? = nil, metrics: MetricsExport? = nil) {
         self.engine = engine
         self.sandbox = sandbox
         self.sandboxClock = sandboxClock
+        self.metrics = metrics
+    }
+}
+
+/// What `/metrics` serves: the Prometheus registry swift-metrics was bootstrapped with, behind its own bearer token (the
+/// metrics scraper is not an API caller; an API key does not read metrics).
+public struct MetricsExport: Sendable {
+    public let registry: PrometheusCollectorRegistry
+    let tokenDigest: String
+    public init(registry: PrometheusCollectorRegistry, token: String) {
+        self.registry = registry
+        tokenDigest = Secrets.sha256Hex(token)
+    }
+    func allows(_ header: String?) -> Bool {
+        guard let header, header.count > 7, header.prefix(7).lowercased() == "bearer " else { return false }
+        // Digests are compared, so the comparison's timing says nothing about the token itself.
+        return Secrets.sha256Hex(String(header.dropFirst(7))) == tokenDigest
     }
 }
 
@@ -123,6 +143,15 @@ struct Routes: Sendable {
     func register(on router: Router<CofferContext>) {
         router.get("/health") { _, _ in
             try JSON.response(["status": "ok", "database": engine.store.backendName])
+        }
+        router.get("/metrics") { request, _ in
+            guard let metrics = deps.metrics else {
+                throw CofferError(.metricsDisabled, "Metrics are not enabled on this server; start it with --metrics-token.")
+            }
+            guard metrics.allows(request.headers[.authorization]) else { throw CofferError.unauthorized }
+            var headers = HTTPFields()
+            headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: metrics.registry.emitToString())))
         }
         router.get("/openapi.yaml") { _, _ in
             var headers = HTTPFields()

@@ -1,5 +1,6 @@
 import CofferCore
 import Logging
+import Metrics
 import Synchronization
 
 public struct LedgerWriterSettings: Sendable {
@@ -170,6 +171,9 @@ public final class LedgerWriter: Sendable {
         p.beginMicros = bodyStarted - requested
         p.commitMicros = monotonicMicros() - bodyEnded
         profileCounter.add(p)
+        // Made per batch, not cached: a handler made before the metrics backend is bootstrapped would stay a no-op.
+        Recorder(label: "coffer_ledger_batch_size", aggregate: true).record(requests.count)
+        Metrics.Timer(label: "coffer_ledger_commit_seconds").recordMicroseconds(p.commitMicros)
         return outcomes
     }
 }

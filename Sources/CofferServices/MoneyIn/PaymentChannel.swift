@@ -1,3 +1,4 @@
+import Metrics
 import CofferCore
 
 /// What the customer does next to pay: scan a QR code, follow a link, or (sandbox) call the simulated payer.
@@ -125,5 +126,13 @@ public enum ChannelCatalog {
                              note: "Coffer does not speak this channel's protocol yet; it cannot be enabled."))
         }
         return out
+    }
+}
+
+/// Calls to payment channels that failed, by channel and kind (`unreachable`: no answer; `refused`: an HTTP error
+/// status), exported at `/metrics` as `coffer_channel_errors_total`.
+public enum ChannelMetrics {
+    public static func error(channel: String, kind: String) {
+        Counter(label: "coffer_channel_errors_total", dimensions: [("channel", channel), ("kind", kind)]).increment()
     }
 }

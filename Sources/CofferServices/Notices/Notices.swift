@@ -1,3 +1,4 @@
+import Metrics
 import CofferCore
 import Logging
 import Synchronization
@@ -61,7 +62,10 @@ public struct NoticeDelivery: Sendable {
         guard let email = senders.first(where: { $0.medium == .email }) else { return 0 }
         var delivered: [ObjectKey] = []
         var contacts: [String: String] = [:]   // one read per account, however many messages it has waiting
-        for message in try await store.undeliveredMessages(limit: limit) {
+        let pending = try await store.undeliveredMessages(limit: limit)
+        // The outbox's depth as this run saw it (at most `limit`).
+        Gauge(label: "coffer_outbox_pending").record(pending.count)
+        for message in pending {
             if contacts[message.accountId] == nil { contacts[message.accountId] = try await store.account(id: message.accountId)?.contactEmail }
             guard let contactEmail = contacts[message.accountId] else { continue }
             // Accounts have a contact e-mail and no phone number yet: SMS has a port and no recipients.
