@@ -145,6 +145,8 @@ struct Routes: Sendable {
             try JSON.response(["status": "ok", "database": engine.store.backendName])
         }
         router.get("/metrics") { request, _ in
+            // No credentials at all is 401 whether or not metrics are on (the document's rule for every secured route).
+            guard request.headers[.authorization] != nil else { throw CofferError.unauthorized }
             guard let metrics = deps.metrics else {
                 throw CofferError(.metricsDisabled, "Metrics are not enabled on this server; start it with --metrics-token.")
             }
