@@ -50,10 +50,13 @@ public final class SQLStore: CofferStore {
     }
 
     public func transaction<R: Sendable>(_ body: @escaping @Sendable (any StoreTransaction) async throws -> R) async throws -> R {
+        try await writeTransaction(body)
+    }
+
+    /// The concrete transaction, for writes this module makes in one piece (a row and its audit record).
+    func writeTransaction<R: Sendable>(_ body: @escaping @Sendable (SQLTransaction) async throws -> R) async throws -> R {
         let postgres = connections.isPostgres
-        return try await connections.transaction { db, driver in
-            try await body(SQLTransaction(db: db, driver: driver, postgres: postgres))
-        }
+        return try await connections.transaction { db, driver in try await body(SQLTransaction(db: db, driver: driver, postgres: postgres)) }
     }
 
     func read<R: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> R) async throws -> R {

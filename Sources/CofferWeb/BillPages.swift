@@ -270,8 +270,9 @@ struct BillPages: Sendable {
         let projects = try await engine.store.projects(accountId: accountId)
         let resources = try await engine.store.resources(accountId: accountId)
         let names = try await productNames(v)
+        let counts = Dictionary(grouping: resources.compactMap(\.projectId), by: { $0 }).mapValues(\.count)
         return console.page("projects", v, title: console.t(v, "projects_title"), model: [
-            "projects": projects.map { p in ["id": p.id, "name": p.name, "count": String(resources.filter { $0.projectId == p.id }.count)] },
+            "projects": projects.map { p in ["id": p.id, "name": p.name, "count": String(counts[p.id] ?? 0)] },
             "hasProjects": !projects.isEmpty, "idem": console.formKey(),
             "resources": resources.map { r -> [String: Any] in
                 ["id": r.id, "name": r.name, "product": names[r.productId] ?? r.productId, "region": r.region ?? "",

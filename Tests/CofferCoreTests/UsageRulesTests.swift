@@ -40,6 +40,13 @@ struct UsageRulesTests {
         #expect(Int128(s.deductionMinor) * Rating.unitsPerMinor - Int128(s.remainderUnits) == s.totalUnits)
     }
 
+    @Test("M2 a cycle whose list total passes the BIGINT limit is refused, never trapped or wrapped")
+    func listTotalLimit() throws {
+        var line = UsageLineTotal(component: "cpu", unit: "h")
+        for _ in 0..<2 { try line.add(quantityUnits: 1, amountUnits: 1, listAmountUnits: Int64.max) }
+        #expect(throws: CofferError.arithmeticOverflow) { try CycleSettlement(lines: [line]) }
+    }
+
     @Test("M2 B1 a record rated above 92233720368.54775807 is refused, never wrapped")
     func recordLimit() throws {
         let big = try Rating.parse("9999999999", field: "q")

@@ -72,7 +72,9 @@ public struct CycleSettlement: Sendable, Equatable {
     public init(lines: [UsageLineTotal]) throws(CofferError) {
         self.lines = lines.sorted { ($0.component, $0.unit) < ($1.component, $1.unit) }
         totalUnits = try Rating.sum(lines.map(\.amountUnits))
-        guard totalUnits <= UsageRules.maxAmountUnits else { throw .arithmeticOverflow }
+        // Lines are stored as BIGINTs of 1e-8: a list total may exceed the rated one, so both are held to the limit.
+        guard totalUnits <= UsageRules.maxAmountUnits,
+              lines.allSatisfy({ ($0.listAmountUnits ?? 0) <= UsageRules.maxAmountUnits }) else { throw .arithmeticOverflow }
         let (deduction, remainder) = try Rating.settle(totalUnits: totalUnits)
         (deductionMinor, remainderUnits) = (deduction, Int64(remainder))
         // Invariant: the deduction is the exact total plus the remainder, and the remainder is under half a fen.

@@ -65,12 +65,14 @@ public struct SettlementService: Sendable {
 
     func settle(untilMicros: Int64, run: SettlementRunRecord) async throws -> SettlementRunRecord {
         var run = run
-        // First what a crash left between claim and charge: those cycles are settled, their deduction is owed.
+        // First what a crash left between claim and charge: those cycles are settled, their deduction is owed. Each is
+        // tried once per run (one the ledger refuses stays owed for the next run, counted as failed once).
+        var attempted = Set<String>()
         while true {
-            let owed = try await store.unchargedSettlements(limit: settings.chunkSize)
-            let charged = try await charge(owed)
-            run.failed += owed.count - charged
-            if owed.count < settings.chunkSize || charged == 0 { break }
+            let owed = try await store.unchargedSettlements(limit: settings.chunkSize).filter { !attempted.contains($0.id) }
+            guard !owed.isEmpty else { break }
+            attempted.formUnion(owed.map(\.id))
+            run.failed += owed.count - (try await charge(owed))
         }
         var after: UsageGroup?
         while true {
@@ -140,14 +142,16 @@ public struct SettlementService: Sendable {
     /// Each settlement's deduction as a postpaid charge keyed by the settlement (a replay after a crash charges once).
     /// Answers how many are now charged.
     private func charge(_ settlements: [SettlementRecord]) async throws -> Int {
-        guard !settlements.isEmpty else { return 0 }
-        let outcomes = try await writer.submitAll(settlements.map { s in
-            LedgerRequest(.charge(accountId: s.accountId, chargeId: s.chargeId!, amountMinor: s.deductionMinor, mode: .postpaid,
+        // A settlement that rounded to 0.00 has no charge and was stored as charged; only the others reach here.
+        let owed = settlements.compactMap { s in s.chargeId.map { (s, $0) } }
+        guard !owed.isEmpty else { return 0 }
+        let outcomes = try await writer.submitAll(owed.map { s, chargeId in
+            LedgerRequest(.charge(accountId: s.accountId, chargeId: chargeId, amountMinor: s.deductionMinor, mode: .postpaid,
                                   reference: s.id),
                           idempotencyKey: "settlement:\(s.id)", actor: "system:settlement")
         })
         var done: [ObjectKey] = []
-        for (s, outcome) in zip(settlements, outcomes) {
+        for ((s, _), outcome) in zip(owed, outcomes) {
             switch outcome.result {
             case .success: done.append(ObjectKey(s.accountId, s.id))
             case .failure(let error): logger.error("deduction of settlement \(s.id) refused: \(error)")

@@ -222,9 +222,8 @@ extension SQLStore {
     }
 
     public func switchToBillingPeriod(accountId: String, month: String, audit: AuditRecord) async throws -> Bool {
-        try await transaction { tx in
-            guard let sql = tx as? SQLTransaction else { return false }
-            let rows = try await sql.db.raw("""
+        try await writeTransaction { tx in
+            let rows = try await tx.db.raw("""
                 INSERT INTO bill_settings (account_id, statistic_period, switch_month, updated_at)
                 VALUES (\(bind: accountId), 'billing', \(bind: month), \(bind: audit.createdAtMicros))
                 ON CONFLICT (account_id) DO NOTHING RETURNING account_id
@@ -295,9 +294,8 @@ extension SQLStore {
     }
 
     public func insertCompensation(_ c: CompensationRecord, audit: AuditRecord) async throws -> Bool {
-        try await transaction { tx in
-            guard let sql = tx as? SQLTransaction else { return false }
-            let rows = try await sql.db.raw("""
+        try await writeTransaction { tx in
+            let rows = try await tx.db.raw("""
                 INSERT INTO bill_compensations (account_id, id, settlement_id, refund_id, amount_minor, cash_minor, gift_minor, reason, actor,
                                                 month, created_at)
                 VALUES (\(bind: c.accountId), \(bind: c.id), \(bind: c.settlementId), \(bind: c.refundId), \(bind: c.amountMinor),
