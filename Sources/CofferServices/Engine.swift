@@ -18,6 +18,8 @@ public struct CofferEngine: Sendable {
     public let settlement: SettlementService
     public let bills: BillService
     public let console: ConsoleService
+    public let orders: OrderService
+    public let coupons: CouponService
     public let jobs: BackgroundJobs
 
     public struct Settings: Sendable {
@@ -51,7 +53,9 @@ public struct CofferEngine: Sendable {
         settlement = SettlementService(store: store, writer: writer, clock: clock, ids: ids, settings: settings.settlement, logger: logger)
         bills = BillService(store: store, clock: clock, ids: ids)
         console = ConsoleService(store: store, clock: clock, ids: ids, bcryptCost: settings.bcryptCost, settings: settings.console)
-        jobs = BackgroundJobs(store: store, writer: writer, recharges: recharges, settlement: settlement,
+        orders = OrderService(store: store, writer: writer, clock: clock, ids: ids)
+        coupons = CouponService(store: store, clock: clock, ids: ids, codeSettings: settings.codes)
+        jobs = BackgroundJobs(store: store, writer: writer, recharges: recharges, settlement: settlement, orders: orders,
                               notices: NoticeDelivery(store: store, senders: settings.noticeSenders, clock: clock, logger: logger),
                               clock: clock)
     }

@@ -63,6 +63,12 @@ public struct LedgerBatchWrite: Sendable {
     public var creditedLines: [StatementLineRecord] = []
     public var messages: [SiteMessageRecord] = []
     public var audits: [AuditRecord] = []
+    /// Orders (W7, C8): state-guarded order and coupon changes, new coupon uses and payments, returned uses.
+    public var orderChanges: [(order: OrderRecord, from: OrderState)] = []
+    public var couponChanges: [(coupon: CouponRecord, before: CouponRecord)] = []
+    public var newCouponUses: [CouponUseRecord] = []
+    public var returnedCouponUses: [CouponUseRecord] = []
+    public var newPayments: [OrderPaymentRecord] = []
     public init() {}
     public var isEmpty: Bool { rows.isEmpty }
 }
@@ -77,7 +83,7 @@ public struct IdempotencyKeyPair: Hashable, Sendable {
 }
 
 /// One database transaction. Reads marked "lock" take row locks on PostgreSQL (SQLite holds the write lock already).
-public protocol StoreTransaction: MoneyInWrites, ConsoleWrites, ProductWrites, BillingWrites {
+public protocol StoreTransaction: MoneyInWrites, ConsoleWrites, ProductWrites, BillingWrites, OrderWrites, OrderLedgerLocks {
     func idempotency(scope: String, key: String) async throws -> StoredIdempotency?
     /// What these keys already stand for, in one round trip (plus one per ledger entry found, to rebuild its answer).
     func storedKeys(_ pairs: [IdempotencyKeyPair]) async throws -> [IdempotencyKeyPair: StoredKey]
@@ -122,7 +128,7 @@ public struct VerifyProblem: Sendable, CustomStringConvertible {
 }
 
 /// The storage port: one implementation over SQLite and PostgreSQL (CofferStorage).
-public protocol CofferStore: MoneyInReads, ConsoleReads, ProductReads, BillingReads {
+public protocol CofferStore: MoneyInReads, ConsoleReads, ProductReads, BillingReads, OrderReads {
     var backendName: String { get }
     func migrate() async throws
     func transaction<R: Sendable>(_ body: @escaping @Sendable (any StoreTransaction) async throws -> R) async throws -> R

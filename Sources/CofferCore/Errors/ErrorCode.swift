@@ -98,6 +98,15 @@ public enum ErrorCode: String, CaseIterable, Codable, Sendable {
     case settlementNotFound = "settlement_not_found"
     case sandboxClockDisabled = "sandbox_clock_disabled"
     case metricsDisabled = "metrics_disabled"
+    case orderNotFound = "order_not_found"
+    case orderStateConflict = "order_state_conflict"
+    case orderPaymentNotFound = "order_payment_not_found"
+    case planNotFound = "plan_not_found"
+    case couponNotFound = "coupon_not_found"
+    case couponNotApplicable = "coupon_not_applicable"
+    case couponsNotCombinable = "coupons_not_combinable"
+    case couponCodeNotFound = "coupon_code_not_found"
+    case couponCodeRedeemed = "coupon_code_redeemed"
     case shuttingDown = "shutting_down"
     case internalError = "internal_error"
 
@@ -109,14 +118,15 @@ public enum ErrorCode: String, CaseIterable, Codable, Sendable {
              .feeRuleInvalid, .notificationMalformed, .receiptTypeUnsupported, .statementCsvInvalid:
             .badRequest
         case .arithmeticOverflow, .insufficientBalance, .accountInArrears, .captureExceedsFreeze, .refundExceedsCharge,
-             .adjustmentBelowZero, .amountMismatch, .rechargeLimitExceeded, .notificationNotSuccess, .channelUnavailable:
+             .adjustmentBelowZero, .amountMismatch, .rechargeLimitExceeded, .notificationNotSuccess, .channelUnavailable,
+             .couponNotApplicable, .couponsNotCombinable:
             .unprocessable
         case .freezeAlreadyResolved, .freezeNotDue, .duplicateId, .idempotencyConflict, .idempotencyKeyInUse, .emailTaken,
              .rechargeAlreadyPaid, .rechargeRefused, .codeAlreadyRedeemed, .codeExpired, .codeVoided,
              .remittanceAlreadyPending, .remittanceAlreadyReviewed, .remittanceNotRejected, .bankSerialAlreadyCredited,
              .statementLineChanged, .statementLineForeignCurrency, .statementLineNotCreditable, .statementLineNotCredited,
              .statementLineNotRefundable, .productChanged, .projectNameTaken, .usageRecordConflict, .statisticPeriodLocked,
-             .settlementRunInProgress:
+             .settlementRunInProgress, .orderStateConflict, .couponCodeRedeemed:
             .conflict
         case .unauthorized, .signInFailed, .notificationSignatureInvalid, .notificationStale:
             .unauthorized
@@ -125,7 +135,8 @@ public enum ErrorCode: String, CaseIterable, Codable, Sendable {
         case .accountNotFound, .userNotFound, .freezeNotFound, .chargeNotFound, .rechargeNotFound, .remittanceNotFound,
              .statementLineNotFound, .payerNameNotFound, .codeBatchNotFound, .productNotFound, .codeNotFound, .channelRefundNotFound, .routeNotFound,
              .resourceNotFound, .projectNotFound, .settlementNotFound, .sandboxClockDisabled, .metricsDisabled,
-             .sandboxDisabled, .receiptMissing:
+             .sandboxDisabled, .receiptMissing, .orderNotFound, .orderPaymentNotFound, .planNotFound, .couponNotFound,
+             .couponCodeNotFound:
             .notFound
         case .methodNotAllowed:
             .methodNotAllowed

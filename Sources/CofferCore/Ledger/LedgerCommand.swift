@@ -18,13 +18,20 @@ public enum LedgerCommand: Sendable {
     case creditRemittance(accountId: String, remittanceId: String, amountMinor: Int64)
     /// T2: a bank statement line matched (or assigned) to the account.
     case creditStatementLine(accountId: String, lineId: String, amountMinor: Int64)
+    /// W7, C8: pay unpaid orders with coupons; the rest of each order is frozen until delivery.
+    case payOrders(accountId: String, paymentId: String, orderIds: [String], couponIds: [String])
+    /// W7: the provider delivered; the order's freeze is captured.
+    case deliverOrder(accountId: String, orderId: String)
+    /// W7, O2: delivery failed; the freeze is released and the coupons given back.
+    case failOrderDelivery(accountId: String, orderId: String)
 
     public var accountId: String {
         switch self {
         case .grantGift(let a, _, _), .adjust(let a, _, _, _), .advance(let a, _, _), .freeze(let a, _, _, _, _),
              .capture(let a, _, _), .release(let a, _), .expireFreeze(let a, _), .charge(let a, _, _, _, _),
              .refund(let a, _, _, _, _), .creditRecharge(let a, _, _, _, _), .redeemCode(let a, _),
-             .creditRemittance(let a, _, _), .creditStatementLine(let a, _, _):
+             .creditRemittance(let a, _, _), .creditStatementLine(let a, _, _), .payOrders(let a, _, _, _),
+             .deliverOrder(let a, _), .failOrderDelivery(let a, _):
             return a
         }
     }
@@ -44,6 +51,9 @@ public enum LedgerCommand: Sendable {
         case .redeemCode: "code_redemption"
         case .creditRemittance: "remittance_credit"
         case .creditStatementLine: "statement_credit"
+        case .payOrders: "order_payment"
+        case .deliverOrder: "order_delivery"
+        case .failOrderDelivery: "order_delivery_failure"
         }
     }
 
@@ -63,7 +73,16 @@ public enum LedgerCommand: Sendable {
             if let m { try positive(m) }
         case let .adjust(_, _, d, _):
             guard d != 0, d.magnitude <= UInt64(limit) else { throw .invalidField("amount", "must be non-zero and within range") }
-        case .release, .expireFreeze, .redeemCode:
+        case let .payOrders(_, _, orders, coupons):
+            guard (1...CouponRules.maxOrdersPerPayment).contains(orders.count) else {
+                throw .invalidField("orderIds", "give 1–\(CouponRules.maxOrdersPerPayment) orders")
+            }
+            guard Set(orders).count == orders.count else { throw .invalidField("orderIds", "an order is given twice") }
+            guard coupons.count <= CouponRules.maxCouponsPerPayment else {
+                throw .invalidField("couponIds", "at most \(CouponRules.maxCouponsPerPayment) coupons")
+            }
+            guard Set(coupons).count == coupons.count else { throw .invalidField("couponIds", "a coupon is given twice") }
+        case .release, .expireFreeze, .redeemCode, .deliverOrder, .failOrderDelivery:
             break
         }
     }
@@ -85,6 +104,10 @@ public enum LedgerCommand: Sendable {
         case let .redeemCode(a, c): "code|\(a)|\(c)"
         case let .creditRemittance(a, r, m): "remittance|\(a)|\(r)|\(m)"
         case let .creditStatementLine(a, l, m): "statement|\(a)|\(l)|\(m)"
+        // Order as given: the same orders in another order are another request.
+        case let .payOrders(a, _, o, c): "pay|\(a)|\(o.joined(separator: ","))|\(c.joined(separator: ","))"
+        case let .deliverOrder(a, o): "deliver|\(a)|\(o)"
+        case let .failOrderDelivery(a, o): "deliveryfail|\(a)|\(o)"
         }
     }
 }

@@ -25,6 +25,10 @@ public struct LedgerSnapshot: Sendable, Equatable {
     public var creditedBankSerials: Set<String> = []
     /// R7: per account whose credits name a payer, the payers ("channel:payer") of the rule's window.
     public var recentPayers: [String: Set<String>] = [:]
+    /// Orders a payment or a delivery resolves, the coupons it spends or gives back, and every use of those coupons.
+    public var orders: [ObjectKey: OrderRecord] = [:]
+    public var coupons: [ObjectKey: CouponRecord] = [:]
+    public var couponUses: [ObjectKey: [CouponUseRecord]] = [:]
     /// W3's operable reserve.
     public var reserveMinor: Int64 = 0
 
@@ -41,6 +45,13 @@ public enum ObjectChange: Sendable, Equatable {
     case codeRedeemed(RechargeCodeRecord)
     case remittanceApproved(RemittanceRecord)
     case statementLineCredited(StatementLineRecord)
+    /// State-guarded by `from`: a lost race (paid twice, cancelled meanwhile) fails the batch.
+    case orderChanged(OrderRecord, from: OrderState)
+    /// Guarded by the coupon's remaining value and state before the change.
+    case couponChanged(CouponRecord, before: CouponRecord)
+    case couponUsed(CouponUseRecord)
+    case couponUseReturned(CouponUseRecord)
+    case paymentCreated(OrderPaymentRecord)
 }
 
 /// Something a person should be told, as data: the services turn it into text from the catalogs.
@@ -242,6 +253,8 @@ public enum LedgerDecisions {
             d.audited = true
             d.events = [LedgerEvent(.remittanceCredited, accountId: accountId, [
                 "amount": MoneyFormat.format(amount), "date": r.remittedOn, "remittance": remittanceId])]
+        case .payOrders, .deliverOrder, .failOrderDelivery:
+            d = try decideOrder(command, wallet: wallet, in: snapshot, nowMicros: now)
         case let .creditStatementLine(_, lineId, amount):
             guard var l = snapshot.statementLines[lineId] else { throw .notFound(.statementLineNotFound, lineId) }
             guard StatementLineState.creditable.contains(l.state), l.accountId == nil || l.accountId == accountId else {
@@ -314,6 +327,13 @@ extension LedgerSnapshot {
             case .codeRedeemed(let c): codes[c.id] = c
             case .remittanceApproved(let r): remittances[r.id] = r
             case .statementLineCredited(let l): statementLines[l.id] = l
+            case .orderChanged(let o, _): orders[ObjectKey(o.accountId, o.id)] = o
+            case .couponChanged(let c, _): coupons[ObjectKey(c.accountId, c.id)] = c
+            case .couponUsed(let u): couponUses[ObjectKey(u.accountId, u.couponId), default: []].append(u)
+            case .couponUseReturned(let u):
+                let key = ObjectKey(u.accountId, u.couponId)
+                couponUses[key] = (couponUses[key] ?? []).map { ($0.paymentId, $0.orderId) == (u.paymentId, u.orderId) ? u : $0 }
+            case .paymentCreated: break
             }
         }
         if let payer = d.admittedPayer { recentPayers[d.accountId, default: []].insert(payer) }

@@ -9,7 +9,7 @@ public struct LedgerEffect: Equatable, Sendable {
 
     /// Applies one movement: wallet-book changes plus the counter-book that balances them.
     mutating func move(_ type: TransactionType, cash: Int64 = 0, gift: Int64 = 0, frozen: Int64 = 0,
-                       advanceOutstanding: Int64 = 0, counter: Book?) throws(CofferError) {
+                       advanceOutstanding: Int64 = 0, counter: Book?, detail: String? = nil) throws(CofferError) {
         var w = wallet
         w.cashMinor = try Checked.add(w.cashMinor, cash)
         w.giftMinor = try Checked.add(w.giftMinor, gift)
@@ -31,7 +31,20 @@ public struct LedgerEffect: Equatable, Sendable {
         movements.append(Movement(type: type, amountMinor: availableDelta, cashDeltaMinor: cash, giftDeltaMinor: gift,
                                   frozenDeltaMinor: frozen, balanceAfterMinor: w.balanceMinor,
                                   availableAfterMinor: w.availableMinor, books: BookAmounts(lines)))
+        movements[movements.count - 1].detail = detail
         wallet = w
+    }
+
+    /// A movement between the platform's books only (a coupon's part of a price: promotion expense → revenue); the
+    /// wallet does not move, and the row says which object it was for.
+    mutating func platformMove(_ type: TransactionType, _ amountMinor: Int64, from: Book, to: Book, detail: String) {
+        precondition(amountMinor > 0)
+        let lines = [Posting(from, -amountMinor), Posting(to, amountMinor)]
+        postings += lines
+        var m = Movement(type: type, amountMinor: 0, cashDeltaMinor: 0, giftDeltaMinor: 0, frozenDeltaMinor: 0,
+                         balanceAfterMinor: wallet.balanceMinor, availableAfterMinor: wallet.availableMinor, books: BookAmounts(lines))
+        m.detail = detail
+        movements.append(m)
     }
 
     /// A movement between two platform books that leaves the wallet as it is (a recharge fee: collected by the channel,
@@ -147,6 +160,43 @@ public enum LedgerRules {
         try checkNewPurchase(w, amountMinor: amountMinor, reserveMinor: reserveMinor)
         var e = LedgerEffect(w)
         try e.move(.freeze, frozen: amountMinor, counter: .holdControl)
+        return e.checked()
+    }
+
+    /// W7, C8: a merged payment — each coupon's part booked as promotion expense paying revenue, then one freeze per
+    /// order for what the wallet pays (W3 on the total: no arrears, available ≥ total + reserve).
+    public static func payOrders(_ w: WalletBalances, plan: PaymentPlan, reserveMinor: Int64) throws(CofferError) -> LedgerEffect {
+        try checkNewPurchase(w, amountMinor: plan.walletMinor, reserveMinor: reserveMinor)
+        var e = LedgerEffect(w)
+        var byCoupon: [(String, Int64)] = []
+        for u in plan.uses {
+            if let i = byCoupon.firstIndex(where: { $0.0 == u.couponId }) { byCoupon[i].1 += u.amountMinor } else { byCoupon.append((u.couponId, u.amountMinor)) }
+        }
+        for (coupon, amount) in byCoupon { e.platformMove(.couponUse, amount, from: .giftExpense, to: .revenue, detail: coupon) }
+        for line in plan.lines where line.walletMinor > 0 {
+            try e.move(.freeze, frozen: line.walletMinor, counter: .holdControl, detail: line.orderId)
+        }
+        precondition(!e.movements.isEmpty, "a payment moves something")
+        return e.checked()
+    }
+
+    /// W7: delivery of a paid order: its freeze captured in full (W4 split), or — paid by coupons alone — a record that
+    /// moves nothing.
+    public static func deliverOrder(_ w: WalletBalances, frozenMinor: Int64, orderId: String) throws(CofferError) -> (LedgerEffect, SpendSplit) {
+        guard frozenMinor > 0 else {
+            var e = LedgerEffect(w)
+            try e.move(.orderDelivery, counter: nil, detail: orderId)
+            return (e.checked(), SpendSplit(cashMinor: 0, giftMinor: 0))
+        }
+        return try capture(w, frozenMinor: frozenMinor, captureMinor: frozenMinor)
+    }
+
+    /// W7, O2: failed delivery: the freeze released, each coupon's part given back (revenue → promotion expense).
+    public static func failOrderDelivery(_ w: WalletBalances, frozenMinor: Int64, returns: [CouponUseRecord]) throws(CofferError) -> LedgerEffect {
+        var e = LedgerEffect(w)
+        for u in returns { e.platformMove(.couponReturn, u.amountMinor, from: .revenue, to: .giftExpense, detail: u.couponId) }
+        if frozenMinor > 0 { try e.move(.unfreeze, frozen: -frozenMinor, counter: .holdControl) }
+        precondition(!e.movements.isEmpty, "a paid order has a freeze or a coupon")
         return e.checked()
     }
 

@@ -84,6 +84,12 @@ public enum TransactionType: String, Codable, Sendable, CaseIterable {
     case adjustment
     case advance
     case advanceRepayment = "advance_repayment"
+    /// C1: a coupon paid part of an order; the wallet does not move (the platform's promotion expense pays revenue).
+    case couponUse = "coupon_use"
+    /// A failed delivery gave the coupon's part back.
+    case couponReturn = "coupon_return"
+    /// W7: an order paid entirely by coupons was delivered; no money moves, the record says so.
+    case orderDelivery = "order_delivery"
 }
 
 /// One line of 收支明细. `amountMinor` is always the signed change of *available* money, so that a freeze shows as money
@@ -98,6 +104,8 @@ public struct Movement: Codable, Equatable, Sendable {
     public var availableAfterMinor: Int64
     /// The movement's postings, one amount per book; they sum to zero.
     public var books: BookAmounts
+    /// The object this line is about when an entry's lines are about different ones (an order, a coupon).
+    public var detail: String?
 
     public init(type: TransactionType, amountMinor: Int64, cashDeltaMinor: Int64, giftDeltaMinor: Int64,
                 frozenDeltaMinor: Int64, balanceAfterMinor: Int64, availableAfterMinor: Int64, books: BookAmounts = .zero) {

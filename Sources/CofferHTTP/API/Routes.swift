@@ -192,6 +192,7 @@ struct Routes: Sendable {
         MoneyInRoutes(routes: self).register(on: v1)
         ProductRoutes(routes: self).register(on: v1)
         BillingRoutes(routes: self).register(on: v1)
+        OrderRoutes(routes: self).register(on: v1)
         v1.get("sandbox/clock", use: sandboxClockNow)
         v1.post("sandbox/clock", use: advanceSandboxClock)
     }

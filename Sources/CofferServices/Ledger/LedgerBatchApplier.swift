@@ -73,6 +73,7 @@ struct LedgerBatchApplier {
         var remittanceKeys: Set<ObjectKey> = [], rechargeKeys: Set<ObjectKey> = []
         var freezeKeys: Set<ObjectKey> = [], chargeKeys: Set<ObjectKey> = []
         var payerWindows: [String: Int64] = [:]
+        var orderKeys: Set<ObjectKey> = [], couponKeys: Set<ObjectKey> = [], failingOrders: Set<ObjectKey> = []
         for request in requests {
             switch request.command {
             case let .capture(a, id, _), let .release(a, id), let .expireFreeze(a, id): freezeKeys.insert(ObjectKey(a, id))
@@ -83,8 +84,25 @@ struct LedgerBatchApplier {
             case let .redeemCode(_, id): codeIds.insert(id)
             case let .creditRemittance(a, id, _): remittanceKeys.insert(ObjectKey(a, id))
             case let .creditStatementLine(_, id, _): lineIds.insert(id)
+            case let .payOrders(a, _, orders, coupons):
+                orderKeys.formUnion(orders.map { ObjectKey(a, $0) })
+                couponKeys.formUnion(coupons.map { ObjectKey(a, $0) })
+            case let .deliverOrder(a, id):
+                orderKeys.insert(ObjectKey(a, id))
+                freezeKeys.insert(ObjectKey(a, OrderRecord.freezeId(orderId: id)))
+            case let .failOrderDelivery(a, id):
+                orderKeys.insert(ObjectKey(a, id))
+                failingOrders.insert(ObjectKey(a, id))
+                freezeKeys.insert(ObjectKey(a, OrderRecord.freezeId(orderId: id)))
             case .grantGift, .adjust, .advance, .freeze, .charge: break
             }
+        }
+        // Orders, then the coupons they name or used, each in key order (after the wallets: no deadlock).
+        if !orderKeys.isEmpty { snapshot.orders = try await tx.lockOrders(orderKeys.sorted()) }
+        if !failingOrders.isEmpty { couponKeys.formUnion(try await tx.couponKeys(usedByOrders: failingOrders.sorted())) }
+        if !couponKeys.isEmpty {
+            snapshot.coupons = try await tx.lockCoupons(couponKeys.sorted())
+            if !failingOrders.isEmpty { snapshot.couponUses = try await tx.couponUses(couponKeys: couponKeys.sorted()) }
         }
         if !codeIds.isEmpty { snapshot.codes = try await tx.lockCodes(codeIds.sorted()) }
         if !remittanceKeys.isEmpty { snapshot.remittances = try await tx.lockRemittances(remittanceKeys.sorted()) }
@@ -141,11 +159,12 @@ struct LedgerBatchApplier {
             write.rows.append(LedgerRowRecord(
                 accountId: accountId, id: LedgerRowRecord.rowId(entryId: entryId, seq: seq), entryId: entryId, seq: seq,
                 kind: request.command.kind, actor: request.actor, movement: movement, relatedType: d.related?.type,
-                relatedId: d.related?.id, detailId: d.refund?.id, channelTradeNo: d.channelTradeNo, memo: d.memo,
+                relatedId: d.related?.id, detailId: movement.detail ?? d.refund?.id, channelTradeNo: d.channelTradeNo, memo: d.memo,
                 createdAtMicros: now, head: head))
         }
         var receipt = LedgerReceipt(entryId: entryId, accountId: accountId, kind: request.command.kind, createdAtMicros: now,
                                     wallet: d.walletAfter, refund: d.refund)
+        receipt.relatedId = d.related?.id
         for change in d.changes {
             switch change {
             case .freezeCreated(let f):
@@ -169,6 +188,11 @@ struct LedgerBatchApplier {
                 write.paidRecharges.append(r)
                 receipt.recharge = r
             case .codeRedeemed(let c): write.redeemedCodes.append(c)
+            case let .orderChanged(o, from): write.orderChanges.append((o, from))
+            case let .couponChanged(c, before): write.couponChanges.append((c, before))
+            case .couponUsed(let u): write.newCouponUses.append(u)
+            case .couponUseReturned(let u): write.returnedCouponUses.append(u)
+            case .paymentCreated(let p): write.newPayments.append(p)
             case .remittanceApproved(let r): write.approvedRemittances.append(r)
             case .statementLineCredited(let l): write.creditedLines.append(l)
             }
@@ -222,6 +246,7 @@ extension LedgerReceipt {
         self.init(entryId: row.entryId, accountId: row.accountId, kind: row.kind, createdAtMicros: row.createdAtMicros,
                   wallet: row.head?.walletAfter ?? .zero, freeze: freezeShown, charge: chargeShown, refund: refund,
                   recharge: recharge)
+        self.relatedId = row.relatedId
     }
 }
 

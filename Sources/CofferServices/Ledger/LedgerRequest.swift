@@ -24,6 +24,8 @@ public struct LedgerReceipt: Codable, Sendable, Equatable {
     public var charge: ChargeRecord?
     public var refund: RefundInfo?
     public var recharge: RechargeRecord?
+    /// The object the entry is about (an order payment, an order), for the services that answer with it.
+    public var relatedId: String?
 
     public init(entryId: String, accountId: String, kind: String, createdAtMicros: Int64, wallet: WalletBalances, freeze: FreezeRecord? = nil, charge: ChargeRecord? = nil, refund: RefundInfo? = nil, recharge: RechargeRecord? = nil) {
         self.entryId = entryId

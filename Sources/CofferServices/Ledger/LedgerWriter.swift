@@ -45,6 +45,8 @@ public final class LedgerWriter: Sendable {
     private let clock: any Clock
     private let ids: IdGenerator
     private let settings: LedgerWriterSettings
+    /// W3's operable reserve, for previews that say what a payment would need.
+    public var reserveMinor: Int64 { settings.reserveMinor }
     private let logger: Logger
     private let state = Mutex(State())
     private let profileCounter = LedgerProfileCounter()

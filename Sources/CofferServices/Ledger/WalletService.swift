@@ -34,11 +34,13 @@ public struct BackgroundJobs: Sendable {
     let writer: LedgerWriter
     let recharges: RechargeService
     let settlement: SettlementService
+    let orders: OrderService
     let notices: NoticeDelivery
     let clock: any Clock
 
     public init(store: any CofferStore, writer: LedgerWriter, recharges: RechargeService, settlement: SettlementService,
-                notices: NoticeDelivery, clock: any Clock) {
+                orders: OrderService, notices: NoticeDelivery, clock: any Clock) {
+        self.orders = orders
         self.store = store
         self.writer = writer
         self.recharges = recharges
@@ -55,6 +57,8 @@ public struct BackgroundJobs: Sendable {
         public var refundsFinished: Int = 0
         /// B2: cycles settled (a grace period after they ended).
         public var cyclesSettled: Int = 0
+        /// O2: unpaid orders that reached their expiry.
+        public var ordersExpired: Int = 0
     }
 
     public func runOnce(limit: Int = 500) async throws -> RunReport {
@@ -68,8 +72,9 @@ public struct BackgroundJobs: Sendable {
         let rechargesExpired = try await recharges.expireDue(limit: limit)
         let refundsFinished = try await recharges.refunds.processDue(limit: limit)
         let settled = try await settlement.runDue()
+        let ordersExpired = try await orders.expireDue(limit: limit)
         return RunReport(freezesExpired: expired, rechargesExpired: rechargesExpired,
                          noticesDelivered: try await notices.deliverPending(limit: limit), refundsFinished: refundsFinished,
-                         cyclesSettled: settled?.cycles ?? 0)
+                         cyclesSettled: settled?.cycles ?? 0, ordersExpired: ordersExpired)
     }
 }

@@ -92,7 +92,8 @@ enum LedgerRowsMigration {
         case .giftGrant: .giftExpense
         case .freeze, .unfreeze: .holdControl
         case .deduction, .refund: .revenue
-        case .advance, .advanceRepayment: nil
+        // Types born after migration 7: no schema-6 row has them.
+        case .advance, .advanceRepayment, .couponUse, .couponReturn, .orderDelivery: nil
         case .adjustment, .withdrawal, .withdrawalReversal, .transferIn, .transferOut: .adjustment
         }
         if let counter { b[counter] -= b.sum }

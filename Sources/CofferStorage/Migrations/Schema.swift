@@ -868,6 +868,113 @@ enum Schema {
             )
             """,
         ]),
+        // 12: prepaid orders, merged payments and coupons (orders issue: O1, O2, W7, C1–C8).
+        .sql([
+            """
+            CREATE TABLE orders (
+                account_id TEXT NOT NULL REFERENCES accounts(id),
+                id TEXT NOT NULL,
+                type TEXT NOT NULL CHECK (type IN ('new','renewal','upgrade')),
+                product_id TEXT NOT NULL REFERENCES products(id),
+                product_version BIGINT NOT NULL,
+                specification TEXT NOT NULL CHECK (length(specification) BETWEEN 1 AND 100),
+                duration_months INTEGER NOT NULL CHECK (duration_months BETWEEN 1 AND 60),
+                resource_id TEXT,
+                list_price_minor BIGINT NOT NULL CHECK (list_price_minor > 0),
+                discount_minor BIGINT NOT NULL CHECK (discount_minor >= 0),
+                due_minor BIGINT NOT NULL CHECK (due_minor > 0),
+                coupons_allowed BOOLEAN NOT NULL,
+                state TEXT NOT NULL CHECK (state IN ('unpaid','paid','delivered','delivery_failed','cancelled','expired')),
+                expires_at BIGINT NOT NULL,
+                created_at BIGINT NOT NULL,
+                payment_id TEXT,
+                coupon_minor BIGINT NOT NULL CHECK (coupon_minor >= 0),
+                frozen_minor BIGINT NOT NULL CHECK (frozen_minor >= 0),
+                freeze_id TEXT,
+                cash_minor BIGINT NOT NULL CHECK (cash_minor >= 0),
+                gift_minor BIGINT NOT NULL CHECK (gift_minor >= 0),
+                paid_at BIGINT,
+                resolved_at BIGINT,
+                reference TEXT CHECK (reference IS NULL OR length(reference) BETWEEN 1 AND 100),
+                PRIMARY KEY (account_id, id),
+                CHECK (due_minor = list_price_minor - discount_minor),
+                CHECK ((payment_id IS NULL) = (state IN ('unpaid','cancelled','expired'))),
+                CHECK (payment_id IS NULL OR coupon_minor + frozen_minor = due_minor),
+                CHECK ((freeze_id IS NOT NULL) = (frozen_minor > 0)),
+                CHECK (state <> 'delivered' OR cash_minor + gift_minor = frozen_minor)
+            )
+            """,
+            "CREATE INDEX orders_by_created ON orders(account_id, created_at, id)",
+            "CREATE INDEX orders_unpaid_by_expiry ON orders(expires_at) WHERE state = 'unpaid'",
+            """
+            CREATE TABLE order_payments (
+                account_id TEXT NOT NULL REFERENCES accounts(id),
+                id TEXT NOT NULL,
+                order_ids TEXT NOT NULL,
+                coupon_ids TEXT NOT NULL,
+                due_minor BIGINT NOT NULL CHECK (due_minor > 0),
+                coupon_minor BIGINT NOT NULL CHECK (coupon_minor >= 0),
+                frozen_minor BIGINT NOT NULL CHECK (frozen_minor >= 0),
+                created_at BIGINT NOT NULL,
+                PRIMARY KEY (account_id, id),
+                CHECK (coupon_minor + frozen_minor = due_minor)
+            )
+            """,
+            """
+            CREATE TABLE coupons (
+                account_id TEXT NOT NULL REFERENCES accounts(id),
+                id TEXT NOT NULL,
+                kind TEXT NOT NULL CHECK (kind IN ('voucher','cash','discount')),
+                value_minor BIGINT CHECK (value_minor IS NULL OR value_minor > 0),
+                percent_off INTEGER CHECK (percent_off IS NULL OR percent_off BETWEEN 1 AND 99),
+                remaining_minor BIGINT NOT NULL CHECK (remaining_minor >= 0),
+                single_use BOOLEAN NOT NULL,
+                conditions TEXT NOT NULL,
+                valid_from BIGINT NOT NULL,
+                valid_until BIGINT NOT NULL,
+                state TEXT NOT NULL CHECK (state IN ('unused','used')),
+                source TEXT NOT NULL CHECK (length(source) BETWEEN 1 AND 120),
+                created_at BIGINT NOT NULL,
+                used_at BIGINT,
+                PRIMARY KEY (account_id, id),
+                CHECK (valid_until > valid_from),
+                CHECK ((kind = 'discount') = (percent_off IS NOT NULL)),
+                CHECK (kind = 'discount' OR (value_minor IS NOT NULL AND remaining_minor <= value_minor)),
+                CHECK (kind <> 'discount' OR remaining_minor = 0)
+            )
+            """,
+            """
+            CREATE TABLE coupon_uses (
+                account_id TEXT NOT NULL REFERENCES accounts(id),
+                coupon_id TEXT NOT NULL,
+                payment_id TEXT NOT NULL,
+                order_id TEXT NOT NULL,
+                amount_minor BIGINT NOT NULL CHECK (amount_minor > 0),
+                returned_at BIGINT,
+                PRIMARY KEY (account_id, coupon_id, payment_id, order_id)
+            )
+            """,
+            "CREATE INDEX coupon_uses_by_order ON coupon_uses(account_id, order_id)",
+            """
+            CREATE TABLE coupon_batches (
+                id TEXT PRIMARY KEY,
+                template TEXT NOT NULL,
+                code_count INTEGER NOT NULL CHECK (code_count BETWEEN 1 AND 10000),
+                created_by TEXT NOT NULL,
+                created_at BIGINT NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE coupon_codes (
+                code_digest TEXT PRIMARY KEY CHECK (length(code_digest) = 64),
+                batch_id TEXT NOT NULL REFERENCES coupon_batches(id),
+                redeemed_account_id TEXT REFERENCES accounts(id),
+                redeemed_coupon_id TEXT,
+                redeemed_at BIGINT,
+                CHECK ((redeemed_account_id IS NULL) = (redeemed_coupon_id IS NULL))
+            )
+            """,
+        ]),
     ]
 }
 

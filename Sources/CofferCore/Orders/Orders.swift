@@ -1,0 +1,85 @@
+/// Prepaid orders (O1, O2) and what a payment of them changes (W7, C8).
+
+public enum OrderType: String, Codable, Sendable, CaseIterable {
+    case new, renewal, upgrade
+}
+
+public enum OrderState: String, Codable, Sendable, CaseIterable {
+    case unpaid, paid, delivered
+    case deliveryFailed = "delivery_failed"
+    case cancelled, expired
+}
+
+public struct OrderRecord: Codable, Sendable, Equatable {
+    /// O2 *default*: an unpaid order expires after 15 days.
+    public static let defaultExpirySeconds: Int64 = 15 * 86_400
+
+    public var id: String
+    public var accountId: String
+    public var type: OrderType
+    public var productId: String
+    public var productVersion: Int64
+    public var specification: String
+    public var durationMonths: Int
+    public var resourceId: String?
+    /// Catalog price × months at the time of the order; `discountMinor` is the campaign's; due = list − discount.
+    public var listPriceMinor: Int64
+    public var discountMinor: Int64
+    public var dueMinor: Int64
+    /// A campaign order may forbid coupons (O2).
+    public var couponsAllowed: Bool
+    public var state: OrderState
+    public var expiresAtMicros: Int64
+    public var createdAtMicros: Int64
+    /// Set by the payment: its id, what coupons paid, what was frozen (W7) and the freeze holding it.
+    public var paymentId: String?
+    public var couponMinor: Int64
+    public var frozenMinor: Int64
+    public var freezeId: String?
+    /// Set by the delivery's capture (W4: how the frozen amount was finally paid).
+    public var cashMinor: Int64
+    public var giftMinor: Int64
+    public var paidAtMicros: Int64?
+    public var resolvedAtMicros: Int64?
+    /// The provider's own reference (its order number), shown beside ours.
+    public var reference: String?
+
+    public init(id: String, accountId: String, type: OrderType, productId: String, productVersion: Int64, specification: String,
+                durationMonths: Int, resourceId: String?, listPriceMinor: Int64, discountMinor: Int64, couponsAllowed: Bool,
+                expiresAtMicros: Int64, createdAtMicros: Int64, reference: String?) {
+        (self.id, self.accountId, self.type, self.productId, self.productVersion) = (id, accountId, type, productId, productVersion)
+        (self.specification, self.durationMonths, self.resourceId) = (specification, durationMonths, resourceId)
+        (self.listPriceMinor, self.discountMinor, self.dueMinor) = (listPriceMinor, discountMinor, listPriceMinor - discountMinor)
+        (self.couponsAllowed, self.state, self.expiresAtMicros, self.createdAtMicros) = (couponsAllowed, .unpaid, expiresAtMicros, createdAtMicros)
+        (self.couponMinor, self.frozenMinor, self.cashMinor, self.giftMinor, self.reference) = (0, 0, 0, 0, reference)
+    }
+
+    /// The freeze of a paid order is named after the order, so that delivery finds it without a lookup.
+    public static func freezeId(orderId: String) -> String { "ofz_" + orderId }
+
+    /// Payable now: unpaid and not past its expiry (the jobs loop may not have marked it expired yet).
+    public func payable(at now: Int64) -> Bool { state == .unpaid && now < expiresAtMicros }
+}
+
+/// One merged payment (C8): the orders it paid and how.
+public struct OrderPaymentRecord: Codable, Sendable, Equatable {
+    public var id: String
+    public var accountId: String
+    public var orderIds: [String]
+    public var couponIds: [String]
+    public var dueMinor: Int64
+    public var couponMinor: Int64
+    public var frozenMinor: Int64
+    public var createdAtMicros: Int64
+    public init(id: String, accountId: String, orderIds: [String], couponIds: [String], dueMinor: Int64, couponMinor: Int64,
+                frozenMinor: Int64, createdAtMicros: Int64) {
+        (self.id, self.accountId, self.orderIds, self.couponIds) = (id, accountId, orderIds, couponIds)
+        (self.dueMinor, self.couponMinor, self.frozenMinor, self.createdAtMicros) = (dueMinor, couponMinor, frozenMinor, createdAtMicros)
+    }
+}
+
+extension CofferError {
+    public static func orderState(_ id: String, _ state: OrderState, wanted: String) -> CofferError {
+        .init(.orderStateConflict, "Order \(id) is \(state.rawValue); it must be \(wanted).", ["state": state.rawValue, "order": id])
+    }
+}

@@ -1,0 +1,293 @@
+import CofferCore
+import CofferServices
+import Foundation
+import SQLKit
+
+/// Orders, merged payments and coupons (migration 12).
+enum OrderRows {
+    static let encoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.outputFormatting = .sortedKeys
+        return e
+    }()
+
+    static func json<T: Encodable>(_ value: T) -> String { String(decoding: try! encoder.encode(value), as: UTF8.self) }
+    static func decode<T: Decodable>(_ type: T.Type, _ text: String) throws -> T { try JSONDecoder().decode(type, from: Data(text.utf8)) }
+
+    static func order(_ row: any SQLRow) throws -> OrderRecord {
+        let r = Rows.Reader(row: row)
+        var o = OrderRecord(id: try r.text("id"), accountId: try r.text("account_id"), type: OrderType(rawValue: try r.text("type"))!,
+                            productId: try r.text("product_id"), productVersion: try r.int("product_version"),
+                            specification: try r.text("specification"), durationMonths: Int(try r.int("duration_months")),
+                            resourceId: try r.optionalText("resource_id"), listPriceMinor: try r.int("list_price_minor"),
+                            discountMinor: try r.int("discount_minor"), couponsAllowed: try r.bool("coupons_allowed"),
+                            expiresAtMicros: try r.int("expires_at"), createdAtMicros: try r.int("created_at"),
+                            reference: try r.optionalText("reference"))
+        o.state = OrderState(rawValue: try r.text("state"))!
+        o.paymentId = try r.optionalText("payment_id")
+        o.couponMinor = try r.int("coupon_minor")
+        o.frozenMinor = try r.int("frozen_minor")
+        o.freezeId = try r.optionalText("freeze_id")
+        o.cashMinor = try r.int("cash_minor")
+        o.giftMinor = try r.int("gift_minor")
+        o.paidAtMicros = try r.optionalInt("paid_at")
+        o.resolvedAtMicros = try r.optionalInt("resolved_at")
+        return o
+    }
+
+    static func coupon(_ row: any SQLRow) throws -> CouponRecord {
+        let r = Rows.Reader(row: row)
+        var c = CouponRecord(id: try r.text("id"), accountId: try r.text("account_id"), kind: CouponKind(rawValue: try r.text("kind"))!,
+                             valueMinor: try r.optionalInt("value_minor"), percentOff: try r.optionalInt("percent_off").map { Int($0) },
+                             singleUse: try r.bool("single_use"), conditions: try decode(CouponConditions.self, try r.text("conditions")),
+                             validFromMicros: try r.int("valid_from"), validUntilMicros: try r.int("valid_until"),
+                             source: try r.text("source"), createdAtMicros: try r.int("created_at"))
+        c.remainingMinor = try r.int("remaining_minor")
+        c.storedState = CouponStoredState(rawValue: try r.text("state"))!
+        c.usedAtMicros = try r.optionalInt("used_at")
+        return c
+    }
+
+    static func use(_ row: any SQLRow) throws -> CouponUseRecord {
+        let r = Rows.Reader(row: row)
+        return CouponUseRecord(accountId: try r.text("account_id"), paymentId: try r.text("payment_id"), orderId: try r.text("order_id"),
+                               couponId: try r.text("coupon_id"), amountMinor: try r.int("amount_minor"),
+                               returnedAtMicros: try r.optionalInt("returned_at"))
+    }
+
+    static func payment(_ row: any SQLRow) throws -> OrderPaymentRecord {
+        let r = Rows.Reader(row: row)
+        func list(_ c: String) throws -> [String] { try r.text(c).split(separator: ",").map(String.init) }
+        return OrderPaymentRecord(id: try r.text("id"), accountId: try r.text("account_id"), orderIds: try list("order_ids"),
+                                  couponIds: try list("coupon_ids"), dueMinor: try r.int("due_minor"), couponMinor: try r.int("coupon_minor"),
+                                  frozenMinor: try r.int("frozen_minor"), createdAtMicros: try r.int("created_at"))
+    }
+
+    static func insertCoupon(_ db: any SQLDatabase, _ c: CouponRecord) async throws {
+        _ = try await db.raw("""
+            INSERT INTO coupons (account_id, id, kind, value_minor, percent_off, remaining_minor, single_use, conditions, valid_from,
+              valid_until, state, source, created_at, used_at)
+            VALUES (\(bind: c.accountId), \(bind: c.id), \(bind: c.kind.rawValue), \(bind: c.valueMinor), \(bind: c.percentOff.map { Int64($0) }),
+              \(bind: c.remainingMinor), \(bind: c.singleUse), \(bind: json(c.conditions)), \(bind: c.validFromMicros),
+              \(bind: c.validUntilMicros), \(bind: c.storedState.rawValue), \(bind: c.source), \(bind: c.createdAtMicros), \(bind: c.usedAtMicros))
+            """).all()
+    }
+}
+
+extension SQLStore {
+    public func order(accountId: String, id: String) async throws -> OrderRecord? {
+        try await read { db in
+            try await db.raw("SELECT * FROM orders WHERE account_id = \(bind: accountId) AND id = \(bind: id)").first().map(OrderRows.order)
+        }
+    }
+
+    public func orders(_ q: OrderQuery) async throws -> [OrderRecord] {
+        try await read { db in
+            var sql: SQLQueryString = "SELECT * FROM orders WHERE account_id = \(bind: q.accountId)"
+            if !q.states.isEmpty { sql += " AND state IN (\(binds: q.states.map { $0.rawValue as any Encodable & Sendable }))" }
+            if let p = q.productId { sql += " AND product_id = \(bind: p)" }
+            if let f = q.fromMicros { sql += " AND created_at >= \(bind: f)" }
+            if let t = q.toMicros { sql += " AND created_at < \(bind: t)" }
+            if let (at, id) = q.before { sql += " AND (created_at < \(bind: at) OR (created_at = \(bind: at) AND id < \(bind: id)))" }
+            sql += " ORDER BY created_at DESC, id DESC LIMIT \(bind: Int64(q.limit))"
+            return try await db.raw(sql).all().map(OrderRows.order)
+        }
+    }
+
+    public func orderPayment(accountId: String, id: String) async throws -> OrderPaymentRecord? {
+        try await read { db in
+            try await db.raw("SELECT * FROM order_payments WHERE account_id = \(bind: accountId) AND id = \(bind: id)").first().map(OrderRows.payment)
+        }
+    }
+
+    public func coupon(accountId: String, id: String) async throws -> CouponRecord? {
+        try await read { db in
+            try await db.raw("SELECT * FROM coupons WHERE account_id = \(bind: accountId) AND id = \(bind: id)").first().map(OrderRows.coupon)
+        }
+    }
+
+    public func coupons(accountId: String) async throws -> [CouponRecord] {
+        try await read { db in
+            try await db.raw("SELECT * FROM coupons WHERE account_id = \(bind: accountId) ORDER BY created_at DESC, id DESC LIMIT 1000").all().map(OrderRows.coupon)
+        }
+    }
+
+    public func couponUses(accountId: String, orderId: String) async throws -> [CouponUseRecord] {
+        try await read { db in
+            try await db.raw("SELECT * FROM coupon_uses WHERE account_id = \(bind: accountId) AND order_id = \(bind: orderId) ORDER BY coupon_id").all().map(OrderRows.use)
+        }
+    }
+}
+
+extension SQLStore {
+    public func couponCount(accountId: String) async throws -> Int {
+        try await read { db in
+            Int(try await db.raw("SELECT COUNT(*) AS n FROM coupons WHERE account_id = \(bind: accountId)").first()!.decode(column: "n", as: Int64.self))
+        }
+    }
+}
+
+extension SQLTransaction {
+    func insertOrder(_ o: OrderRecord) async throws {
+        _ = try await db.raw("""
+            INSERT INTO orders (account_id, id, type, product_id, product_version, specification, duration_months, resource_id,
+              list_price_minor, discount_minor, due_minor, coupons_allowed, state, expires_at, created_at, payment_id, coupon_minor,
+              frozen_minor, freeze_id, cash_minor, gift_minor, paid_at, resolved_at, reference)
+            VALUES (\(bind: o.accountId), \(bind: o.id), \(bind: o.type.rawValue), \(bind: o.productId), \(bind: o.productVersion),
+              \(bind: o.specification), \(bind: Int64(o.durationMonths)), \(bind: o.resourceId), \(bind: o.listPriceMinor),
+              \(bind: o.discountMinor), \(bind: o.dueMinor), \(bind: o.couponsAllowed), \(bind: o.state.rawValue), \(bind: o.expiresAtMicros),
+              \(bind: o.createdAtMicros), \(bind: o.paymentId), \(bind: o.couponMinor), \(bind: o.frozenMinor), \(bind: o.freezeId),
+              \(bind: o.cashMinor), \(bind: o.giftMinor), \(bind: o.paidAtMicros), \(bind: o.resolvedAtMicros), \(bind: o.reference))
+            """).all()
+    }
+
+    func cancelOrder(accountId: String, id: String, nowMicros: Int64) async throws -> Bool {
+        try await db.raw("""
+            UPDATE orders SET state = 'cancelled', resolved_at = \(bind: nowMicros)
+            WHERE account_id = \(bind: accountId) AND id = \(bind: id) AND state = 'unpaid' RETURNING id
+            """).all().count == 1
+    }
+
+    func expireOrders(dueBeforeMicros: Int64, limit: Int) async throws -> Int {
+        // Through the key list, so that one statement touches at most `limit` rows on both databases.
+        let due = try await db.raw("""
+            SELECT account_id, id FROM orders WHERE state = 'unpaid' AND expires_at <= \(bind: dueBeforeMicros)
+            ORDER BY expires_at LIMIT \(bind: Int64(limit))
+            """).all()
+        var expired = 0
+        for row in due {
+            let r = Rows.Reader(row: row)
+            expired += try await db.raw("""
+                UPDATE orders SET state = 'expired', resolved_at = \(bind: dueBeforeMicros)
+                WHERE account_id = \(bind: try r.text("account_id")) AND id = \(bind: try r.text("id")) AND state = 'unpaid' RETURNING id
+                """).all().count
+        }
+        return expired
+    }
+
+    func insertCoupons(_ coupons: [CouponRecord]) async throws {
+        for c in coupons { try await OrderRows.insertCoupon(db, c) }
+    }
+
+    func insertCouponBatch(_ batch: CouponBatchRecord, codes: [String]) async throws {
+        _ = try await db.raw("""
+            INSERT INTO coupon_batches (id, template, code_count, created_by, created_at)
+            VALUES (\(bind: batch.id), \(bind: OrderRows.json(batch.template)), \(bind: Int64(batch.count)), \(bind: batch.createdBy),
+              \(bind: batch.createdAtMicros))
+            """).all()
+        for chunk in codes.chunked(500) {
+            var sql: SQLQueryString = "INSERT INTO coupon_codes (code_digest, batch_id) VALUES "
+            for (i, code) in chunk.enumerated() {
+                if i > 0 { sql += ", " }
+                sql += "(\(bind: Secrets.sha256Hex(code)), \(bind: batch.id))"
+            }
+            _ = try await db.raw(sql).all()
+        }
+    }
+
+    func redeemCouponCode(_ code: String, accountId: String, nowMicros: Int64,
+                          make: @escaping @Sendable (CouponBatchRecord) -> CouponRecord) async throws -> CouponCodeRedemption? {
+        let digest = Secrets.sha256Hex(code)
+        guard let row = try await db.raw("""
+            SELECT c.redeemed_account_id, c.redeemed_coupon_id, b.* FROM coupon_codes c JOIN coupon_batches b ON b.id = c.batch_id
+            WHERE c.code_digest = \(bind: digest)
+            """).first() else { return nil }
+        let r = Rows.Reader(row: row)
+        if let by = try r.optionalText("redeemed_account_id") {
+            return .alreadyRedeemed(byAccountId: by, couponId: try r.text("redeemed_coupon_id"))
+        }
+        let batch = CouponBatchRecord(id: try r.text("id"), template: try OrderRows.decode(CouponTemplate.self, try r.text("template")),
+                                      count: Int(try r.int("code_count")), createdBy: try r.text("created_by"),
+                                      createdAtMicros: try r.int("created_at"))
+        let coupon = make(batch)
+        // The guard on the code makes a concurrent redemption of the same code lose here (and roll back its coupon).
+        let claimed = try await db.raw("""
+            UPDATE coupon_codes SET redeemed_account_id = \(bind: accountId), redeemed_coupon_id = \(bind: coupon.id),
+              redeemed_at = \(bind: nowMicros)
+            WHERE code_digest = \(bind: digest) AND redeemed_account_id IS NULL RETURNING code_digest
+            """).all().count == 1
+        guard claimed else {
+            // A concurrent redemption took it first (PostgreSQL waited on its row lock): answer as if it had been seen.
+            let now = try await db.raw("SELECT redeemed_account_id, redeemed_coupon_id FROM coupon_codes WHERE code_digest = \(bind: digest)").first()
+            let n = now.map { Rows.Reader(row: $0) }
+            return .alreadyRedeemed(byAccountId: try n?.optionalText("redeemed_account_id") ?? "", couponId: try n?.optionalText("redeemed_coupon_id") ?? "")
+        }
+        try await OrderRows.insertCoupon(db, coupon)
+        return .redeemed(coupon)
+    }
+
+    // MARK: ledger batch
+
+    func lockOrders(_ keys: [ObjectKey]) async throws -> [ObjectKey: OrderRecord] {
+        try await lockAccountRows("orders", keys, OrderRows.order) { ObjectKey($0.accountId, $0.id) }
+    }
+
+    func lockCoupons(_ keys: [ObjectKey]) async throws -> [ObjectKey: CouponRecord] {
+        try await lockAccountRows("coupons", keys, OrderRows.coupon) { ObjectKey($0.accountId, $0.id) }
+    }
+
+    func couponUses(couponKeys: [ObjectKey]) async throws -> [ObjectKey: [CouponUseRecord]] {
+        var out: [ObjectKey: [CouponUseRecord]] = [:]
+        for key in couponKeys {
+            out[key] = try await db.raw("""
+                SELECT * FROM coupon_uses WHERE account_id = \(bind: key.accountId) AND coupon_id = \(bind: key.id)
+                ORDER BY payment_id, order_id
+                """).all().map(OrderRows.use)
+        }
+        return out
+    }
+
+    func couponKeys(usedByOrders keys: [ObjectKey]) async throws -> [ObjectKey] {
+        var out: Set<ObjectKey> = []
+        for key in keys {
+            for row in try await db.raw("""
+                SELECT coupon_id FROM coupon_uses WHERE account_id = \(bind: key.accountId) AND order_id = \(bind: key.id)
+                """).all() {
+                out.insert(ObjectKey(key.accountId, try row.decode(column: "coupon_id", as: String.self)))
+            }
+        }
+        return out.sorted()
+    }
+
+    /// The order side of a ledger batch, each change guarded by the state it was decided from.
+    func applyOrders(_ batch: LedgerBatchWrite) async throws {
+        for p in batch.newPayments {
+            _ = try await db.raw("""
+                INSERT INTO order_payments (account_id, id, order_ids, coupon_ids, due_minor, coupon_minor, frozen_minor, created_at)
+                VALUES (\(bind: p.accountId), \(bind: p.id), \(bind: p.orderIds.joined(separator: ",")), \(bind: p.couponIds.joined(separator: ",")),
+                  \(bind: p.dueMinor), \(bind: p.couponMinor), \(bind: p.frozenMinor), \(bind: p.createdAtMicros))
+                """).all()
+        }
+        for (o, from) in batch.orderChanges {
+            let rows = try await db.raw("""
+                UPDATE orders SET state = \(bind: o.state.rawValue), payment_id = \(bind: o.paymentId), coupon_minor = \(bind: o.couponMinor),
+                  frozen_minor = \(bind: o.frozenMinor), freeze_id = \(bind: o.freezeId), cash_minor = \(bind: o.cashMinor),
+                  gift_minor = \(bind: o.giftMinor), paid_at = \(bind: o.paidAtMicros), resolved_at = \(bind: o.resolvedAtMicros)
+                WHERE account_id = \(bind: o.accountId) AND id = \(bind: o.id) AND state = \(bind: from.rawValue) RETURNING id
+                """).all()
+            guard rows.count == 1 else { throw StoreError("order \(o.id) changed concurrently") }
+        }
+        for (c, before) in batch.couponChanges {
+            let rows = try await db.raw("""
+                UPDATE coupons SET remaining_minor = \(bind: c.remainingMinor), state = \(bind: c.storedState.rawValue), used_at = \(bind: c.usedAtMicros)
+                WHERE account_id = \(bind: c.accountId) AND id = \(bind: c.id) AND remaining_minor = \(bind: before.remainingMinor)
+                  AND state = \(bind: before.storedState.rawValue) RETURNING id
+                """).all()
+            guard rows.count == 1 else { throw StoreError("coupon \(c.id) changed concurrently") }
+        }
+        for u in batch.newCouponUses {
+            _ = try await db.raw("""
+                INSERT INTO coupon_uses (account_id, coupon_id, payment_id, order_id, amount_minor, returned_at)
+                VALUES (\(bind: u.accountId), \(bind: u.couponId), \(bind: u.paymentId), \(bind: u.orderId), \(bind: u.amountMinor), NULL)
+                """).all()
+        }
+        for u in batch.returnedCouponUses {
+            let rows = try await db.raw("""
+                UPDATE coupon_uses SET returned_at = \(bind: u.returnedAtMicros)
+                WHERE account_id = \(bind: u.accountId) AND coupon_id = \(bind: u.couponId) AND payment_id = \(bind: u.paymentId)
+                  AND order_id = \(bind: u.orderId) AND returned_at IS NULL RETURNING order_id
+                """).all()
+            guard rows.count == 1 else { throw StoreError("coupon use of \(u.orderId) returned concurrently") }
+        }
+    }
+}
