@@ -59,8 +59,8 @@ struct OrderRoutes: Sendable {
         }
         if let v = params["cursor"] {
             let parts = v.split(separator: "~", maxSplits: 1)
-            guard parts.count == 2, let at = Int64(parts[0]), parts[1].hasPrefix("ord_"), parts[1].count <= 40,
-                  parts[1].allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else {
+            guard parts.count == 2, parts[0].count <= 18, let at = Int64(parts[0]), parts[1].hasPrefix("ord_"), parts[1].count <= 40,
+                  parts[1].allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) else {
                 throw .invalidField("cursor", "is not a cursor this API returned")
             }
             q.before = (at, String(parts[1]))
