@@ -153,6 +153,12 @@ enum JSON {
         do {
             return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
         } catch let error as DecodingError {
+            // Foundation reports a number that does not fit an integer field (1.5, 1e40) as invalid JSON with no field;
+            // when the body parses as JSON, say what is wrong instead.
+            if case .dataCorrupted(let ctx) = error, ctx.codingPath.isEmpty,
+               (try? JSONSerialization.jsonObject(with: Data(buffer.readableBytesView), options: [.fragmentsAllowed])) != nil {
+                throw CofferError.invalidField("body", "a number does not fit its field: whole-number fields (months, counts, seconds, percentages) take no fraction and must be in range")
+            }
             throw describe(error)
         }
     }

@@ -550,6 +550,7 @@ struct ConsoleTests {
             }
         }
         for t in TransactionType.allCases { used.insert("type_" + t.rawValue) }
+        for c in CouponCondition.allCases { used.insert("coupon_condition_" + c.rawValue) }
         for s in ["pending", "paid", "expired"] { used.insert("recharge_state_" + s) }
         for s in ["pending_review", "approved", "rejected"] { used.insert("remittance_state_" + s) }
         for s in StatementLineState.allCases { used.insert("line_state_" + s.rawValue) }
@@ -580,7 +581,7 @@ struct ConsoleTests {
             for lang in Language.allCases {
                 let text = c.table(lang)["error_" + code.rawValue] ?? ""
                 let names = Set(text.matches(of: placeholder).compactMap { $0.output[1].substring.map(String.init) })
-                #expect(names.isSubset(of: ["min", "max", "shortfall", "state", "frozen", "refundable", "field", "limit"]),
+                #expect(names.isSubset(of: ["min", "max", "shortfall", "state", "frozen", "refundable", "field", "limit", "coupon"]),
                         "\(code) \(lang): \(names)")
             }
         }

@@ -164,7 +164,7 @@ struct LedgerBatchApplier {
         }
         var receipt = LedgerReceipt(entryId: entryId, accountId: accountId, kind: request.command.kind, createdAtMicros: now,
                                     wallet: d.walletAfter, refund: d.refund)
-        receipt.relatedId = d.related?.id
+        receipt.relatedId = LedgerReceipt.answersWithRelated(d.related?.type) ? d.related?.id : nil
         for change in d.changes {
             switch change {
             case .freezeCreated(let f):
@@ -226,6 +226,10 @@ extension LedgerRowRecord {
 }
 
 extension LedgerReceipt {
+    /// Order entries are answered with the payment or order they made (read by id); older kinds carry their object in
+    /// the receipt itself, and their stored answers have no related id.
+    static func answersWithRelated(_ type: String?) -> Bool { type == "order_payment" || type == "order" }
+
     /// The first answer of an entry, rebuilt from its first row and the object it touched (no stored JSON). Objects are
     /// shown as the entry left them: a freeze or charge the entry made as it was made; a freeze it resolved, a recharge it
     /// paid as they are (those states are final); a refunded charge as it is now (later refunds included).
@@ -246,7 +250,7 @@ extension LedgerReceipt {
         self.init(entryId: row.entryId, accountId: row.accountId, kind: row.kind, createdAtMicros: row.createdAtMicros,
                   wallet: row.head?.walletAfter ?? .zero, freeze: freezeShown, charge: chargeShown, refund: refund,
                   recharge: recharge)
-        self.relatedId = row.relatedId
+        self.relatedId = Self.answersWithRelated(row.relatedType) ? row.relatedId : nil
     }
 }
 
