@@ -20,6 +20,7 @@ public struct CofferEngine: Sendable {
     public let console: ConsoleService
     public let orders: OrderService
     public let coupons: CouponService
+    public let webhooks: WebhookService
     public let jobs: BackgroundJobs
 
     public struct Settings: Sendable {
@@ -32,6 +33,9 @@ public struct CofferEngine: Sendable {
         /// E-mail and SMS: logging senders until a real relay is configured (none exists yet).
         public var noticeSenders: [any NoticeSender] = [LoggingNoticeSender(medium: .email), LoggingNoticeSender(medium: .sms)]
         public var bcryptCost: UInt8 = 12
+        /// N2: how webhooks are sent (nil: events are kept and fanned out, nothing is sent — tests that do not look).
+        public var webhookTransport: (any WebhookTransport)?
+        public var webhooks = WebhookSettings()
         public init() {}
     }
 
@@ -55,7 +59,9 @@ public struct CofferEngine: Sendable {
         console = ConsoleService(store: store, clock: clock, ids: ids, bcryptCost: settings.bcryptCost, settings: settings.console)
         orders = OrderService(store: store, writer: writer, clock: clock, ids: ids)
         coupons = CouponService(store: store, clock: clock, ids: ids, codeSettings: settings.codes)
-        jobs = BackgroundJobs(store: store, writer: writer, recharges: recharges, settlement: settlement, orders: orders,
+        webhooks = WebhookService(store: store, clock: clock, ids: ids, transport: settings.webhookTransport, settings: settings.webhooks,
+                                  logger: logger)
+        jobs = BackgroundJobs(store: store, writer: writer, recharges: recharges, settlement: settlement, orders: orders, webhooks: webhooks,
                               notices: NoticeDelivery(store: store, senders: settings.noticeSenders, clock: clock, logger: logger),
                               clock: clock)
     }

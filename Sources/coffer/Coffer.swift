@@ -115,6 +115,7 @@ struct Serve: AsyncParsableCommand {
         var engineSettings = CofferEngine.Settings()
         engineSettings.bank.receiptDirectory = db.dataDir + "/receipts"
         engineSettings.settlement.graceSeconds = settlementGraceSeconds
+        engineSettings.webhookTransport = HTTPWebhookTransport()
         if let path = channelsFile ?? ProcessInfo.processInfo.environment["COFFER_CHANNELS_FILE"], !path.isEmpty {
             let file = try ChannelsFile.load(path: path)
             channels += file.channels

@@ -609,7 +609,7 @@ struct ConsoleTests {
                 }
             }
         }
-        for kind in LedgerEvent.Kind.allCases { #expect(Self.messageKinds[kind.rawValue] != nil, "\(kind)") }
+        for kind in LedgerEvent.Kind.allCases where kind.isSiteMessage { #expect(Self.messageKinds[kind.rawValue] != nil, "\(kind)") }
     }
 
     @Test("QR codes come from libqrencode: a WeChat code_url encodes to a square with the three finder patterns")

@@ -20,6 +20,7 @@ struct SchemaTests {
         "6e45114c2ad163e039c70f814c6b797680611c5bffd67801651ecc04142f8f3e",  // 10
         "888724630f170e972129b9773f71e594325243aaa6799ac33ff17b45aa054704",  // 11
         "aefa0f53480171ceef06200a3cc16a7a94ed41de3da26e353fca1bf3feb06cf6",  // 12
+        "14cf2ea8bc3c55e3c6e4ce332b122222684b7cfa0986726d03b192d05732bcf9",  // 13
     ]
 
     @Test("An applied migration's text never changes; new ones are appended")

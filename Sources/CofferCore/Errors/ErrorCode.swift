@@ -107,6 +107,7 @@ public enum ErrorCode: String, CaseIterable, Codable, Sendable {
     case couponsNotCombinable = "coupons_not_combinable"
     case couponCodeNotFound = "coupon_code_not_found"
     case couponCodeRedeemed = "coupon_code_redeemed"
+    case webhookEndpointNotFound = "webhook_endpoint_not_found"
     case shuttingDown = "shutting_down"
     case internalError = "internal_error"
 
@@ -136,7 +137,7 @@ public enum ErrorCode: String, CaseIterable, Codable, Sendable {
              .statementLineNotFound, .payerNameNotFound, .codeBatchNotFound, .productNotFound, .codeNotFound, .channelRefundNotFound, .routeNotFound,
              .resourceNotFound, .projectNotFound, .settlementNotFound, .sandboxClockDisabled, .metricsDisabled,
              .sandboxDisabled, .receiptMissing, .orderNotFound, .orderPaymentNotFound, .planNotFound, .couponNotFound,
-             .couponCodeNotFound:
+             .couponCodeNotFound, .webhookEndpointNotFound:
             .notFound
         case .methodNotAllowed:
             .methodNotAllowed

@@ -62,6 +62,18 @@ public struct LedgerEvent: Sendable, Equatable {
         case statementLineCredited = "statement_line_credited"
         /// N1: a postpaid deduction took the balance below zero (W2): the account is in arrears from now on.
         case accountInArrears = "account_in_arrears"
+        /// W7: for the provider (webhooks, N2), not a site message.
+        case orderPaid = "order_paid"
+        case orderDelivered = "order_delivered"
+        case orderDeliveryFailed = "order_delivery_failed"
+
+        /// The kinds a customer is told of by a site message (and e-mail); every kind goes to the provider's webhooks.
+        public var isSiteMessage: Bool {
+            switch self {
+            case .rechargeCredited, .remittanceCredited, .statementLineCredited, .accountInArrears: true
+            case .orderPaid, .orderDelivered, .orderDeliveryFailed: false
+            }
+        }
     }
     public var kind: Kind
     public var accountId: String

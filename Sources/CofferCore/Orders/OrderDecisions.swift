@@ -39,6 +39,7 @@ extension LedgerDecisions {
                         reference: "order:" + o.id, createdAtMicros: now)))
                 }
                 d.changes.append(.orderChanged(paid, from: .unpaid))
+                d.events.append(orderEvent(.orderPaid, paid, ["payment": paymentId]))
             }
             for c in plan.coupons { d.changes.append(.couponChanged(c, before: s.coupons[ObjectKey(accountId, c.id)]!)) }
             d.changes += plan.uses.map { .couponUsed($0) }
@@ -53,6 +54,7 @@ extension LedgerDecisions {
             if let freezeId = o.freezeId { d.changes.append(.freezeResolved(try resolvedOrderFreeze(s, accountId, freezeId, .captured, now))) }
             (o.state, o.cashMinor, o.giftMinor, o.resolvedAtMicros) = (.delivered, split.cashMinor, split.giftMinor, now)
             d.changes.append(.orderChanged(o, from: .paid))
+            d.events = [orderEvent(.orderDelivered, o, ["paidByCash": MoneyFormat.format(o.cashMinor), "paidByGift": MoneyFormat.format(o.giftMinor)])]
             d.related = RelatedObject("order", orderId)
         case let .failOrderDelivery(_, orderId):
             var o = try paidOrder(s, accountId, orderId)
@@ -76,11 +78,23 @@ extension LedgerDecisions {
             (o.state, o.resolvedAtMicros) = (.deliveryFailed, now)
             d.changes.append(.orderChanged(o, from: .paid))
             d.changes += couponChanges
+            d.events = [orderEvent(.orderDeliveryFailed, o, ["released": MoneyFormat.format(o.frozenMinor)])]
             d.related = RelatedObject("order", orderId)
         default:
             preconditionFailure("not an order command")
         }
         return d
+    }
+
+    /// What the provider is told of an order (N2): ids, amounts as decimal strings, its own reference.
+    public static func orderEvent(_ kind: LedgerEvent.Kind, _ o: OrderRecord, _ extra: [String: String] = [:]) -> LedgerEvent {
+        var p = ["order": o.id, "type": o.type.rawValue, "productId": o.productId, "specification": o.specification,
+                 "durationMonths": String(o.durationMonths), "amountDue": MoneyFormat.format(o.dueMinor),
+                 "paidByCoupon": MoneyFormat.format(o.couponMinor), "frozen": MoneyFormat.format(o.frozenMinor), "state": o.state.rawValue]
+        if let r = o.resourceId { p["resourceId"] = r }
+        if let r = o.reference { p["reference"] = r }
+        p.merge(extra) { $1 }
+        return LedgerEvent(kind, accountId: o.accountId, p)
     }
 
     private static func paidOrder(_ s: LedgerSnapshot, _ accountId: String, _ id: String) throws(CofferError) -> OrderRecord {

@@ -193,6 +193,7 @@ struct Routes: Sendable {
         ProductRoutes(routes: self).register(on: v1)
         BillingRoutes(routes: self).register(on: v1)
         OrderRoutes(routes: self).register(on: v1)
+        WebhookRoutes(routes: self).register(on: v1)
         v1.get("sandbox/clock", use: sandboxClockNow)
         v1.post("sandbox/clock", use: advanceSandboxClock)
     }

@@ -198,7 +198,10 @@ struct LedgerBatchApplier {
             }
         }
         for event in d.events {
-            let text = LedgerMessages.text(event)
+            // N2: every event is the provider's too, in the outbox of the same transaction.
+            write.webhookEvents.append(WebhookEventRecord(id: ids.make("evt"), accountId: event.accountId, type: event.kind.rawValue,
+                                                          data: event.parameters, createdAtMicros: now))
+            guard let text = LedgerMessages.text(event) else { continue }
             write.messages.append(SiteMessageRecord(id: ids.make("msg"), accountId: event.accountId, kind: event.kind.rawValue,
                                                     title: text.title, body: text.body, createdAtMicros: now,
                                                     parameters: event.parameters))
@@ -257,7 +260,7 @@ extension LedgerReceipt {
 /// The stored text of a ledger event's site message, bilingual, for e-mail and the API (the console renders the message
 /// from its catalogs with the event's parameters instead).
 enum LedgerMessages {
-    static func text(_ event: LedgerEvent) -> (title: String, body: String) {
+    static func text(_ event: LedgerEvent) -> (title: String, body: String)? {
         let p = event.parameters
         switch event.kind {
         case .rechargeCredited:
@@ -271,6 +274,8 @@ enum LedgerMessages {
         case .accountInArrears:
             return ("账户已欠费 Account in arrears",
                     "账户余额为 \(p["balance"] ?? "") 元，已欠费；请至少充值 \(p["shortfall"] ?? "") 元。欠费期间新购将被拒绝。")
+        case .orderPaid, .orderDelivered, .orderDeliveryFailed:
+            return nil
         }
     }
 }

@@ -35,12 +35,14 @@ public struct BackgroundJobs: Sendable {
     let recharges: RechargeService
     let settlement: SettlementService
     let orders: OrderService
+    let webhooks: WebhookService
     let notices: NoticeDelivery
     let clock: any Clock
 
     public init(store: any CofferStore, writer: LedgerWriter, recharges: RechargeService, settlement: SettlementService,
-                orders: OrderService, notices: NoticeDelivery, clock: any Clock) {
+                orders: OrderService, webhooks: WebhookService, notices: NoticeDelivery, clock: any Clock) {
         self.orders = orders
+        self.webhooks = webhooks
         self.store = store
         self.writer = writer
         self.recharges = recharges
@@ -59,6 +61,8 @@ public struct BackgroundJobs: Sendable {
         public var cyclesSettled: Int = 0
         /// O2: unpaid orders that reached their expiry.
         public var ordersExpired: Int = 0
+        /// N2: webhook deliveries that succeeded in this run.
+        public var webhooksDelivered: Int = 0
     }
 
     public func runOnce(limit: Int = 500) async throws -> RunReport {
@@ -75,6 +79,7 @@ public struct BackgroundJobs: Sendable {
         let ordersExpired = try await orders.expireDue(limit: limit)
         return RunReport(freezesExpired: expired, rechargesExpired: rechargesExpired,
                          noticesDelivered: try await notices.deliverPending(limit: limit), refundsFinished: refundsFinished,
-                         cyclesSettled: settled?.cycles ?? 0, ordersExpired: ordersExpired)
+                         cyclesSettled: settled?.cycles ?? 0, ordersExpired: ordersExpired,
+                         webhooksDelivered: try await webhooks.dispatch(limit: limit))
     }
 }

@@ -61,8 +61,8 @@ public protocol OrderWrites: Sendable {
     func insertOrder(_ order: OrderRecord) async throws
     /// unpaid → cancelled; false when the order was no longer unpaid.
     func cancelOrder(accountId: String, id: String, nowMicros: Int64) async throws -> Bool
-    /// O2: unpaid orders past their expiry become expired; answers how many.
-    func expireOrders(dueBeforeMicros: Int64, limit: Int) async throws -> Int
+    /// O2: unpaid orders past their expiry become expired; answers them.
+    func expireOrders(dueBeforeMicros: Int64, limit: Int) async throws -> [OrderRecord]
     func insertCoupons(_ coupons: [CouponRecord]) async throws
     func insertCouponBatch(_ batch: CouponBatchRecord, codes: [String]) async throws
     /// Binds an unredeemed code to the coupon `make` builds from its batch's template; nil when the code is unknown,

@@ -48,6 +48,8 @@ public struct PaymentPreview: Sendable, Equatable {
 /// O1, O2, W7, C8: orders from the catalog, paid (merged, with coupons) through the ledger, delivered or failed.
 public struct OrderService: Sendable {
     public static let maxDurationMonths = 60
+    /// N2 events of order changes that move no money (the ledger's events are `LedgerEvent.Kind`).
+    public static let plainEventTypes = ["order_cancelled", "order_expired"]
     let store: any CofferStore
     let writer: LedgerWriter
     let clock: any Clock
@@ -112,10 +114,12 @@ public struct OrderService: Sendable {
         guard o.payable(at: now) else { throw CofferError.orderState(orderId, o.state == .unpaid ? .expired : o.state, wanted: "unpaid to be cancelled") }
         (o.state, o.resolvedAtMicros) = (.cancelled, now)
         let cancelled = o
+        let event = webhookEvent("order_cancelled", cancelled, now: now)
         return try await Idempotent.write(store, ctx, cancelled, at: now) { tx in
             guard try await tx.cancelOrder(accountId: accountId, id: orderId, nowMicros: now) else {
                 throw CofferError.orderState(orderId, .paid, wanted: "unpaid to be cancelled")
             }
+            try await tx.insertWebhookEvents([event])
         }
     }
 
@@ -184,6 +188,19 @@ public struct OrderService: Sendable {
     /// O2: the jobs loop expires unpaid orders past their expiry.
     public func expireDue(limit: Int) async throws -> Int {
         let now = clock.nowMicros()
-        return try await store.transaction { tx in try await tx.expireOrders(dueBeforeMicros: now, limit: limit) }
+        let ids = self.ids
+        return try await store.transaction { tx in
+            let expired = try await tx.expireOrders(dueBeforeMicros: now, limit: limit)
+            try await tx.insertWebhookEvents(expired.map { o in
+                WebhookEventRecord(id: ids.make("evt"), accountId: o.accountId, type: "order_expired",
+                                   data: LedgerDecisions.orderEvent(.orderPaid, o).parameters, createdAtMicros: now)
+            })
+            return expired.count
+        }
+    }
+
+    private func webhookEvent(_ type: String, _ o: OrderRecord, now: Int64) -> WebhookEventRecord {
+        WebhookEventRecord(id: ids.make("evt"), accountId: o.accountId, type: type,
+                           data: LedgerDecisions.orderEvent(.orderPaid, o).parameters, createdAtMicros: now)
     }
 }

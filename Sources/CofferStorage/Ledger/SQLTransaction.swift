@@ -130,6 +130,7 @@ struct SQLTransaction: StoreTransaction {
         }
         try await applyMoneyIn(batch)
         try await applyOrders(batch)
+        try await insertWebhookEvents(batch.webhookEvents)
         // One statement for every wallet of the batch (UPDATE … FROM a VALUES list: PostgreSQL, and SQLite ≥ 3.33).
         for chunk in Array(batch.wallets).chunked(1_000) {
             var sql: SQLQueryString = "WITH v(account_id, cash, gift, share, frozen, advance) AS (VALUES "

@@ -975,6 +975,52 @@ enum Schema {
             )
             """,
         ]),
+        // 13: webhooks to the provider (N2): endpoints, the event outbox, the delivery log.
+        .sql([
+            """
+            CREATE TABLE webhook_endpoints (
+                id TEXT PRIMARY KEY,
+                url TEXT NOT NULL CHECK (length(url) BETWEEN 8 AND 500),
+                events TEXT NOT NULL CHECK (length(events) >= 1),
+                secret TEXT NOT NULL,
+                enabled BOOLEAN NOT NULL,
+                description TEXT,
+                created_by TEXT NOT NULL,
+                created_at BIGINT NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE webhook_events (
+                account_id TEXT NOT NULL REFERENCES accounts(id),
+                id TEXT NOT NULL,
+                type TEXT NOT NULL CHECK (length(type) BETWEEN 1 AND 60),
+                data TEXT NOT NULL,
+                created_at BIGINT NOT NULL,
+                fanned_out BOOLEAN NOT NULL,
+                PRIMARY KEY (account_id, id)
+            )
+            """,
+            "CREATE INDEX webhook_events_unsent ON webhook_events(created_at) WHERE NOT fanned_out",
+            """
+            CREATE TABLE webhook_deliveries (
+                account_id TEXT NOT NULL REFERENCES accounts(id),
+                event_id TEXT NOT NULL,
+                endpoint_id TEXT NOT NULL REFERENCES webhook_endpoints(id),
+                event_type TEXT NOT NULL,
+                state TEXT NOT NULL CHECK (state IN ('pending','delivered','failed')),
+                attempts INTEGER NOT NULL CHECK (attempts >= 0),
+                next_attempt_at BIGINT NOT NULL,
+                last_status INTEGER,
+                last_error TEXT,
+                created_at BIGINT NOT NULL,
+                delivered_at BIGINT,
+                PRIMARY KEY (account_id, event_id, endpoint_id),
+                CHECK ((state = 'delivered') = (delivered_at IS NOT NULL))
+            )
+            """,
+            "CREATE INDEX webhook_deliveries_due ON webhook_deliveries(next_attempt_at) WHERE state = 'pending'",
+            "CREATE INDEX webhook_deliveries_by_time ON webhook_deliveries(created_at)",
+        ]),
     ]
 }
 

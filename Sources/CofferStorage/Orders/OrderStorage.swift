@@ -148,19 +148,19 @@ extension SQLTransaction {
             """).all().count == 1
     }
 
-    func expireOrders(dueBeforeMicros: Int64, limit: Int) async throws -> Int {
+    func expireOrders(dueBeforeMicros: Int64, limit: Int) async throws -> [OrderRecord] {
         // Through the key list, so that one statement touches at most `limit` rows on both databases.
         let due = try await db.raw("""
             SELECT account_id, id FROM orders WHERE state = 'unpaid' AND expires_at <= \(bind: dueBeforeMicros)
             ORDER BY expires_at LIMIT \(bind: Int64(limit))
             """).all()
-        var expired = 0
+        var expired: [OrderRecord] = []
         for row in due {
             let r = Rows.Reader(row: row)
             expired += try await db.raw("""
                 UPDATE orders SET state = 'expired', resolved_at = \(bind: dueBeforeMicros)
-                WHERE account_id = \(bind: try r.text("account_id")) AND id = \(bind: try r.text("id")) AND state = 'unpaid' RETURNING id
-                """).all().count
+                WHERE account_id = \(bind: try r.text("account_id")) AND id = \(bind: try r.text("id")) AND state = 'unpaid' RETURNING *
+                """).all().map(OrderRows.order)
         }
         return expired
     }
