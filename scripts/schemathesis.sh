@@ -27,6 +27,7 @@ echo "== schemathesis on $database (server on port $port, seed $seed; replay wit
 sed -n '/SUMMARY/,$p' "$data/st.log"
 if [ "$status" -ne 0 ]; then
   sed -n '/FAILURES/,/SUMMARY/p' "$data/st.log" | head -n 200
+  cp "$data/st.log" /tmp/st-last.log 2>/dev/null || true
   echo "schemathesis ($database): 0 passed, 1 failed"
   exit 1
 fi

@@ -59,7 +59,11 @@ struct WebhookRoutes: Sendable {
             }
             limit = n
         }
-        let items = try await engine.webhooks.deliveries(endpointId: q["endpointId"].map(String.init), state: state, limit: limit)
+        let endpointId = q["endpointId"].map(String.init)
+        if let e = endpointId, !(1...100).contains(e.utf8.count) || !e.utf8.allSatisfy({ $0 > 32 && $0 < 127 }) {
+            throw CofferError.invalidField("endpointId", "is 1–100 visible ASCII characters")
+        }
+        let items = try await engine.webhooks.deliveries(endpointId: endpointId, state: state, limit: limit)
         return try JSON.response(["items": items.map(DeliveryView.init)])
     }
 }
