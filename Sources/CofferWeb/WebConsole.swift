@@ -41,6 +41,7 @@ public struct WebConsole: RouteModule {
         CustomerPages(console: self).register(on: web)
         DeskPages(console: self).register(on: web)
         BillPages(console: self).register(on: web)
+        OrderPages(console: self).register(on: web)
     }
 
     // MARK: requests
@@ -215,6 +216,9 @@ public struct WebConsole: RouteModule {
                 "frozen": Display.money(m.frozenDeltaMinor), "balanceAfter": Display.money(m.balanceAfterMinor),
                 "availableAfter": Display.money(m.availableAfterMinor), "memo": t.memo ?? "", "tradeNo": t.channelTradeNo ?? ""]
     }
+
+    /// Who did it, for the journal and the audit log.
+    func actor(_ v: Visit) -> String { v.session!.principal.actor }
 
     /// A new idempotency key for a form: submitting the same form twice does the work once (W10).
     func formKey() -> String { "web-" + Secrets.token(prefix: "").prefix(32) }
