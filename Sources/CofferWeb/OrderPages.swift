@@ -49,7 +49,8 @@ struct OrderPages: Sendable {
          "coupon": Display.money(o.couponMinor), "cash": Display.money(o.cashMinor), "gift": Display.money(o.giftMinor),
          "frozen": Display.money(o.frozenMinor), "state": console.t(v, "order_state_" + o.state.rawValue), "stateCode": o.state.rawValue,
          "created": Display.time(o.createdAtMicros, timeZone: tz), "expires": Display.time(o.expiresAtMicros, timeZone: tz),
-         "payable": o.payable(at: engine.clock.nowMicros()), "reference": o.reference ?? "", "cancelIdem": console.formKey()]
+         "payable": o.payable(at: engine.clock.nowMicros()), "reference": o.reference ?? "", "cancelIdem": console.formKey(),
+         "hasDiscount": o.discountMinor > 0]
     }
 
     func couponRow(_ c: CouponRecord, _ v: Visit, _ names: [String: String], _ tz: String) -> [String: Any] {

@@ -2,8 +2,8 @@ import CofferCore
 import CofferServices
 import Foundation
 
-/// `serve --demo`: a product catalog, resources in two projects and a month of usage for the demo account, so that a new
-/// user sees real bills at once. Idempotent: record ids name their hour or day, so a restart adds only new usage. The
+/// `serve --demo`: a product catalog, resources in two projects, a month of usage, two unpaid orders and two coupons for
+/// the demo account, so that a new user sees real bills and something to pay at once. Idempotent: record ids name their hour or day, so a restart adds only new usage. The
 /// jobs loop settles it (a grace period after each cycle ends) through the ledger like any usage.
 enum DemoBilling {
     static let products: [(id: String, zh: String, en: String, cycle: String, tax: String, plans: [(String, String)])] = [
@@ -37,6 +37,16 @@ enum DemoBilling {
         }
         let hour: Int64 = 3_600_000_000, day = 24 * hour
         let now = engine.clock.nowMicros()
+        // Prepaid: two unpaid orders to pay together and two coupons, one of them for orders of 200.00 or more.
+        for (key, spec) in [("demo-order-1", "2C4G"), ("demo-order-2", "4C8G")] {
+            _ = try await engine.orders.create(accountId: accountId, OrderInput(type: "new", productId: "cvm", specification: spec, durationMonths: 1,
+                                                                                reference: key), idempotencyKey: key)
+        }
+        _ = try await engine.coupons.grant(CouponInput(kind: "cash", value: "50.00", productsIncluded: ["cvm"], threshold: "200.00",
+                                                       validUntilMicros: now + 90 * day),
+                                           accountIds: [accountId], codeCount: nil, idempotencyKey: "demo-coupon-cash", actor: "system:demo")
+        _ = try await engine.coupons.grant(CouponInput(kind: "discount", percentOff: 10, maxDiscount: "100.00", validUntilMicros: now + 90 * day),
+                                           accountIds: [accountId], codeCount: nil, idempotencyKey: "demo-coupon-discount", actor: "system:demo")
         let thisHour = now - now % hour
         var records: [UsageRecordInput] = []
         func add(_ resource: String, _ component: String, _ unit: String, start: Int64, length: Int64, quantity: String, price: String, list: String?) {

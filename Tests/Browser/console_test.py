@@ -431,6 +431,66 @@ try:
         finally:
             b.quit()
 
+    @test("O1 C4 C6 C8 orders in the browser: tick the demo's two orders, pick the cash coupon (its threshold met by their sum), pay; coupons; English")
+    def _():
+        b = browser("zh-CN")
+        try:
+            sign_in(b, *server.demo_customer)
+            b.get(server.base + "/orders?state=unpaid")
+            assert b.title.startswith("订单"), b.title
+            boxes = b.find_elements(By.CSS_SELECTOR, "#orders input[type=checkbox]")
+            assert len(boxes) == 2, b.page_source[:2000]
+            for box in boxes:
+                box.click()
+            shot(b, "orders-zh")
+            click(b, b.find_element(By.ID, "checkout"))
+            assert b.title.startswith("支付订单"), b.title
+            labels = [l for l in b.find_elements(By.CSS_SELECTOR, "#offers label") if "现金券" in l.text]
+            assert len(labels) == 1, b.page_source[:3000]
+            b.find_element(By.ID, labels[0].get_attribute("for")).click()
+            discount = [l for l in b.find_elements(By.CSS_SELECTOR, "#offers label") if "折扣券" in l.text][0]
+            b.find_element(By.ID, discount.get_attribute("for")).click()
+            click(b, b.find_element(By.ID, "update-preview"))
+            # C4: a discount coupon never combines with a cash coupon; the page says so and offers no pay button.
+            assert "折扣券不能与其他优惠券叠加使用" in text(b, "#refusal"), b.page_source[:3000]
+            assert not b.find_elements(By.ID, "pay")
+            discount = [l for l in b.find_elements(By.CSS_SELECTOR, "#offers label") if "折扣券" in l.text][0]
+            b.find_element(By.ID, discount.get_attribute("for")).click()
+            click(b, b.find_element(By.ID, "update-preview"))
+            assert text(b, "#sum-due") == "¥360.00" and text(b, "#sum-coupon") == "¥50.00" and text(b, "#sum-wallet") == "¥310.00", text(b, "#summary")
+            shot(b, "checkout-zh")
+            click(b, b.find_element(By.ID, "pay"))
+            assert "支付成功" in text(b, ".notice"), b.page_source[:1500]
+            assert len(b.find_elements(By.CSS_SELECTOR, "#orders tr[data-state='paid']")) == 2
+            b.get(server.base + "/coupons?state=used")
+            assert "现金券" in text(b, "#coupons")
+            b.get(server.base + "/coupons")
+            assert "折扣券" in text(b, "#coupons")
+            shot(b, "coupons-zh")
+            click(b, b.find_element(By.CSS_SELECTOR, "a.lang"))
+            assert b.title.startswith("Coupons"), b.title
+            assert "Discount coupon" in text(b, "#coupons")
+            b.get(server.base + "/orders")
+            assert "Paid, being delivered" in text(b, "#orders")
+            shot(b, "orders-en")
+        finally:
+            b.quit()
+
+    @test("N2 the desk registers a webhook endpoint and sees the secret once")
+    def _():
+        op = browser("zh-CN")
+        try:
+            sign_in(op, *server.operator, desk=True)
+            op.get(server.base + "/desk/webhooks")
+            op.find_element(By.ID, "w-url").send_keys("https://provider.example/coffer-hook")
+            click(op, op.find_element(By.ID, "register-webhook"))
+            assert text(op, "#webhook-secret").startswith("whsec_"), op.page_source[:1500]
+            op.get(server.base + "/desk/webhooks")
+            assert "provider.example" in text(op, "#endpoints") and not op.find_elements(By.ID, "webhook-secret")
+            shot(op, "desk-webhooks-zh")
+        finally:
+            op.quit()
+
     @test("B2 the desk lists settlement runs and settles now")
     def _():
         op = browser("zh-CN")
