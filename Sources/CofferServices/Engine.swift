@@ -19,6 +19,7 @@ public struct CofferEngine: Sendable {
     public let bills: BillService
     public let console: ConsoleService
     public let orders: OrderService
+    public let prepaid: PrepaidService
     public let coupons: CouponService
     public let webhooks: WebhookService
     public let jobs: BackgroundJobs
@@ -57,11 +58,12 @@ public struct CofferEngine: Sendable {
         settlement = SettlementService(store: store, writer: writer, clock: clock, ids: ids, settings: settings.settlement, logger: logger)
         bills = BillService(store: store, clock: clock, ids: ids)
         console = ConsoleService(store: store, clock: clock, ids: ids, bcryptCost: settings.bcryptCost, settings: settings.console)
-        orders = OrderService(store: store, writer: writer, clock: clock, ids: ids)
+        prepaid = PrepaidService(store: store, writer: writer, clock: clock, ids: ids, logger: logger)
+        orders = OrderService(store: store, writer: writer, clock: clock, ids: ids, prepaid: prepaid)
         coupons = CouponService(store: store, clock: clock, ids: ids, codeSettings: settings.codes)
         webhooks = WebhookService(store: store, clock: clock, ids: ids, transport: settings.webhookTransport, settings: settings.webhooks,
                                   logger: logger)
-        jobs = BackgroundJobs(store: store, writer: writer, recharges: recharges, settlement: settlement, orders: orders, webhooks: webhooks,
+        jobs = BackgroundJobs(store: store, writer: writer, recharges: recharges, settlement: settlement, orders: orders, prepaid: prepaid, webhooks: webhooks,
                               notices: NoticeDelivery(store: store, senders: settings.noticeSenders, clock: clock, logger: logger),
                               clock: clock)
     }

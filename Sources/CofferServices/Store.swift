@@ -69,6 +69,9 @@ public struct LedgerBatchWrite: Sendable {
     public var newCouponUses: [CouponUseRecord] = []
     public var returnedCouponUses: [CouponUseRecord] = []
     public var newPayments: [OrderPaymentRecord] = []
+    /// O3, O4: prepaid terms made or changed (guarded by the term as it was) and orders made inside an entry.
+    public var termChanges: [(term: PrepaidTermRecord, before: PrepaidTermRecord?)] = []
+    public var newOrders: [OrderRecord] = []
     /// N2: the provider's events of the batch (the webhook outbox).
     public var webhookEvents: [WebhookEventRecord] = []
     public init() {}
@@ -85,7 +88,7 @@ public struct IdempotencyKeyPair: Hashable, Sendable {
 }
 
 /// One database transaction. Reads marked "lock" take row locks on PostgreSQL (SQLite holds the write lock already).
-public protocol StoreTransaction: MoneyInWrites, ConsoleWrites, ProductWrites, BillingWrites, OrderWrites, OrderLedgerLocks, WebhookWrites {
+public protocol StoreTransaction: MoneyInWrites, ConsoleWrites, ProductWrites, BillingWrites, OrderWrites, OrderLedgerLocks, WebhookWrites, PrepaidTermWrites {
     func idempotency(scope: String, key: String) async throws -> StoredIdempotency?
     /// What these keys already stand for, in one round trip (plus one per ledger entry found, to rebuild its answer).
     func storedKeys(_ pairs: [IdempotencyKeyPair]) async throws -> [IdempotencyKeyPair: StoredKey]
@@ -130,7 +133,7 @@ public struct VerifyProblem: Sendable, CustomStringConvertible {
 }
 
 /// The storage port: one implementation over SQLite and PostgreSQL (CofferStorage).
-public protocol CofferStore: MoneyInReads, ConsoleReads, ProductReads, BillingReads, OrderReads, WebhookReads {
+public protocol CofferStore: MoneyInReads, ConsoleReads, ProductReads, BillingReads, OrderReads, WebhookReads, PrepaidTermReads {
     var backendName: String { get }
     func migrate() async throws
     func transaction<R: Sendable>(_ body: @escaping @Sendable (any StoreTransaction) async throws -> R) async throws -> R

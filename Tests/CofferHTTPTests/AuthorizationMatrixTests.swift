@@ -87,6 +87,7 @@ struct AuthorizationMatrixTests {
         "POST /v1/accounts/{accountId}/order-payments": "UUAAFHA",
         "POST /v1/accounts/{accountId}/order-payments/preview": "UUAAFHA",
         "GET /v1/accounts/{accountId}/coupons": "UUAAFHA",
+        "GET /v1/accounts/{accountId}/prepaid-resources": "UUAAFHA",
         "POST /v1/accounts/{accountId}/coupon-redemptions": "UUAAFHA",
         "POST /v1/operator/coupons": "UUFFFFA",
         "POST /v1/operator/webhook-endpoints": "UUFFFFA",

@@ -599,6 +599,9 @@ struct ConsoleTests {
         "recharge_refused": ["recharge", "amount", "payers"], "channel_refund_succeeded": ["recharge", "amount", "channel", "refund"],
         "channel_refund_failed": ["recharge", "amount"], "remittance_to_confirm": ["payer", "amount", "serial"],
         "remittance_to_sign": ["payer", "amount", "serial"], "account_in_arrears": ["balance", "shortfall"],
+        "resource_expiring": ["resource", "expires", "days"], "resource_expired": ["resource", "expires", "days"],
+        "resource_renewal_failed": ["resource", "expires", "shortfall"], "resource_suspended": ["resource", "expires"],
+        "resource_reclaimed": ["resource", "expires"],
     ]
 
     @Test("Site messages read from the catalogs in both languages; no text names a parameter its writer does not give")

@@ -21,6 +21,7 @@ struct SchemaTests {
         "888724630f170e972129b9773f71e594325243aaa6799ac33ff17b45aa054704",  // 11
         "aefa0f53480171ceef06200a3cc16a7a94ed41de3da26e353fca1bf3feb06cf6",  // 12
         "14cf2ea8bc3c55e3c6e4ce332b122222684b7cfa0986726d03b192d05732bcf9",  // 13
+        "6f100065525da37f9d5482a1f18b2cccba50d0dc5d3c7c97d8447658a06a53f5",  // 14
     ]
 
     @Test("An applied migration's text never changes; new ones are appended")

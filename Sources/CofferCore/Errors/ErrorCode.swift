@@ -108,6 +108,7 @@ public enum ErrorCode: String, CaseIterable, Codable, Sendable {
     case couponCodeNotFound = "coupon_code_not_found"
     case couponCodeRedeemed = "coupon_code_redeemed"
     case webhookEndpointNotFound = "webhook_endpoint_not_found"
+    case resourceTermChanged = "resource_term_changed"
     case shuttingDown = "shutting_down"
     case internalError = "internal_error"
 
@@ -127,7 +128,7 @@ public enum ErrorCode: String, CaseIterable, Codable, Sendable {
              .remittanceAlreadyPending, .remittanceAlreadyReviewed, .remittanceNotRejected, .bankSerialAlreadyCredited,
              .statementLineChanged, .statementLineForeignCurrency, .statementLineNotCreditable, .statementLineNotCredited,
              .statementLineNotRefundable, .productChanged, .projectNameTaken, .usageRecordConflict, .statisticPeriodLocked,
-             .settlementRunInProgress, .orderStateConflict, .couponCodeRedeemed:
+             .settlementRunInProgress, .orderStateConflict, .couponCodeRedeemed, .resourceTermChanged:
             .conflict
         case .unauthorized, .signInFailed, .notificationSignatureInvalid, .notificationStale:
             .unauthorized

@@ -20,8 +20,10 @@ public enum LedgerCommand: Sendable {
     case creditStatementLine(accountId: String, lineId: String, amountMinor: Int64)
     /// W7, C8: pay unpaid orders with coupons; the rest of each order is frozen until delivery.
     case payOrders(accountId: String, paymentId: String, orderIds: [String], couponIds: [String])
-    /// W7: the provider delivered; the order's freeze is captured.
-    case deliverOrder(accountId: String, orderId: String)
+    /// W7: the provider delivered; the order's freeze is captured; the resource's prepaid term is made or extended (O3).
+    case deliverOrder(accountId: String, orderId: String, term: PrepaidTermChange? = nil)
+    /// O4: the jobs loop renews a resource at the price of the day: a renewal order paid and delivered in one entry.
+    case autoRenew(accountId: String, order: OrderRecord, paymentId: String, term: PrepaidTermChange)
     /// W7, O2: delivery failed; the freeze is released and the coupons given back.
     case failOrderDelivery(accountId: String, orderId: String)
 
@@ -31,7 +33,7 @@ public enum LedgerCommand: Sendable {
              .capture(let a, _, _), .release(let a, _), .expireFreeze(let a, _), .charge(let a, _, _, _, _),
              .refund(let a, _, _, _, _), .creditRecharge(let a, _, _, _, _), .redeemCode(let a, _),
              .creditRemittance(let a, _, _), .creditStatementLine(let a, _, _), .payOrders(let a, _, _, _),
-             .deliverOrder(let a, _), .failOrderDelivery(let a, _):
+             .deliverOrder(let a, _, _), .failOrderDelivery(let a, _), .autoRenew(let a, _, _, _):
             return a
         }
     }
@@ -54,6 +56,7 @@ public enum LedgerCommand: Sendable {
         case .payOrders: "order_payment"
         case .deliverOrder: "order_delivery"
         case .failOrderDelivery: "order_delivery_failure"
+        case .autoRenew: "auto_renewal"
         }
     }
 
@@ -82,6 +85,8 @@ public enum LedgerCommand: Sendable {
                 throw .invalidField("couponIds", "at most \(CouponRules.maxCouponsPerPayment) coupons")
             }
             guard Set(coupons).count == coupons.count else { throw .invalidField("couponIds", "a coupon is given twice") }
+        case let .autoRenew(_, order, _, _):
+            try positive(order.dueMinor)
         case .release, .expireFreeze, .redeemCode, .deliverOrder, .failOrderDelivery:
             break
         }
@@ -106,7 +111,8 @@ public enum LedgerCommand: Sendable {
         case let .creditStatementLine(a, l, m): "statement|\(a)|\(l)|\(m)"
         // Order as given: the same orders in another order are another request.
         case let .payOrders(a, _, o, c): "pay|\(a)|\(o.joined(separator: ","))|\(c.joined(separator: ","))"
-        case let .deliverOrder(a, o): "deliver|\(a)|\(o)"
+        case let .deliverOrder(a, o, t): "deliver|\(a)|\(o)|\(t.map { "\($0.resourceId)|\($0.specification)|\($0.expiresAtMicros)" } ?? "")"
+        case let .autoRenew(a, o, _, t): "autorenew|\(a)|\(t.resourceId)|\(t.expectedExpiresAtMicros ?? 0)|\(o.dueMinor)"
         case let .failOrderDelivery(a, o): "deliveryfail|\(a)|\(o)"
         }
     }

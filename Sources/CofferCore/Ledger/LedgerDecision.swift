@@ -29,6 +29,8 @@ public struct LedgerSnapshot: Sendable, Equatable {
     public var orders: [ObjectKey: OrderRecord] = [:]
     public var coupons: [ObjectKey: CouponRecord] = [:]
     public var couponUses: [ObjectKey: [CouponUseRecord]] = [:]
+    /// Prepaid terms (O3) a delivery or an auto-renewal changes, by (account, resource).
+    public var prepaidTerms: [ObjectKey: PrepaidTermRecord] = [:]
     /// W3's operable reserve.
     public var reserveMinor: Int64 = 0
 
@@ -52,6 +54,10 @@ public enum ObjectChange: Sendable, Equatable {
     case couponUsed(CouponUseRecord)
     case couponUseReturned(CouponUseRecord)
     case paymentCreated(OrderPaymentRecord)
+    /// An order made inside the entry (an auto-renewal's).
+    case orderCreated(OrderRecord)
+    /// Guarded by the term as it was (nil: made by this change).
+    case termChanged(PrepaidTermRecord, before: PrepaidTermRecord?)
 }
 
 /// Something a person should be told, as data: the services turn it into text from the catalogs.
@@ -66,12 +72,15 @@ public struct LedgerEvent: Sendable, Equatable {
         case orderPaid = "order_paid"
         case orderDelivered = "order_delivered"
         case orderDeliveryFailed = "order_delivery_failed"
+        /// O3, O4: a prepaid resource was made or its term extended (by a delivery or an auto-renewal).
+        case resourceRenewed = "resource_renewed"
+        case resourceCreated = "resource_created"
 
         /// The kinds a customer is told of by a site message (and e-mail); every kind goes to the provider's webhooks.
         public var isSiteMessage: Bool {
             switch self {
             case .rechargeCredited, .remittanceCredited, .statementLineCredited, .accountInArrears: true
-            case .orderPaid, .orderDelivered, .orderDeliveryFailed: false
+            case .orderPaid, .orderDelivered, .orderDeliveryFailed, .resourceRenewed, .resourceCreated: false
             }
         }
     }
@@ -265,7 +274,7 @@ public enum LedgerDecisions {
             d.audited = true
             d.events = [LedgerEvent(.remittanceCredited, accountId: accountId, [
                 "amount": MoneyFormat.format(amount), "date": r.remittedOn, "remittance": remittanceId])]
-        case .payOrders, .deliverOrder, .failOrderDelivery:
+        case .payOrders, .deliverOrder, .failOrderDelivery, .autoRenew:
             d = try decideOrder(command, wallet: wallet, in: snapshot, nowMicros: now)
         case let .creditStatementLine(_, lineId, amount):
             guard var l = snapshot.statementLines[lineId] else { throw .notFound(.statementLineNotFound, lineId) }
@@ -346,6 +355,8 @@ extension LedgerSnapshot {
                 let key = ObjectKey(u.accountId, u.couponId)
                 couponUses[key] = (couponUses[key] ?? []).map { ($0.paymentId, $0.orderId) == (u.paymentId, u.orderId) ? u : $0 }
             case .paymentCreated: break
+            case .orderCreated(let o): orders[ObjectKey(o.accountId, o.id)] = o
+            case .termChanged(let t, _): prepaidTerms[ObjectKey(t.accountId, t.resourceId)] = t
             }
         }
         if let payer = d.admittedPayer { recentPayers[d.accountId, default: []].insert(payer) }

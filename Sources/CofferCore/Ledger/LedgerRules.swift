@@ -57,6 +57,14 @@ public struct LedgerEffect: Equatable, Sendable {
         movements[movements.count - 1].books[to] += amountMinor
     }
 
+    /// Appends a later effect computed from this one's wallet (one entry made of two rules' movements).
+    mutating func append(_ next: LedgerEffect) {
+        precondition(next.movements.first.map { _ in true } ?? false)
+        postings += next.postings
+        movements += next.movements
+        wallet = next.wallet
+    }
+
     /// Double entry: the postings of one entry sum to zero, each movement on its own too (one row per movement carries its
     /// own balanced books), and the wallet still satisfies its invariants.
     func checked() -> LedgerEffect {

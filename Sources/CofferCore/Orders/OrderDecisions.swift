@@ -47,15 +47,50 @@ extension LedgerDecisions {
                 id: paymentId, accountId: accountId, orderIds: orderIds, couponIds: couponIds, dueMinor: plan.dueMinor,
                 couponMinor: plan.couponMinor, frozenMinor: plan.walletMinor, createdAtMicros: now)))
             d.related = RelatedObject("order_payment", paymentId)
-        case let .deliverOrder(_, orderId):
+        case let .deliverOrder(_, orderId, term):
             var o = try paidOrder(s, accountId, orderId)
             let (effect, split) = try LedgerRules.deliverOrder(wallet, frozenMinor: o.frozenMinor, orderId: orderId)
             d = LedgerDecision(accountId: accountId, walletBefore: wallet, effect: effect)
             if let freezeId = o.freezeId { d.changes.append(.freezeResolved(try resolvedOrderFreeze(s, accountId, freezeId, .captured, now))) }
             (o.state, o.cashMinor, o.giftMinor, o.resolvedAtMicros) = (.delivered, split.cashMinor, split.giftMinor, now)
+            if let term {
+                guard o.type == .new || o.resourceId == term.resourceId else {
+                    throw .invalidField("resourceId", "order \(orderId) is for resource \(o.resourceId ?? "-")")
+                }
+                let t = try termChange(term, s, accountId, o.productId, now)
+                o.resourceId = term.resourceId
+                d.changes.append(t)
+                if case let .termChanged(record, _) = t { d.events.append(termEvent(o.type == .new ? .resourceCreated : .resourceRenewed, record, o)) }
+            }
             d.changes.append(.orderChanged(o, from: .paid))
-            d.events = [orderEvent(.orderDelivered, o, ["paidByCash": MoneyFormat.format(o.cashMinor), "paidByGift": MoneyFormat.format(o.giftMinor)])]
+            d.events.insert(orderEvent(.orderDelivered, o, ["paidByCash": MoneyFormat.format(o.cashMinor), "paidByGift": MoneyFormat.format(o.giftMinor)]), at: 0)
             d.related = RelatedObject("order", orderId)
+        case let .autoRenew(_, order, paymentId, term):
+            // O4: at the price of the day, from available (W3: no arrears, no shortfall); frozen and captured in one entry
+            // so that the order, its payment and its freeze look like any paid and delivered order.
+            try requireNewOrder(s, accountId, order.id)
+            var e = try LedgerRules.freeze(wallet, amountMinor: order.dueMinor, reserveMinor: s.reserveMinor)
+            let (captured, split) = try LedgerRules.capture(e.wallet, frozenMinor: order.dueMinor, captureMinor: order.dueMinor)
+            e.append(captured)
+            d = LedgerDecision(accountId: accountId, walletBefore: wallet, effect: e.checked())
+            var o = order
+            let freezeId = OrderRecord.freezeId(orderId: o.id)
+            (o.state, o.paymentId, o.frozenMinor, o.freezeId, o.paidAtMicros) = (.delivered, paymentId, o.dueMinor, freezeId, now)
+            (o.cashMinor, o.giftMinor, o.resolvedAtMicros) = (split.cashMinor, split.giftMinor, now)
+            let t = try termChange(term, s, accountId, o.productId, now)
+            d.changes = [
+                .freezeCreated(FreezeRecord(id: freezeId, accountId: accountId, amountMinor: o.dueMinor, capturedMinor: o.dueMinor, state: .captured,
+                                            reference: "order:" + o.id, createdAtMicros: now, resolvedAtMicros: now)),
+                .orderCreated(o), t,
+                .paymentCreated(OrderPaymentRecord(id: paymentId, accountId: accountId, orderIds: [o.id], couponIds: [], dueMinor: o.dueMinor,
+                                                   couponMinor: 0, frozenMinor: o.dueMinor, createdAtMicros: now)),
+            ]
+            if case let .termChanged(record, _) = t {
+                d.events = [orderEvent(.orderDelivered, o, ["paidByCash": MoneyFormat.format(o.cashMinor), "paidByGift": MoneyFormat.format(o.giftMinor),
+                                                             "autoRenewal": "true"]),
+                            termEvent(.resourceRenewed, record, o)]
+            }
+            d.related = RelatedObject("order", o.id)
         case let .failOrderDelivery(_, orderId):
             var o = try paidOrder(s, accountId, orderId)
             var returns: [CouponUseRecord] = []
@@ -95,6 +130,21 @@ extension LedgerDecisions {
         if let r = o.reference { p["reference"] = r }
         p.merge(extra) { $1 }
         return LedgerEvent(kind, accountId: o.accountId, p)
+    }
+
+    private static func termChange(_ change: PrepaidTermChange, _ s: LedgerSnapshot, _ accountId: String, _ productId: String,
+                                   _ now: Int64) throws(CofferError) -> ObjectChange {
+        let before = s.prepaidTerms[ObjectKey(accountId, change.resourceId)]
+        return .termChanged(try PrepaidLifecycle.apply(change, to: before, accountId: accountId, productId: productId, now: now), before: before)
+    }
+
+    static func termEvent(_ kind: LedgerEvent.Kind, _ t: PrepaidTermRecord, _ o: OrderRecord) -> LedgerEvent {
+        LedgerEvent(kind, accountId: t.accountId, ["resourceId": t.resourceId, "productId": t.productId, "specification": t.specification,
+                                                    "expiresAt": RFC3339.format(micros: t.expiresAtMicros), "order": o.id, "state": t.state.rawValue])
+    }
+
+    private static func requireNewOrder(_ s: LedgerSnapshot, _ accountId: String, _ id: String) throws(CofferError) {
+        guard s.orders[ObjectKey(accountId, id)] == nil else { throw CofferError(.duplicateId, "An order with id \(id) already exists.") }
     }
 
     private static func paidOrder(_ s: LedgerSnapshot, _ accountId: String, _ id: String) throws(CofferError) -> OrderRecord {

@@ -175,10 +175,12 @@ struct BillingRoutes: Sendable {
     /// The customer moves a resource to a project (`"projectId": null`: to none). An absent projectId changes nothing.
     struct PatchResourceBody: Decodable {
         let projectId: String??
-        enum CodingKeys: String, CodingKey { case projectId }
+        let autoRenew: Bool?
+        enum CodingKeys: String, CodingKey { case projectId, autoRenew }
         init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             projectId = c.contains(.projectId) ? .some(try c.decodeIfPresent(String.self, forKey: .projectId)) : nil
+            autoRenew = try c.decodeIfPresent(Bool.self, forKey: .autoRenew)
         }
     }
 
@@ -186,14 +188,21 @@ struct BillingRoutes: Sendable {
         let (_, accountId) = try await routes.authorize(request, context, .finance)
         let id = try context.param("resourceId")
         let body = try await JSON.decode(PatchResourceBody.self, from: request)
-        let resource: ResourceRecord
+        // O3: the auto-renew switch of a prepaid resource.
+        var term = try await engine.store.prepaidTerm(accountId: accountId, resourceId: id)
+        if let autoRenew = body.autoRenew {
+            term = try await engine.prepaid.setAutoRenew(accountId: accountId, resourceId: id, autoRenew: autoRenew)
+        }
+        var resource: ResourceRecord
         if let projectId = body.projectId {
             resource = try await engine.resources.assignProject(accountId: accountId, resourceId: id, projectId: projectId)
         } else {
             guard let r = try await engine.store.resource(accountId: accountId, id: id) else { throw CofferError.notFound(.resourceNotFound, id) }
             resource = r
         }
-        return try JSON.response(ResourceView(resource))
+        var view = ResourceView(resource)
+        view.prepaid = term.map(PrepaidTermView.init)
+        return try JSON.response(view)
     }
 
     // MARK: bills (B3, B4, B6)
@@ -319,9 +328,22 @@ struct ProjectView: Encodable {
 struct ResourceView: Encodable {
     let id: String, accountId: String, productId: String, name: String, region: String?, projectId: String?
     let tags: [String: String], createdAt: String, updatedAt: String
+    /// O3: its prepaid term, where the answer is about one resource and it has one.
+    var prepaid: PrepaidTermView?
     init(_ r: ResourceRecord) {
         (id, accountId, productId, name, region, projectId, tags) = (r.id, r.accountId, r.productId, r.name, r.region, r.projectId, r.tags)
         (createdAt, updatedAt) = (RFC3339.format(micros: r.createdAtMicros), RFC3339.format(micros: r.updatedAtMicros))
+    }
+}
+
+struct PrepaidTermView: Encodable {
+    let resourceId: String, productId: String, specification: String, state: String, autoRenew: Bool, startsAt: String, expiresAt: String
+    let suspendedAt: String?, reclaimedAt: String?
+    init(_ t: PrepaidTermRecord) {
+        (resourceId, productId, specification, state, autoRenew) = (t.resourceId, t.productId, t.specification, t.state.rawValue, t.autoRenew)
+        (startsAt, expiresAt) = (RFC3339.format(micros: t.startsAtMicros), RFC3339.format(micros: t.expiresAtMicros))
+        suspendedAt = t.suspendedAtMicros.map { RFC3339.format(micros: $0) }
+        reclaimedAt = t.reclaimedAtMicros.map { RFC3339.format(micros: $0) }
     }
 }
 

@@ -18,6 +18,7 @@ struct OrderRoutes: Sendable {
         v1.post("accounts/:accountId/orders/:orderId/delivery-failed", use: deliveryFailed)
         v1.post("accounts/:accountId/order-payments", use: pay)
         v1.post("accounts/:accountId/order-payments/preview", use: preview)
+        v1.get("accounts/:accountId/prepaid-resources", use: prepaidResources)
         v1.get("accounts/:accountId/coupons", use: coupons)
         v1.post("accounts/:accountId/coupon-redemptions", use: redeem)
         v1.post("operator/coupons", use: grant)
@@ -102,13 +103,27 @@ struct OrderRoutes: Sendable {
         try await resolve(request, context, delivered: false)
     }
 
-    /// W7: the provider confirms delivery (capture) or reports its failure (release, coupons back).
+    struct DeliverBody: Decodable { let resourceId: String?; let resourceName: String? }
+
+    /// W7: the provider confirms delivery (capture; O3: the term is made or extended) or reports its failure (release,
+    /// coupons back). A delivery's body is optional: the provider's id and name for a new resource.
     func resolve(_ request: Request, _ context: CofferContext, delivered: Bool) async throws -> Response {
         let (principal, accountId) = try await routes.authorize(request, context, .operatorOnly)
+        let key = try request.idempotencyKey()
+        var body: DeliverBody?
+        if delivered, request.headers[.contentLength].map({ $0 != "0" }) ?? (request.headers[.transferEncoding] != nil) {
+            body = try await JSON.decode(DeliverBody.self, from: request)
+        }
         let (order, replayed) = try await engine.orders.resolve(accountId: accountId, orderId: try context.param("orderId"),
-                                                                delivered: delivered, idempotencyKey: try request.idempotencyKey(),
-                                                                actor: principal.actor)
+                                                                delivered: delivered, idempotencyKey: key, actor: principal.actor,
+                                                                resourceId: body?.resourceId, resourceName: body?.resourceName)
         return try JSON.response(OrderView(order), replayed: replayed)
+    }
+
+    /// O3: the account's prepaid resources with expiry, state and auto-renew flag.
+    @Sendable func prepaidResources(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let (_, accountId) = try await routes.authorize(request, context, .finance)
+        return try JSON.response(["items": try await engine.prepaid.terms(accountId: accountId).map(PrepaidTermView.init)])
     }
 
     struct PaymentBody: Decodable { let orderIds: [String]; let couponIds: [String]? }

@@ -172,3 +172,26 @@ extension SettlementCalendar {
         return String(format: "%04d-%02d", c.year!, c.month!)
     }
 }
+
+extension SettlementCalendar {
+    static func calendar(_ timeZone: String) -> Calendar {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: timeZone) ?? TimeZone(identifier: "Asia/Shanghai")!
+        return calendar
+    }
+
+    /// O3: `months` calendar months after an instant, in the account's zone (31 January + 1 month = 28 or 29 February,
+    /// the way a month's subscription ends), to the whole second.
+    public static func addMonths(_ micros: Int64, _ months: Int, timeZone: String) -> Int64 {
+        let seconds = micros >= 0 ? micros / 1_000_000 : (micros - 999_999) / 1_000_000
+        let date = calendar(timeZone).date(byAdding: .month, value: months, to: Date(timeIntervalSince1970: TimeInterval(seconds)))!
+        return Int64(date.timeIntervalSince1970.rounded()) * 1_000_000
+    }
+
+    /// "YYYY-MM-DD" of an instant in a zone (once-a-day rules: O4's retries, O5's reminders).
+    public static func day(of micros: Int64, timeZone: String) -> String {
+        let seconds = micros >= 0 ? micros / 1_000_000 : (micros - 999_999) / 1_000_000
+        let c = calendar(timeZone).dateComponents([.year, .month, .day], from: Date(timeIntervalSince1970: TimeInterval(seconds)))
+        return String(format: "%04d-%02d-%02d", c.year!, c.month!, c.day!)
+    }
+}

@@ -74,6 +74,7 @@ struct LedgerBatchApplier {
         var freezeKeys: Set<ObjectKey> = [], chargeKeys: Set<ObjectKey> = []
         var payerWindows: [String: Int64] = [:]
         var orderKeys: Set<ObjectKey> = [], couponKeys: Set<ObjectKey> = [], failingOrders: Set<ObjectKey> = []
+        var termKeys: Set<ObjectKey> = []
         for request in requests {
             switch request.command {
             case let .capture(a, id, _), let .release(a, id), let .expireFreeze(a, id): freezeKeys.insert(ObjectKey(a, id))
@@ -87,9 +88,13 @@ struct LedgerBatchApplier {
             case let .payOrders(a, _, orders, coupons):
                 orderKeys.formUnion(orders.map { ObjectKey(a, $0) })
                 couponKeys.formUnion(coupons.map { ObjectKey(a, $0) })
-            case let .deliverOrder(a, id):
+            case let .deliverOrder(a, id, term):
                 orderKeys.insert(ObjectKey(a, id))
                 freezeKeys.insert(ObjectKey(a, OrderRecord.freezeId(orderId: id)))
+                if let term { termKeys.insert(ObjectKey(a, term.resourceId)) }
+            case let .autoRenew(a, order, _, term):
+                orderKeys.insert(ObjectKey(a, order.id))
+                termKeys.insert(ObjectKey(a, term.resourceId))
             case let .failOrderDelivery(a, id):
                 orderKeys.insert(ObjectKey(a, id))
                 failingOrders.insert(ObjectKey(a, id))
@@ -99,6 +104,7 @@ struct LedgerBatchApplier {
         }
         // Orders, then the coupons they name or used, each in key order (after the wallets: no deadlock).
         if !orderKeys.isEmpty { snapshot.orders = try await tx.lockOrders(orderKeys.sorted()) }
+        if !termKeys.isEmpty { snapshot.prepaidTerms = try await tx.lockPrepaidTerms(termKeys.sorted()) }
         if !failingOrders.isEmpty { couponKeys.formUnion(try await tx.couponKeys(usedByOrders: failingOrders.sorted())) }
         if !couponKeys.isEmpty {
             snapshot.coupons = try await tx.lockCoupons(couponKeys.sorted())
@@ -193,6 +199,8 @@ struct LedgerBatchApplier {
             case .couponUsed(let u): write.newCouponUses.append(u)
             case .couponUseReturned(let u): write.returnedCouponUses.append(u)
             case .paymentCreated(let p): write.newPayments.append(p)
+            case .orderCreated(let o): write.newOrders.append(o)
+            case let .termChanged(t, before): write.termChanges.append((t, before))
             case .remittanceApproved(let r): write.approvedRemittances.append(r)
             case .statementLineCredited(let l): write.creditedLines.append(l)
             }
@@ -274,7 +282,7 @@ enum LedgerMessages {
         case .accountInArrears:
             return ("账户已欠费 Account in arrears",
                     "账户余额为 \(p["balance"] ?? "") 元，已欠费；请至少充值 \(p["shortfall"] ?? "") 元。欠费期间新购将被拒绝。")
-        case .orderPaid, .orderDelivered, .orderDeliveryFailed:
+        case .orderPaid, .orderDelivered, .orderDeliveryFailed, .resourceRenewed, .resourceCreated:
             return nil
         }
     }

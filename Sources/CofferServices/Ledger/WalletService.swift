@@ -35,13 +35,15 @@ public struct BackgroundJobs: Sendable {
     let recharges: RechargeService
     let settlement: SettlementService
     let orders: OrderService
+    let prepaid: PrepaidService
     let webhooks: WebhookService
     let notices: NoticeDelivery
     let clock: any Clock
 
     public init(store: any CofferStore, writer: LedgerWriter, recharges: RechargeService, settlement: SettlementService,
-                orders: OrderService, webhooks: WebhookService, notices: NoticeDelivery, clock: any Clock) {
+                orders: OrderService, prepaid: PrepaidService, webhooks: WebhookService, notices: NoticeDelivery, clock: any Clock) {
         self.orders = orders
+        self.prepaid = prepaid
         self.webhooks = webhooks
         self.store = store
         self.writer = writer
@@ -63,6 +65,8 @@ public struct BackgroundJobs: Sendable {
         public var ordersExpired: Int = 0
         /// N2: webhook deliveries that succeeded in this run.
         public var webhooksDelivered: Int = 0
+        /// O4–O6.
+        public var prepaid = PrepaidService.RunReport()
     }
 
     public func runOnce(limit: Int = 500) async throws -> RunReport {
@@ -77,9 +81,14 @@ public struct BackgroundJobs: Sendable {
         let refundsFinished = try await recharges.refunds.processDue(limit: limit)
         let settled = try await settlement.runDue()
         let ordersExpired = try await orders.expireDue(limit: limit)
-        return RunReport(freezesExpired: expired, rechargesExpired: rechargesExpired,
+        let prepaidReport = try await prepaid.runDue()
+        var report = RunReport(freezesExpired: expired, rechargesExpired: rechargesExpired,
                          noticesDelivered: try await notices.deliverPending(limit: limit), refundsFinished: refundsFinished,
                          cyclesSettled: settled?.cycles ?? 0, ordersExpired: ordersExpired,
-                         webhooksDelivered: try await webhooks.dispatch(limit: limit))
+                         webhooksDelivered: 0)
+        report.prepaid = prepaidReport
+        // Last, so that the events of this run go out in it.
+        report.webhooksDelivered = try await webhooks.dispatch(limit: limit)
+        return report
     }
 }

@@ -84,4 +84,21 @@ public protocol OrderLedgerLocks: Sendable {
     func couponUses(couponKeys: [ObjectKey]) async throws -> [ObjectKey: [CouponUseRecord]]
     /// The coupons the orders' payments used (for a failed delivery), by coupon.
     func couponKeys(usedByOrders keys: [ObjectKey]) async throws -> [ObjectKey]
+    /// Prepaid terms by (account, resource).
+    func lockPrepaidTerms(_ keys: [ObjectKey]) async throws -> [ObjectKey: PrepaidTermRecord]
+}
+
+/// What the lifecycle job and the pages read and write of prepaid terms outside the ledger.
+public protocol PrepaidTermReads: Sendable {
+    func prepaidTerm(accountId: String, resourceId: String) async throws -> PrepaidTermRecord?
+    func prepaidTerms(accountId: String) async throws -> [PrepaidTermRecord]
+    /// Terms not reclaimed whose expiry is before `expiringBeforeMicros` (and suspended ones), with their account's zone,
+    /// oldest expiry first, after the key `after`.
+    func dueTerms(expiringBeforeMicros: Int64, after: ObjectKey?, limit: Int) async throws -> [(PrepaidTermRecord, timeZone: String)]
+}
+
+public protocol PrepaidTermWrites: Sendable {
+    func setAutoRenew(accountId: String, resourceId: String, autoRenew: Bool, nowMicros: Int64) async throws -> Bool
+    /// Guarded by state and expiry as read: false when the term moved meanwhile.
+    func updateTermLifecycle(_ term: PrepaidTermRecord, expectedState: PrepaidTermState, expectedExpiresAtMicros: Int64) async throws -> Bool
 }

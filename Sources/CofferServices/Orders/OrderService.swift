@@ -54,9 +54,10 @@ public struct OrderService: Sendable {
     let writer: LedgerWriter
     let clock: any Clock
     let ids: IdGenerator
+    let prepaid: PrepaidService
 
-    public init(store: any CofferStore, writer: LedgerWriter, clock: any Clock, ids: IdGenerator) {
-        (self.store, self.writer, self.clock, self.ids) = (store, writer, clock, ids)
+    public init(store: any CofferStore, writer: LedgerWriter, clock: any Clock, ids: IdGenerator, prepaid: PrepaidService) {
+        (self.store, self.writer, self.clock, self.ids, self.prepaid) = (store, writer, clock, ids, prepaid)
     }
 
     public func create(accountId: String, _ input: OrderInput, idempotencyKey: String) async throws -> (OrderRecord, replayed: Bool) {
@@ -135,8 +136,16 @@ public struct OrderService: Sendable {
             throw CofferError(.internalError, "the payment of entry \(receipt.entryId) is missing")
         }
         var orders: [OrderRecord] = []
-        for id in payment.orderIds { orders.append(try await order(accountId: accountId, id: id)) }
-        return (PaymentResult(payment: payment, orders: orders, wallet: receipt.wallet), outcome.replayed)
+        for id in payment.orderIds {
+            var o = try await order(accountId: accountId, id: id)
+            // O3: a renewal extends Coffer's own record of the term, so Coffer delivers it at once (the provider is told
+            // by `order_delivered` and `resource_renewed`); new resources and upgrades wait for the provider.
+            if o.type == .renewal, o.state == .paid {
+                o = try await resolve(accountId: accountId, orderId: o.id, delivered: true, idempotencyKey: "deliver:" + o.id, actor: "system:renewal").0
+            }
+            orders.append(o)
+        }
+        return (PaymentResult(payment: payment, orders: orders, wallet: try await store.wallet(accountId: accountId) ?? receipt.wallet), outcome.replayed)
     }
 
     public func preview(accountId: String, orderIds: [String], couponIds: [String]) async throws -> PaymentPreview {
@@ -174,15 +183,42 @@ public struct OrderService: Sendable {
         return PaymentPreview(orders: orders, plan: plan, refusal: refusal, giftMinor: split.giftMinor, cashMinor: split.cashMinor, offers: offers)
     }
 
-    /// W7: the provider delivered (capture) or could not (release, coupons back).
-    public func resolve(accountId: String, orderId: String, delivered: Bool, idempotencyKey: String,
-                        actor: String) async throws -> (OrderRecord, replayed: Bool) {
+    /// W7: the provider delivered (capture; O3: the resource's term is made or extended) or could not (release, coupons
+    /// back). A new order's resource is `resourceId` (the provider's id for it; default `res-<order>`), registered with
+    /// `resourceName` if it is not yet.
+    public func resolve(accountId: String, orderId: String, delivered: Bool, idempotencyKey: String, actor: String,
+                        resourceId: String? = nil, resourceName: String? = nil) async throws -> (OrderRecord, replayed: Bool) {
         _ = try IdempotencyContext(scope: accountId, key: idempotencyKey, fingerprint: "")
-        let command: LedgerCommand = delivered ? .deliverOrder(accountId: accountId, orderId: orderId)
-                                               : .failOrderDelivery(accountId: accountId, orderId: orderId)
-        let outcome = try await writer.submit(LedgerRequest(command, idempotencyKey: idempotencyKey, actor: actor))
-        _ = try outcome.get()
-        return (try await order(accountId: accountId, id: orderId), outcome.replayed)
+        guard delivered else {
+            let outcome = try await writer.submit(LedgerRequest(.failOrderDelivery(accountId: accountId, orderId: orderId),
+                                                                idempotencyKey: idempotencyKey, actor: actor))
+            _ = try outcome.get()
+            return (try await order(accountId: accountId, id: orderId), outcome.replayed)
+        }
+        let resourceId = try TextRules.optional(resourceId, field: "resourceId", max: 100)
+        let resourceName = try TextRules.optional(resourceName, field: "resourceName", max: 100)
+        for attempt in 0..<2 {
+            let o = try await order(accountId: accountId, id: orderId)
+            let now = clock.nowMicros()
+            // Only a paid order gets a term; any other state is refused by the ledger with the order's state.
+            let term = o.state == .paid ? try await prepaid.termChange(for: o, resourceId: resourceId, now: now) : nil
+            if let term, o.type == .new, try await store.resource(accountId: accountId, id: term.resourceId) == nil {
+                let name = resourceName ?? "\(o.productId) \(o.specification)"
+                _ = try await store.transaction { tx in
+                    try await tx.putResource(ResourceRecord(accountId: accountId, id: term.resourceId, productId: o.productId, name: name,
+                                                            region: nil, projectId: nil, tags: [:], createdAtMicros: now, updatedAtMicros: now))
+                }
+            }
+            let outcome = try await writer.submit(LedgerRequest(.deliverOrder(accountId: accountId, orderId: orderId, term: term),
+                                                                idempotencyKey: idempotencyKey, actor: actor))
+            switch outcome.result {
+            case .success: return (try await order(accountId: accountId, id: orderId), outcome.replayed)
+            // The term moved between reading it and the lock (another renewal): price it again, once.
+            case .failure(let e) where e.code == .resourceTermChanged && attempt == 0: continue
+            case .failure(let e): throw e
+            }
+        }
+        throw CofferError(.resourceTermChanged, "Resource of order \(orderId) keeps changing; deliver again.")
     }
 
     /// O2: the jobs loop expires unpaid orders past their expiry.

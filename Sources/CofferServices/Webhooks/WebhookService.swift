@@ -20,7 +20,7 @@ public struct WebhookSettings: Sendable {
 /// body with the same event id, so a receiver de-duplicates by `id`.
 public struct WebhookService: Sendable {
     /// Every event type an endpoint may ask for.
-    public static let eventTypes: [String] = LedgerEvent.Kind.allCases.map(\.rawValue) + OrderService.plainEventTypes
+    public static let eventTypes: [String] = LedgerEvent.Kind.allCases.map(\.rawValue) + OrderService.plainEventTypes + PrepaidService.plainEventTypes
     public static let maxEndpoints = 50
     let store: any CofferStore
     let clock: any Clock

@@ -129,6 +129,7 @@ struct SQLTransaction: StoreTransaction {
             }
         }
         try await applyMoneyIn(batch)
+        try await applyTerms(batch)
         try await applyOrders(batch)
         try await insertWebhookEvents(batch.webhookEvents)
         // One statement for every wallet of the batch (UPDATE … FROM a VALUES list: PostgreSQL, and SQLite ≥ 3.33).

@@ -1021,6 +1021,32 @@ enum Schema {
             "CREATE INDEX webhook_deliveries_due ON webhook_deliveries(next_attempt_at) WHERE state = 'pending'",
             "CREATE INDEX webhook_deliveries_by_time ON webhook_deliveries(created_at)",
         ]),
+        // 14: prepaid resources' terms (orders issue: O3–O6).
+        .sql([
+            """
+            CREATE TABLE prepaid_terms (
+                account_id TEXT NOT NULL REFERENCES accounts(id),
+                resource_id TEXT NOT NULL,
+                product_id TEXT NOT NULL REFERENCES products(id),
+                specification TEXT NOT NULL CHECK (length(specification) BETWEEN 1 AND 100),
+                state TEXT NOT NULL CHECK (state IN ('active','suspended','reclaimed')),
+                auto_renew BOOLEAN NOT NULL,
+                starts_at BIGINT NOT NULL,
+                expires_at BIGINT NOT NULL,
+                suspended_at BIGINT,
+                reclaimed_at BIGINT,
+                renew_attempt_day TEXT CHECK (renew_attempt_day IS NULL OR length(renew_attempt_day) = 10),
+                reminded_day TEXT CHECK (reminded_day IS NULL OR length(reminded_day) = 10),
+                created_at BIGINT NOT NULL,
+                updated_at BIGINT NOT NULL,
+                PRIMARY KEY (account_id, resource_id),
+                CHECK (expires_at > starts_at),
+                CHECK ((state = 'suspended') = (suspended_at IS NOT NULL) OR state = 'reclaimed'),
+                CHECK ((state = 'reclaimed') = (reclaimed_at IS NOT NULL))
+            )
+            """,
+            "CREATE INDEX prepaid_terms_by_expiry ON prepaid_terms(expires_at) WHERE state <> 'reclaimed'",
+        ]),
     ]
 }
 

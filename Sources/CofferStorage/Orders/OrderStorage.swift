@@ -291,3 +291,98 @@ extension SQLTransaction {
         }
     }
 }
+
+// MARK: prepaid terms (migration 14)
+
+extension OrderRows {
+    static func term(_ row: any SQLRow) throws -> PrepaidTermRecord {
+        let r = Rows.Reader(row: row)
+        var t = PrepaidTermRecord(accountId: try r.text("account_id"), resourceId: try r.text("resource_id"), productId: try r.text("product_id"),
+                                  specification: try r.text("specification"), autoRenew: try r.bool("auto_renew"),
+                                  startsAtMicros: try r.int("starts_at"), expiresAtMicros: try r.int("expires_at"), createdAtMicros: try r.int("created_at"))
+        t.state = PrepaidTermState(rawValue: try r.text("state"))!
+        t.suspendedAtMicros = try r.optionalInt("suspended_at")
+        t.reclaimedAtMicros = try r.optionalInt("reclaimed_at")
+        t.renewAttemptDay = try r.optionalText("renew_attempt_day")
+        t.remindedDay = try r.optionalText("reminded_day")
+        t.updatedAtMicros = try r.int("updated_at")
+        return t
+    }
+}
+
+extension SQLStore {
+    public func prepaidTerm(accountId: String, resourceId: String) async throws -> PrepaidTermRecord? {
+        try await read { db in
+            try await db.raw("SELECT * FROM prepaid_terms WHERE account_id = \(bind: accountId) AND resource_id = \(bind: resourceId)").first().map(OrderRows.term)
+        }
+    }
+
+    public func prepaidTerms(accountId: String) async throws -> [PrepaidTermRecord] {
+        try await read { db in
+            try await db.raw("SELECT * FROM prepaid_terms WHERE account_id = \(bind: accountId) ORDER BY expires_at, resource_id LIMIT 10000").all().map(OrderRows.term)
+        }
+    }
+
+    public func dueTerms(expiringBeforeMicros: Int64, after: ObjectKey?, limit: Int) async throws -> [(PrepaidTermRecord, timeZone: String)] {
+        try await read { db in
+            var sql: SQLQueryString = """
+                SELECT t.*, a.time_zone FROM prepaid_terms t JOIN accounts a ON a.id = t.account_id
+                WHERE t.state <> 'reclaimed' AND t.expires_at < \(bind: expiringBeforeMicros)
+                """
+            if let after { sql += " AND (t.account_id > \(bind: after.accountId) OR (t.account_id = \(bind: after.accountId) AND t.resource_id > \(bind: after.id)))" }
+            sql += " ORDER BY t.account_id, t.resource_id LIMIT \(bind: Int64(limit))"
+            return try await db.raw(sql).all().map { (try OrderRows.term($0), try $0.decode(column: "time_zone", as: String.self)) }
+        }
+    }
+}
+
+extension SQLTransaction {
+    func lockPrepaidTerms(_ keys: [ObjectKey]) async throws -> [ObjectKey: PrepaidTermRecord] {
+        var found: [ObjectKey: PrepaidTermRecord] = [:]
+        for key in keys {
+            if let t = try await db.raw("""
+                SELECT * FROM prepaid_terms WHERE account_id = \(bind: key.accountId) AND resource_id = \(bind: key.id)\(unsafeRaw: postgres ? " FOR UPDATE" : "")
+                """).first().map(OrderRows.term) { found[key] = t }
+        }
+        return found
+    }
+
+    func setAutoRenew(accountId: String, resourceId: String, autoRenew: Bool, nowMicros: Int64) async throws -> Bool {
+        try await db.raw("""
+            UPDATE prepaid_terms SET auto_renew = \(bind: autoRenew), updated_at = \(bind: nowMicros)
+            WHERE account_id = \(bind: accountId) AND resource_id = \(bind: resourceId) AND state <> 'reclaimed' RETURNING resource_id
+            """).all().count == 1
+    }
+
+    func updateTermLifecycle(_ t: PrepaidTermRecord, expectedState: PrepaidTermState, expectedExpiresAtMicros: Int64) async throws -> Bool {
+        try await db.raw("""
+            UPDATE prepaid_terms SET state = \(bind: t.state.rawValue), suspended_at = \(bind: t.suspendedAtMicros), reclaimed_at = \(bind: t.reclaimedAtMicros),
+              renew_attempt_day = \(bind: t.renewAttemptDay), reminded_day = \(bind: t.remindedDay), updated_at = \(bind: t.updatedAtMicros)
+            WHERE account_id = \(bind: t.accountId) AND resource_id = \(bind: t.resourceId) AND state = \(bind: expectedState.rawValue)
+              AND expires_at = \(bind: expectedExpiresAtMicros) RETURNING resource_id
+            """).all().count == 1
+    }
+
+    /// The term side of a ledger batch: inserted, or updated where it is still as decided from.
+    func applyTerms(_ batch: LedgerBatchWrite) async throws {
+        for o in batch.newOrders { try await insertOrder(o) }
+        for (t, before) in batch.termChanges {
+            if let before {
+                let rows = try await db.raw("""
+                    UPDATE prepaid_terms SET specification = \(bind: t.specification), state = \(bind: t.state.rawValue), expires_at = \(bind: t.expiresAtMicros),
+                      suspended_at = \(bind: t.suspendedAtMicros), renew_attempt_day = \(bind: t.renewAttemptDay), reminded_day = \(bind: t.remindedDay),
+                      updated_at = \(bind: t.updatedAtMicros)
+                    WHERE account_id = \(bind: t.accountId) AND resource_id = \(bind: t.resourceId) AND expires_at = \(bind: before.expiresAtMicros)
+                      AND state = \(bind: before.state.rawValue) RETURNING resource_id
+                    """).all()
+                guard rows.count == 1 else { throw StoreError("prepaid term of \(t.resourceId) changed concurrently") }
+            } else {
+                _ = try await db.raw("""
+                    INSERT INTO prepaid_terms (account_id, resource_id, product_id, specification, state, auto_renew, starts_at, expires_at, created_at, updated_at)
+                    VALUES (\(bind: t.accountId), \(bind: t.resourceId), \(bind: t.productId), \(bind: t.specification), \(bind: t.state.rawValue),
+                      \(bind: t.autoRenew), \(bind: t.startsAtMicros), \(bind: t.expiresAtMicros), \(bind: t.createdAtMicros), \(bind: t.updatedAtMicros))
+                    """).all()
+            }
+        }
+    }
+}
