@@ -19,6 +19,9 @@ struct OrderPages: Sendable {
         web.get("/orders/checkout", use: checkout)
         web.post("/orders/pay", use: pay)
         web.post("/orders/:orderId/cancel", use: cancel)
+        web.get("/renewals", use: renewals)
+        web.post("/renewals/:resourceId/auto-renew", use: autoRenew)
+        web.post("/renewals/:resourceId/renew", use: renew)
         web.get("/coupons", use: coupons)
         web.post("/coupons/redeem", use: redeem)
         web.get("/desk/accounts/:accountId/orders", use: deskOrders)
@@ -159,6 +162,57 @@ struct OrderPages: Sendable {
         return try await console.orShow(v, { e, s in try await ordersPage(v, accountId, state: nil, error: e, status: s) }) {
             _ = try await engine.orders.cancel(accountId: accountId, orderId: id, idempotencyKey: f["idem"] ?? console.formKey())
             throw WebFlow.redirect("/orders?notice=notice_order_cancelled")
+        }
+    }
+
+    // MARK: renewals (O3–O6)
+
+    func renewalsPage(_ v: Visit, _ accountId: String, error: String? = nil, status: HTTPResponse.Status = .ok) async throws -> Response {
+        let tz = try await timeZone(accountId)
+        let names = try await productNames(v)
+        let resources = Dictionary(uniqueKeysWithValues: try await engine.store.resources(accountId: accountId).map { ($0.id, $0.name) })
+        let now = engine.clock.nowMicros()
+        let rows = try await engine.prepaid.terms(accountId: accountId).map { t -> [String: Any] in
+            let daysLeft = (t.expiresAtMicros - now) / PrepaidLifecycle.day
+            return ["id": t.resourceId, "name": resources[t.resourceId] ?? t.resourceId, "product": names[t.productId] ?? t.productId,
+                    "spec": t.specification, "expires": Display.time(t.expiresAtMicros, timeZone: tz),
+                    "state": console.t(v, "term_state_" + t.state.rawValue), "stateCode": t.state.rawValue,
+                    "soon": t.state == .active && daysLeft < 7, "autoRenew": t.autoRenew, "renewable": t.state != .reclaimed,
+                    "autoLabel": console.t(v, t.autoRenew ? "renewal_auto_on" : "renewal_auto_off"),
+                    "toggleLabel": console.t(v, t.autoRenew ? "renewal_auto_turn_off" : "renewal_auto_turn_on")]
+        }
+        return console.page("renewals", v, title: console.t(v, "renewals_title"), model: [
+            "terms": rows, "hasTerms": !rows.isEmpty, "months": [1, 3, 6, 12].map { ["value": $0, "label": console.t(v, "order_months", ["n": String($0)])] },
+        ], status: status, error: error)
+    }
+
+    @Sendable func renewals(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let (v, accountId) = try await console.customer(request, context, needs: .finance)
+        return try await renewalsPage(v, accountId)
+    }
+
+    @Sendable func autoRenew(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let (v, accountId) = try await console.customer(request, context, needs: .finance)
+        let f = try await console.form(request, v)
+        let id = try context.param("resourceId")
+        return try await console.orShow(v, { e, s in try await renewalsPage(v, accountId, error: e, status: s) }) {
+            _ = try await engine.prepaid.setAutoRenew(accountId: accountId, resourceId: id, autoRenew: f["on"] == "1")
+            throw WebFlow.redirect("/renewals?notice=notice_auto_renew_changed")
+        }
+    }
+
+    /// A manual renewal: a renewal order at today's catalog price, then the checkout (coupons may apply).
+    @Sendable func renew(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let (v, accountId) = try await console.customer(request, context, needs: .finance)
+        let f = try await console.form(request, v)
+        let id = try context.param("resourceId")
+        return try await console.orShow(v, { e, s in try await renewalsPage(v, accountId, error: e, status: s) }) {
+            guard let t = try await engine.store.prepaidTerm(accountId: accountId, resourceId: id) else { throw CofferError.notFound(.resourceNotFound, id) }
+            let months = Int(f["months"] ?? "") ?? 1
+            let (order, _) = try await engine.orders.create(accountId: accountId, OrderInput(
+                type: "renewal", productId: t.productId, specification: t.specification, durationMonths: months, resourceId: id),
+                idempotencyKey: f["idem"] ?? console.formKey())
+            throw WebFlow.redirect("/orders/checkout?order_\(order.id)=on")
         }
     }
 

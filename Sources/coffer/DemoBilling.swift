@@ -31,9 +31,18 @@ enum DemoBilling {
         }
         // Cash for the demo to spend, once (its key makes a restart a replay). Queued now, applied when the writer starts.
         let wallets = engine.wallets
+        let orders = engine.orders
         Task {
             _ = try? await wallets.submit(.adjust(accountId: accountId, bucket: .cash, deltaMinor: 200_000, reason: "演示资金 demo funds"),
                                           idempotencyKey: "demo-funds", actor: "system:demo")
+            // A prepaid server bought, paid and delivered (O3): it shows on 资源与续费; move the sandbox clock 25 days to
+            // see its reminders, 31 days for the expiry, 38 for the suspension.
+            guard let (order, _) = try? await orders.create(accountId: accountId, OrderInput(type: "new", productId: "cvm", specification: "2C4G",
+                                                                                             durationMonths: 1, reference: "demo-prepaid"),
+                                                            idempotencyKey: "demo-order-prepaid"), order.state == .unpaid else { return }
+            _ = try? await orders.pay(accountId: accountId, orderIds: [order.id], couponIds: [], idempotencyKey: "demo-pay-prepaid", actor: "system:demo")
+            _ = try? await orders.resolve(accountId: accountId, orderId: order.id, delivered: true, idempotencyKey: "demo-deliver-prepaid",
+                                          actor: "system:demo", resourceId: "vm-demo-1", resourceName: "demo-db-1")
         }
         let hour: Int64 = 3_600_000_000, day = 24 * hour
         let now = engine.clock.nowMicros()

@@ -476,6 +476,31 @@ try:
         finally:
             b.quit()
 
+    @test("O3 O4 renewals in the browser: the demo's prepaid server, auto-renewal switched on, a manual renewal through the checkout")
+    def _():
+        b = browser("zh-CN")
+        try:
+            sign_in(b, *server.demo_customer)
+            for _ in range(20):
+                b.get(server.base + "/renewals")
+                if b.find_elements(By.CSS_SELECTOR, "#terms tbody tr"):
+                    break
+                time.sleep(0.5)
+            assert b.title.startswith("资源与续费"), b.title
+            assert "vm-demo-1" in text(b, "#terms") and "运行中" in text(b, "#terms"), b.page_source[:2000]
+            before = text(b, "#terms tbody tr td:nth-child(3)")
+            click(b, b.find_element(By.ID, "auto-vm-demo-1"))
+            assert "自动续费设置已更新" in text(b, ".notice") and "已开启" in text(b, "#terms")
+            click(b, b.find_element(By.ID, "renew-vm-demo-1"))
+            assert b.title.startswith("支付订单"), b.title
+            click(b, b.find_element(By.ID, "pay"))
+            assert "支付成功" in text(b, ".notice"), b.page_source[:1500]
+            b.get(server.base + "/renewals")
+            assert text(b, "#terms tbody tr td:nth-child(3)") != before, before
+            shot(b, "renewals-zh")
+        finally:
+            b.quit()
+
     @test("N2 the desk registers a webhook endpoint and sees the secret once")
     def _():
         op = browser("zh-CN")

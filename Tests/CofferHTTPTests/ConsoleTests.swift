@@ -552,6 +552,7 @@ struct ConsoleTests {
         for t in TransactionType.allCases { used.insert("type_" + t.rawValue) }
         for c in CouponCondition.allCases { used.insert("coupon_condition_" + c.rawValue) }
         for s in OrderState.allCases { used.insert("order_state_" + s.rawValue) }
+        for s in PrepaidTermState.allCases { used.insert("term_state_" + s.rawValue) }
         for t in OrderType.allCases { used.insert("order_type_" + t.rawValue) }
         for k in CouponKind.allCases { used.insert("coupon_kind_" + k.rawValue) }
         for s in CouponState.allCases { used.insert("coupon_state_" + s.rawValue) }

@@ -54,7 +54,7 @@ struct OrderConsoleTests {
 
             let member = WebSession(f.client)
             _ = try await member.signIn(try await f.user(.member), "correct horse battery")
-            for path in ["/orders", "/coupons", "/orders/checkout?order_\(a.id)=on"] { #expect(try await member.request(.get, path).status == 403, "\(path)") }
+            for path in ["/orders", "/coupons", "/renewals", "/orders/checkout?order_\(a.id)=on"] { #expect(try await member.request(.get, path).status == 403, "\(path)") }
         }
     }
 
