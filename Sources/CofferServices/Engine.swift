@@ -23,6 +23,7 @@ public struct CofferEngine: Sendable {
     public let coupons: CouponService
     public let webhooks: WebhookService
     public let jobs: BackgroundJobs
+    public let selfServiceRefunds: Bool
 
     public struct Settings: Sendable {
         public var ledger = LedgerWriterSettings()
@@ -37,6 +38,8 @@ public struct CofferEngine: Sendable {
         /// N2: how webhooks are sent (nil: events are kept and fanned out, nothing is sent — tests that do not look).
         public var webhookTransport: (any WebhookTransport)?
         public var webhooks = WebhookSettings()
+        /// O8: whether customers (owner, finance) may refund their own prepaid resources; off: the provider's key only.
+        public var selfServiceRefunds = false
         public init() {}
     }
 
@@ -58,6 +61,7 @@ public struct CofferEngine: Sendable {
         settlement = SettlementService(store: store, writer: writer, clock: clock, ids: ids, settings: settings.settlement, logger: logger)
         bills = BillService(store: store, clock: clock, ids: ids)
         console = ConsoleService(store: store, clock: clock, ids: ids, bcryptCost: settings.bcryptCost, settings: settings.console)
+        selfServiceRefunds = settings.selfServiceRefunds
         prepaid = PrepaidService(store: store, writer: writer, clock: clock, ids: ids, logger: logger)
         orders = OrderService(store: store, writer: writer, clock: clock, ids: ids, prepaid: prepaid)
         coupons = CouponService(store: store, clock: clock, ids: ids, codeSettings: settings.codes)

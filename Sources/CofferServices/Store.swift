@@ -72,6 +72,7 @@ public struct LedgerBatchWrite: Sendable {
     /// O3, O4: prepaid terms made or changed (guarded by the term as it was) and orders made inside an entry.
     public var termChanges: [(term: PrepaidTermRecord, before: PrepaidTermRecord?)] = []
     public var newOrders: [OrderRecord] = []
+    public var newResourceRefunds: [ResourceRefundRecord] = []
     /// N2: the provider's events of the batch (the webhook outbox).
     public var webhookEvents: [WebhookEventRecord] = []
     public init() {}

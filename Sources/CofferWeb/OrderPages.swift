@@ -22,6 +22,8 @@ struct OrderPages: Sendable {
         web.get("/renewals", use: renewals)
         web.post("/renewals/:resourceId/auto-renew", use: autoRenew)
         web.post("/renewals/:resourceId/renew", use: renew)
+        web.get("/refund-records", use: refundRecords)
+        web.post("/renewals/:resourceId/refund", use: refund)
         web.get("/coupons", use: coupons)
         web.post("/coupons/redeem", use: redeem)
         web.get("/desk/accounts/:accountId/orders", use: deskOrders)
@@ -182,7 +184,7 @@ struct OrderPages: Sendable {
                     "toggleLabel": console.t(v, t.autoRenew ? "renewal_auto_turn_off" : "renewal_auto_turn_on")]
         }
         return console.page("renewals", v, title: console.t(v, "renewals_title"), model: [
-            "terms": rows, "hasTerms": !rows.isEmpty, "months": [1, 3, 6, 12].map { ["value": $0, "label": console.t(v, "order_months", ["n": String($0)])] },
+            "terms": rows, "hasTerms": !rows.isEmpty, "selfService": engine.selfServiceRefunds, "idem": console.formKey(), "months": [1, 3, 6, 12].map { ["value": $0, "label": console.t(v, "order_months", ["n": String($0)])] },
         ], status: status, error: error)
     }
 
@@ -213,6 +215,35 @@ struct OrderPages: Sendable {
                 type: "renewal", productId: t.productId, specification: t.specification, durationMonths: months, resourceId: id),
                 idempotencyKey: f["idem"] ?? console.formKey())
             throw WebFlow.redirect("/orders/checkout?order_\(order.id)=on")
+        }
+    }
+
+    // MARK: refunds (O8)
+
+    @Sendable func refundRecords(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let (v, accountId) = try await console.customer(request, context, needs: .finance)
+        let tz = try await timeZone(accountId)
+        let names = try await productNames(v)
+        let rows = try await engine.store.resourceRefunds(accountId: accountId).map { r -> [String: Any] in
+            ["id": r.id, "resource": r.resourceId, "product": (names[r.productId] ?? r.productId) + " · " + r.specification,
+             "cash": Display.money(r.cashMinor), "gift": Display.money(r.giftMinor), "coupon": Display.money(r.cashCouponMinor),
+             "total": Display.money(r.cashMinor + r.giftMinor), "reason": r.reason ?? "", "time": Display.time(r.createdAtMicros, timeZone: tz)]
+        }
+        return console.page("refund_records", v, title: console.t(v, "refund_records_title"), model: ["records": rows, "hasRecords": !rows.isEmpty])
+    }
+
+    /// O8 where the provider allows self-service refunds.
+    @Sendable func refund(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let (v, accountId) = try await console.customer(request, context, needs: .finance)
+        let f = try await console.form(request, v)
+        let id = try context.param("resourceId")
+        return try await console.orShow(v, { e, s in try await renewalsPage(v, accountId, error: e, status: s) }) {
+            guard engine.selfServiceRefunds else {
+                throw CofferError(.forbidden, "Refunds are made by the provider here; ask your provider to refund this resource.")
+            }
+            _ = try await engine.orders.refundResource(accountId: accountId, resourceId: id, reason: f["reason"].flatMap { $0.isEmpty ? nil : $0 },
+                                                       idempotencyKey: f["idem"] ?? console.formKey(), actor: console.actor(v))
+            throw WebFlow.redirect("/refund-records?notice=notice_resource_refunded")
         }
     }
 

@@ -84,6 +84,8 @@ struct Serve: AsyncParsableCommand {
     var metricsToken: String?
     @Option(help: "B2: seconds after a cycle ends before the jobs loop settles it, so late usage joins its cycle (default 900).")
     var settlementGraceSeconds: Int64 = 900
+    @Flag(help: "O8: let customers (owner, finance) refund their own prepaid resources; without it only the platform key refunds.")
+    var selfServiceRefunds = false
 
     func validate() throws {
         guard (1...8192).contains(ledgerMaxBatch) else { throw ValidationError("--ledger-max-batch must be between 1 and 8192") }
@@ -116,6 +118,7 @@ struct Serve: AsyncParsableCommand {
         engineSettings.bank.receiptDirectory = db.dataDir + "/receipts"
         engineSettings.settlement.graceSeconds = settlementGraceSeconds
         engineSettings.webhookTransport = HTTPWebhookTransport()
+        engineSettings.selfServiceRefunds = selfServiceRefunds
         if let path = channelsFile ?? ProcessInfo.processInfo.environment["COFFER_CHANNELS_FILE"], !path.isEmpty {
             let file = try ChannelsFile.load(path: path)
             channels += file.channels

@@ -88,6 +88,8 @@ struct AuthorizationMatrixTests {
         "POST /v1/accounts/{accountId}/order-payments/preview": "UUAAFHA",
         "GET /v1/accounts/{accountId}/coupons": "UUAAFHA",
         "GET /v1/accounts/{accountId}/prepaid-resources": "UUAAFHA",
+        "POST /v1/accounts/{accountId}/resources/{resourceId}/refund": "UUFFFHA",
+        "GET /v1/accounts/{accountId}/resource-refunds": "UUAAFHA",
         "POST /v1/accounts/{accountId}/coupon-redemptions": "UUAAFHA",
         "POST /v1/operator/coupons": "UUFFFFA",
         "POST /v1/operator/webhook-endpoints": "UUFFFFA",

@@ -58,6 +58,26 @@ struct OrderConsoleTests {
         }
     }
 
+    @Test("O8 a refund made by the provider shows in 退订记录; without self-service the console's refund is refused", arguments: Backend.available)
+    func refundRecords(backend: Backend) async throws {
+        try await ConsoleFixture.run(backend) { f in
+            let (a, _, _) = try await Self.seed(f)
+            _ = try await f.env.engine.orders.pay(accountId: f.accountId, orderIds: [a.id], couponIds: [], idempotencyKey: "p", actor: "test")
+            _ = try await f.env.engine.orders.resolve(accountId: f.accountId, orderId: a.id, delivered: true, idempotencyKey: "d", actor: "test",
+                                                      resourceId: "vm-9")
+            let web = WebSession(f.client)
+            _ = try await web.signIn(f.ownerEmail, "correct horse battery")
+            let renewals = try await web.request(.get, "/renewals")
+            #expect(renewals.text.contains("vm-9") && !renewals.text.contains("refund-vm-9"))
+            #expect(try await web.request(.post, "/renewals/vm-9/refund", form: ["csrf": web.csrf, "idem": "x"]).status == 403)
+            f.env.clock.advance(seconds: 86_400)
+            _ = try await f.env.engine.orders.refundResource(accountId: f.accountId, resourceId: "vm-9", reason: "退订测试", idempotencyKey: "r", actor: "test")
+            _ = try await web.signIn(f.ownerEmail, "correct horse battery")  // the day moved: a new session
+            let page = try await web.request(.get, "/refund-records")
+            #expect(page.status == 200 && page.text.contains("vm-9") && page.text.contains("退订测试"), "\(page.text.suffix(1200))")
+        }
+    }
+
     @Test("C6 a code is redeemed on the coupons page; a wrong one says what to check", arguments: Backend.available)
     func redeemFromConsole(backend: Backend) async throws {
         try await ConsoleFixture.run(backend) { f in

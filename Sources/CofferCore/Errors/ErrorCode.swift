@@ -109,6 +109,8 @@ public enum ErrorCode: String, CaseIterable, Codable, Sendable {
     case couponCodeRedeemed = "coupon_code_redeemed"
     case webhookEndpointNotFound = "webhook_endpoint_not_found"
     case resourceTermChanged = "resource_term_changed"
+    case nothingToRefund = "nothing_to_refund"
+    case resourceRefundNotFound = "resource_refund_not_found"
     case shuttingDown = "shutting_down"
     case internalError = "internal_error"
 
@@ -121,7 +123,7 @@ public enum ErrorCode: String, CaseIterable, Codable, Sendable {
             .badRequest
         case .arithmeticOverflow, .insufficientBalance, .accountInArrears, .captureExceedsFreeze, .refundExceedsCharge,
              .adjustmentBelowZero, .amountMismatch, .rechargeLimitExceeded, .notificationNotSuccess, .channelUnavailable,
-             .couponNotApplicable, .couponsNotCombinable:
+             .couponNotApplicable, .couponsNotCombinable, .nothingToRefund:
             .unprocessable
         case .freezeAlreadyResolved, .freezeNotDue, .duplicateId, .idempotencyConflict, .idempotencyKeyInUse, .emailTaken,
              .rechargeAlreadyPaid, .rechargeRefused, .codeAlreadyRedeemed, .codeExpired, .codeVoided,
@@ -138,7 +140,7 @@ public enum ErrorCode: String, CaseIterable, Codable, Sendable {
              .statementLineNotFound, .payerNameNotFound, .codeBatchNotFound, .productNotFound, .codeNotFound, .channelRefundNotFound, .routeNotFound,
              .resourceNotFound, .projectNotFound, .settlementNotFound, .sandboxClockDisabled, .metricsDisabled,
              .sandboxDisabled, .receiptMissing, .orderNotFound, .orderPaymentNotFound, .planNotFound, .couponNotFound,
-             .couponCodeNotFound, .webhookEndpointNotFound:
+             .couponCodeNotFound, .webhookEndpointNotFound, .resourceRefundNotFound:
             .notFound
         case .methodNotAllowed:
             .methodNotAllowed

@@ -24,6 +24,9 @@ public enum LedgerCommand: Sendable {
     case deliverOrder(accountId: String, orderId: String, term: PrepaidTermChange? = nil)
     /// O4: the jobs loop renews a resource at the price of the day: a renewal order paid and delivered in one entry.
     case autoRenew(accountId: String, order: OrderRecord, paymentId: String, term: PrepaidTermChange)
+    /// O8, C7: refund (退订) a prepaid resource: the unused share of what it was paid back (cash, gift, cash coupons); the
+    /// term ends.
+    case refundResource(accountId: String, refundId: String, resourceId: String, reason: String?)
     /// W7, O2: delivery failed; the freeze is released and the coupons given back.
     case failOrderDelivery(accountId: String, orderId: String)
 
@@ -33,7 +36,8 @@ public enum LedgerCommand: Sendable {
              .capture(let a, _, _), .release(let a, _), .expireFreeze(let a, _), .charge(let a, _, _, _, _),
              .refund(let a, _, _, _, _), .creditRecharge(let a, _, _, _, _), .redeemCode(let a, _),
              .creditRemittance(let a, _, _), .creditStatementLine(let a, _, _), .payOrders(let a, _, _, _),
-             .deliverOrder(let a, _, _), .failOrderDelivery(let a, _), .autoRenew(let a, _, _, _):
+             .deliverOrder(let a, _, _), .failOrderDelivery(let a, _), .autoRenew(let a, _, _, _),
+             .refundResource(let a, _, _, _):
             return a
         }
     }
@@ -57,6 +61,7 @@ public enum LedgerCommand: Sendable {
         case .deliverOrder: "order_delivery"
         case .failOrderDelivery: "order_delivery_failure"
         case .autoRenew: "auto_renewal"
+        case .refundResource: "resource_refund"
         }
     }
 
@@ -87,7 +92,7 @@ public enum LedgerCommand: Sendable {
             guard Set(coupons).count == coupons.count else { throw .invalidField("couponIds", "a coupon is given twice") }
         case let .autoRenew(_, order, _, _):
             try positive(order.dueMinor)
-        case .release, .expireFreeze, .redeemCode, .deliverOrder, .failOrderDelivery:
+        case .release, .expireFreeze, .redeemCode, .deliverOrder, .failOrderDelivery, .refundResource:
             break
         }
     }
@@ -114,6 +119,7 @@ public enum LedgerCommand: Sendable {
         case let .deliverOrder(a, o, t): "deliver|\(a)|\(o)|\(t.map { "\($0.resourceId)|\($0.specification)|\($0.expiresAtMicros)" } ?? "")"
         case let .autoRenew(a, o, _, t): "autorenew|\(a)|\(t.resourceId)|\(t.expectedExpiresAtMicros ?? 0)|\(o.dueMinor)"
         case let .failOrderDelivery(a, o): "deliveryfail|\(a)|\(o)"
+        case let .refundResource(a, _, r, reason): "resourcerefund|\(a)|\(r)|\(reason ?? "")"
         }
     }
 }

@@ -56,6 +56,7 @@ public enum ObjectChange: Sendable, Equatable {
     case paymentCreated(OrderPaymentRecord)
     /// An order made inside the entry (an auto-renewal's).
     case orderCreated(OrderRecord)
+    case resourceRefunded(ResourceRefundRecord)
     /// Guarded by the term as it was (nil: made by this change).
     case termChanged(PrepaidTermRecord, before: PrepaidTermRecord?)
 }
@@ -75,12 +76,14 @@ public struct LedgerEvent: Sendable, Equatable {
         /// O3, O4: a prepaid resource was made or its term extended (by a delivery or an auto-renewal).
         case resourceRenewed = "resource_renewed"
         case resourceCreated = "resource_created"
+        /// O8: a prepaid resource was refunded (退订) and its term ended.
+        case resourceRefunded = "resource_refunded"
 
         /// The kinds a customer is told of by a site message (and e-mail); every kind goes to the provider's webhooks.
         public var isSiteMessage: Bool {
             switch self {
             case .rechargeCredited, .remittanceCredited, .statementLineCredited, .accountInArrears: true
-            case .orderPaid, .orderDelivered, .orderDeliveryFailed, .resourceRenewed, .resourceCreated: false
+            case .orderPaid, .orderDelivered, .orderDeliveryFailed, .resourceRenewed, .resourceCreated, .resourceRefunded: false
             }
         }
     }
@@ -274,8 +277,8 @@ public enum LedgerDecisions {
             d.audited = true
             d.events = [LedgerEvent(.remittanceCredited, accountId: accountId, [
                 "amount": MoneyFormat.format(amount), "date": r.remittedOn, "remittance": remittanceId])]
-        case .payOrders, .deliverOrder, .failOrderDelivery, .autoRenew:
-            d = try decideOrder(command, wallet: wallet, in: snapshot, nowMicros: now)
+        case .payOrders, .deliverOrder, .failOrderDelivery, .autoRenew, .refundResource:
+            d = try decideOrder(command, actor: actor, wallet: wallet, in: snapshot, nowMicros: now)
         case let .creditStatementLine(_, lineId, amount):
             guard var l = snapshot.statementLines[lineId] else { throw .notFound(.statementLineNotFound, lineId) }
             guard StatementLineState.creditable.contains(l.state), l.accountId == nil || l.accountId == accountId else {
@@ -356,6 +359,7 @@ extension LedgerSnapshot {
                 couponUses[key] = (couponUses[key] ?? []).map { ($0.paymentId, $0.orderId) == (u.paymentId, u.orderId) ? u : $0 }
             case .paymentCreated: break
             case .orderCreated(let o): orders[ObjectKey(o.accountId, o.id)] = o
+            case .resourceRefunded: break
             case .termChanged(let t, _): prepaidTerms[ObjectKey(t.accountId, t.resourceId)] = t
             }
         }

@@ -1,6 +1,6 @@
 /// The ledger's rules for orders (W7, C1–C8, O2): pay, deliver, delivery failed. Called by `LedgerDecisions.decide`.
 extension LedgerDecisions {
-    static func decideOrder(_ command: LedgerCommand, wallet: WalletBalances, in s: LedgerSnapshot,
+    static func decideOrder(_ command: LedgerCommand, actor: String, wallet: WalletBalances, in s: LedgerSnapshot,
                             nowMicros now: Int64) throws(CofferError) -> LedgerDecision {
         let accountId = command.accountId
         var d: LedgerDecision
@@ -59,6 +59,12 @@ extension LedgerDecisions {
                 }
                 let t = try termChange(term, s, accountId, o.productId, now)
                 o.resourceId = term.resourceId
+                // O8: the stretch this order paid for.
+                (o.termFromMicros, o.termToMicros) = switch o.type {
+                case .new: (term.startsAtMicros, term.expiresAtMicros)
+                case .renewal: (max(term.expectedExpiresAtMicros ?? now, now), term.expiresAtMicros)
+                case .upgrade: (now, term.expiresAtMicros)
+                }
                 d.changes.append(t)
                 if case let .termChanged(record, _) = t { d.events.append(termEvent(o.type == .new ? .resourceCreated : .resourceRenewed, record, o)) }
             }
@@ -77,6 +83,7 @@ extension LedgerDecisions {
             let freezeId = OrderRecord.freezeId(orderId: o.id)
             (o.state, o.paymentId, o.frozenMinor, o.freezeId, o.paidAtMicros) = (.delivered, paymentId, o.dueMinor, freezeId, now)
             (o.cashMinor, o.giftMinor, o.resolvedAtMicros) = (split.cashMinor, split.giftMinor, now)
+            (o.termFromMicros, o.termToMicros) = (term.expectedExpiresAtMicros ?? now, term.expiresAtMicros)
             let t = try termChange(term, s, accountId, o.productId, now)
             d.changes = [
                 .freezeCreated(FreezeRecord(id: freezeId, accountId: accountId, amountMinor: o.dueMinor, capturedMinor: o.dueMinor, state: .captured,
@@ -115,6 +122,50 @@ extension LedgerDecisions {
             d.changes += couponChanges
             d.events = [orderEvent(.orderDeliveryFailed, o, ["released": MoneyFormat.format(o.frozenMinor)])]
             d.related = RelatedObject("order", orderId)
+        case let .refundResource(_, refundId, resourceId, reason):
+            guard var term = s.prepaidTerms[ObjectKey(accountId, resourceId)] else { throw .notFound(.resourceNotFound, resourceId) }
+            guard term.state != .reclaimed else {
+                throw CofferError(.resourceTermChanged, "Resource \(resourceId) was reclaimed or refunded already.", ["state": term.state.rawValue])
+            }
+            let orders = s.orders.values.filter { $0.accountId == accountId && $0.resourceId == resourceId }
+            // C7: each cash coupon gets back the unused share of what it paid for each of the resource's orders.
+            var backByOrder: [String: Int64] = [:], backByCoupon: [String: Int64] = [:]
+            for (key, uses) in s.couponUses where key.accountId == accountId && s.coupons[key]?.kind == .cash {
+                for u in uses where u.returnedAtMicros == nil {
+                    guard let o = orders.first(where: { $0.id == u.orderId }), o.state == .delivered, let from = o.termFromMicros, let to = o.termToMicros else { continue }
+                    let back = RefundRules.unusedShare(u.amountMinor, from: from, to: to, now: now)
+                    backByOrder[o.id, default: 0] += back
+                    backByCoupon[key.id, default: 0] += back
+                }
+            }
+            let lines = RefundRules.lines(orders: orders, cashCouponBack: backByOrder, now: now)
+            let record = ResourceRefundRecord(id: refundId, accountId: accountId, resourceId: resourceId, productId: term.productId,
+                                              specification: term.specification, lines: lines, reason: reason, actor: actor, createdAtMicros: now)
+            var e = LedgerEffect(wallet)
+            var couponChanges: [ObjectChange] = []
+            for (couponId, back) in backByCoupon.sorted(by: { $0.key < $1.key }) where back > 0 {
+                guard let coupon = s.coupons[ObjectKey(accountId, couponId)] else { continue }
+                e.platformMove(.couponReturn, back, from: .revenue, to: .giftExpense, detail: couponId)
+                var c = coupon
+                c.remainingMinor = min(c.valueMinor ?? 0, c.remainingMinor + back)
+                (c.storedState, c.usedAtMicros) = (.unused, nil)
+                couponChanges.append(.couponChanged(c, before: coupon))
+            }
+            if record.cashMinor + record.giftMinor > 0 {
+                try e.move(.refund, cash: record.cashMinor, gift: record.giftMinor, counter: .revenue, detail: resourceId)
+            }
+            guard !e.movements.isEmpty else {
+                throw CofferError(.nothingToRefund, "Resource \(resourceId) has nothing left to refund: its paid terms are used up.")
+            }
+            d = LedgerDecision(accountId: accountId, walletBefore: wallet, effect: e.checked())
+            let before = term
+            (term.state, term.reclaimedAtMicros, term.updatedAtMicros) = (.reclaimed, now, now)
+            d.changes = [.termChanged(term, before: before), .resourceRefunded(record)] + couponChanges
+            d.events = [LedgerEvent(.resourceRefunded, accountId: accountId, [
+                "resourceId": resourceId, "refund": refundId, "cash": MoneyFormat.format(record.cashMinor), "gift": MoneyFormat.format(record.giftMinor),
+                "cashCoupon": MoneyFormat.format(record.cashCouponMinor)])]
+            d.related = RelatedObject("resource_refund", refundId)
+            d.memo = reason
         default:
             preconditionFailure("not an order command")
         }

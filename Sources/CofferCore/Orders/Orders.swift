@@ -43,6 +43,9 @@ public struct OrderRecord: Codable, Sendable, Equatable {
     public var resolvedAtMicros: Int64?
     /// The provider's own reference (its order number), shown beside ours.
     public var reference: String?
+    /// O8: the stretch of the resource's term this order paid for (set on delivery), so that a refund knows its unused share.
+    public var termFromMicros: Int64?
+    public var termToMicros: Int64?
 
     public init(id: String, accountId: String, type: OrderType, productId: String, productVersion: Int64, specification: String,
                 durationMonths: Int, resourceId: String?, listPriceMinor: Int64, discountMinor: Int64, couponsAllowed: Bool,
@@ -75,6 +78,60 @@ public struct OrderPaymentRecord: Codable, Sendable, Equatable {
                 frozenMinor: Int64, createdAtMicros: Int64) {
         (self.id, self.accountId, self.orderIds, self.couponIds) = (id, accountId, orderIds, couponIds)
         (self.dueMinor, self.couponMinor, self.frozenMinor, self.createdAtMicros) = (dueMinor, couponMinor, frozenMinor, createdAtMicros)
+    }
+}
+
+/// O8: a refund (退订) of a prepaid resource: what each of its orders gave back.
+public struct ResourceRefundRecord: Codable, Sendable, Equatable {
+    public struct Line: Codable, Sendable, Equatable {
+        public var orderId: String
+        public var cashMinor: Int64
+        public var giftMinor: Int64
+        /// Cash coupons' part given back to the coupons (C7); vouchers and discounts are not.
+        public var cashCouponMinor: Int64
+        public init(orderId: String, cashMinor: Int64, giftMinor: Int64, cashCouponMinor: Int64) {
+            (self.orderId, self.cashMinor, self.giftMinor, self.cashCouponMinor) = (orderId, cashMinor, giftMinor, cashCouponMinor)
+        }
+    }
+    public var id: String
+    public var accountId: String
+    public var resourceId: String
+    public var productId: String
+    public var specification: String
+    public var lines: [Line]
+    public var reason: String?
+    public var actor: String
+    public var createdAtMicros: Int64
+    public var cashMinor: Int64 { lines.reduce(0) { $0 + $1.cashMinor } }
+    public var giftMinor: Int64 { lines.reduce(0) { $0 + $1.giftMinor } }
+    public var cashCouponMinor: Int64 { lines.reduce(0) { $0 + $1.cashCouponMinor } }
+    public init(id: String, accountId: String, resourceId: String, productId: String, specification: String, lines: [Line], reason: String?,
+                actor: String, createdAtMicros: Int64) {
+        (self.id, self.accountId, self.resourceId, self.productId, self.specification) = (id, accountId, resourceId, productId, specification)
+        (self.lines, self.reason, self.actor, self.createdAtMicros) = (lines, reason, actor, createdAtMicros)
+    }
+}
+
+/// O8, C7: the refund rule. Each delivered order of the resource paid for a stretch [from, to) of its term; what has
+/// not been used of it — (to − max(now, from)) / (to − from), 0 when it is over — comes back: that share of the cash and
+/// of the gift it paid, each rounded down to the fen (never more than was paid), and that share of each cash coupon's
+/// part, to the coupon. Vouchers and discounts are not returned. Nothing is refunded twice: the term ends (reclaimed).
+public enum RefundRules {
+    public static func unusedShare(_ amountMinor: Int64, from: Int64, to: Int64, now: Int64) -> Int64 {
+        guard to > from, amountMinor > 0 else { return 0 }
+        let unused = max(0, to - max(now, from))
+        return Int64(Int128(amountMinor) * Int128(min(unused, to - from)) / Int128(to - from))
+    }
+
+    /// `cashCouponBack`: per order, what its cash coupons get back (the unused share of each use, summed).
+    public static func lines(orders: [OrderRecord], cashCouponBack: [String: Int64], now: Int64) -> [ResourceRefundRecord.Line] {
+        orders.sorted { $0.id < $1.id }.compactMap { o in
+            guard o.state == .delivered, let from = o.termFromMicros, let to = o.termToMicros else { return nil }
+            let line = ResourceRefundRecord.Line(orderId: o.id, cashMinor: unusedShare(o.cashMinor, from: from, to: to, now: now),
+                                                 giftMinor: unusedShare(o.giftMinor, from: from, to: to, now: now),
+                                                 cashCouponMinor: cashCouponBack[o.id] ?? 0)
+            return line
+        }
     }
 }
 

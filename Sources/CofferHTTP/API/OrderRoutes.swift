@@ -19,6 +19,8 @@ struct OrderRoutes: Sendable {
         v1.post("accounts/:accountId/order-payments", use: pay)
         v1.post("accounts/:accountId/order-payments/preview", use: preview)
         v1.get("accounts/:accountId/prepaid-resources", use: prepaidResources)
+        v1.post("accounts/:accountId/resources/:resourceId/refund", use: refundResource)
+        v1.get("accounts/:accountId/resource-refunds", use: resourceRefunds)
         v1.get("accounts/:accountId/coupons", use: coupons)
         v1.post("accounts/:accountId/coupon-redemptions", use: redeem)
         v1.post("operator/coupons", use: grant)
@@ -126,6 +128,30 @@ struct OrderRoutes: Sendable {
         return try JSON.response(["items": try await engine.prepaid.terms(accountId: accountId).map(PrepaidTermView.init)])
     }
 
+    struct RefundBody: Decodable { let reason: String? }
+
+    /// O8: 退订 — the provider's key, or the customer where the provider allows self-service refunds.
+    @Sendable func refundResource(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let (principal, accountId) = try await routes.authorize(request, context, .finance)
+        guard principal.isOperator || engine.selfServiceRefunds else {
+            throw CofferError(.forbidden, "Refunds are made by the provider here; ask your provider to refund this resource.")
+        }
+        let key = try request.idempotencyKey()
+        var reason: String?
+        if request.headers[.contentLength].map({ $0 != "0" }) ?? (request.headers[.transferEncoding] != nil) {
+            reason = try await JSON.decode(RefundBody.self, from: request).reason
+        }
+        let (record, replayed) = try await engine.orders.refundResource(accountId: accountId, resourceId: try context.param("resourceId"),
+                                                                        reason: reason, idempotencyKey: key, actor: principal.actor)
+        return try JSON.response(ResourceRefundView(record), status: replayed ? .ok : .created, replayed: replayed)
+    }
+
+    /// O8: 退订记录.
+    @Sendable func resourceRefunds(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let (_, accountId) = try await routes.authorize(request, context, .finance)
+        return try JSON.response(["items": try await engine.store.resourceRefunds(accountId: accountId).map(ResourceRefundView.init)])
+    }
+
     struct PaymentBody: Decodable { let orderIds: [String]; let couponIds: [String]? }
 
     /// W7, C8: pays one or more unpaid orders, with coupons.
@@ -214,6 +240,19 @@ struct OrderView: Encodable {
         paidAt = o.paidAtMicros.map { RFC3339.format(micros: $0) }
         resolvedAt = o.resolvedAtMicros.map { RFC3339.format(micros: $0) }
         couponUses = uses?.map { Use(couponId: $0.couponId, amount: MoneyFormat.format($0.amountMinor), returned: $0.returnedAtMicros != nil) }
+    }
+}
+
+struct ResourceRefundView: Encodable {
+    struct Line: Encodable { let orderId: String; let cash: String; let gift: String; let cashCoupon: String }
+    let id: String, accountId: String, resourceId: String, productId: String, specification: String, cash: String, gift: String
+    let cashCoupon: String, lines: [Line], reason: String?, createdAt: String
+    init(_ r: ResourceRefundRecord) {
+        (id, accountId, resourceId, productId, specification, reason) = (r.id, r.accountId, r.resourceId, r.productId, r.specification, r.reason)
+        (cash, gift, cashCoupon) = (MoneyFormat.format(r.cashMinor), MoneyFormat.format(r.giftMinor), MoneyFormat.format(r.cashCouponMinor))
+        lines = r.lines.map { Line(orderId: $0.orderId, cash: MoneyFormat.format($0.cashMinor), gift: MoneyFormat.format($0.giftMinor),
+                                   cashCoupon: MoneyFormat.format($0.cashCouponMinor)) }
+        createdAt = RFC3339.format(micros: r.createdAtMicros)
     }
 }
 

@@ -74,7 +74,7 @@ struct LedgerBatchApplier {
         var freezeKeys: Set<ObjectKey> = [], chargeKeys: Set<ObjectKey> = []
         var payerWindows: [String: Int64] = [:]
         var orderKeys: Set<ObjectKey> = [], couponKeys: Set<ObjectKey> = [], failingOrders: Set<ObjectKey> = []
-        var termKeys: Set<ObjectKey> = []
+        var termKeys: Set<ObjectKey> = [], refundedResources: Set<ObjectKey> = []
         for request in requests {
             switch request.command {
             case let .capture(a, id, _), let .release(a, id), let .expireFreeze(a, id): freezeKeys.insert(ObjectKey(a, id))
@@ -95,6 +95,9 @@ struct LedgerBatchApplier {
             case let .autoRenew(a, order, _, term):
                 orderKeys.insert(ObjectKey(a, order.id))
                 termKeys.insert(ObjectKey(a, term.resourceId))
+            case let .refundResource(a, _, resourceId, _):
+                termKeys.insert(ObjectKey(a, resourceId))
+                refundedResources.insert(ObjectKey(a, resourceId))
             case let .failOrderDelivery(a, id):
                 orderKeys.insert(ObjectKey(a, id))
                 failingOrders.insert(ObjectKey(a, id))
@@ -105,6 +108,12 @@ struct LedgerBatchApplier {
         // Orders, then the coupons they name or used, each in key order (after the wallets: no deadlock).
         if !orderKeys.isEmpty { snapshot.orders = try await tx.lockOrders(orderKeys.sorted()) }
         if !termKeys.isEmpty { snapshot.prepaidTerms = try await tx.lockPrepaidTerms(termKeys.sorted()) }
+        // O8: a refunded resource's delivered orders, and the coupons they used (for the cash coupons' part).
+        for key in refundedResources.sorted() {
+            let orders = try await tx.lockDeliveredOrders(ofResource: key)
+            snapshot.orders.merge(orders) { $1 }
+            failingOrders.formUnion(orders.keys)
+        }
         if !failingOrders.isEmpty { couponKeys.formUnion(try await tx.couponKeys(usedByOrders: failingOrders.sorted())) }
         if !couponKeys.isEmpty {
             snapshot.coupons = try await tx.lockCoupons(couponKeys.sorted())
@@ -200,6 +209,7 @@ struct LedgerBatchApplier {
             case .couponUseReturned(let u): write.returnedCouponUses.append(u)
             case .paymentCreated(let p): write.newPayments.append(p)
             case .orderCreated(let o): write.newOrders.append(o)
+            case .resourceRefunded(let r): write.newResourceRefunds.append(r)
             case let .termChanged(t, before): write.termChanges.append((t, before))
             case .remittanceApproved(let r): write.approvedRemittances.append(r)
             case .statementLineCredited(let l): write.creditedLines.append(l)
@@ -239,7 +249,7 @@ extension LedgerRowRecord {
 extension LedgerReceipt {
     /// Order entries are answered with the payment or order they made (read by id); older kinds carry their object in
     /// the receipt itself, and their stored answers have no related id.
-    static func answersWithRelated(_ type: String?) -> Bool { type == "order_payment" || type == "order" }
+    static func answersWithRelated(_ type: String?) -> Bool { type == "order_payment" || type == "order" || type == "resource_refund" }
 
     /// The first answer of an entry, rebuilt from its first row and the object it touched (no stored JSON). Objects are
     /// shown as the entry left them: a freeze or charge the entry made as it was made; a freeze it resolved, a recharge it
@@ -282,7 +292,7 @@ enum LedgerMessages {
         case .accountInArrears:
             return ("账户已欠费 Account in arrears",
                     "账户余额为 \(p["balance"] ?? "") 元，已欠费；请至少充值 \(p["shortfall"] ?? "") 元。欠费期间新购将被拒绝。")
-        case .orderPaid, .orderDelivered, .orderDeliveryFailed, .resourceRenewed, .resourceCreated:
+        case .orderPaid, .orderDelivered, .orderDeliveryFailed, .resourceRenewed, .resourceCreated, .resourceRefunded:
             return nil
         }
     }

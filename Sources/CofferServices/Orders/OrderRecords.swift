@@ -55,6 +55,9 @@ public protocol OrderReads: Sendable {
     func coupons(accountId: String) async throws -> [CouponRecord]
     func couponUses(accountId: String, orderId: String) async throws -> [CouponUseRecord]
     func couponCount(accountId: String) async throws -> Int
+    /// O8: refund records (退订记录), newest first.
+    func resourceRefunds(accountId: String) async throws -> [ResourceRefundRecord]
+    func resourceRefund(accountId: String, id: String) async throws -> ResourceRefundRecord?
 }
 
 public protocol OrderWrites: Sendable {
@@ -86,6 +89,8 @@ public protocol OrderLedgerLocks: Sendable {
     func couponKeys(usedByOrders keys: [ObjectKey]) async throws -> [ObjectKey]
     /// Prepaid terms by (account, resource).
     func lockPrepaidTerms(_ keys: [ObjectKey]) async throws -> [ObjectKey: PrepaidTermRecord]
+    /// O8: the delivered orders of a resource.
+    func lockDeliveredOrders(ofResource key: ObjectKey) async throws -> [ObjectKey: OrderRecord]
 }
 
 /// What the lifecycle job and the pages read and write of prepaid terms outside the ledger.

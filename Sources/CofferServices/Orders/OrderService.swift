@@ -221,6 +221,20 @@ public struct OrderService: Sendable {
         throw CofferError(.resourceTermChanged, "Resource of order \(orderId) keeps changing; deliver again.")
     }
 
+    /// O8, C7: refund (退订) a prepaid resource by the rule in `RefundRules`; the term ends. Returns the refund record.
+    public func refundResource(accountId: String, resourceId: String, reason: String?, idempotencyKey: String,
+                               actor: String) async throws -> (ResourceRefundRecord, replayed: Bool) {
+        _ = try IdempotencyContext(scope: accountId, key: idempotencyKey, fingerprint: "")
+        let reason = try TextRules.optional(reason, field: "reason", max: 200)
+        let outcome = try await writer.submit(LedgerRequest(.refundResource(accountId: accountId, refundId: ids.make("rrf"), resourceId: resourceId,
+                                                                            reason: reason), idempotencyKey: idempotencyKey, actor: actor))
+        let receipt = try outcome.get()
+        guard let id = receipt.relatedId, let record = try await store.resourceRefund(accountId: accountId, id: id) else {
+            throw CofferError(.internalError, "the refund of entry \(receipt.entryId) is missing")
+        }
+        return (record, outcome.replayed)
+    }
+
     /// O2: the jobs loop expires unpaid orders past their expiry.
     public func expireDue(limit: Int) async throws -> Int {
         let now = clock.nowMicros()

@@ -1047,6 +1047,30 @@ enum Schema {
             """,
             "CREATE INDEX prepaid_terms_by_expiry ON prepaid_terms(expires_at) WHERE state <> 'reclaimed'",
         ]),
+        // 15: refunds (退订) of prepaid resources (O8, C7), and the stretch of the term each order paid for.
+        .sql([
+            "ALTER TABLE orders ADD COLUMN term_from BIGINT",
+            "ALTER TABLE orders ADD COLUMN term_to BIGINT",
+            "CREATE INDEX orders_by_resource ON orders(account_id, resource_id)",
+            """
+            CREATE TABLE resource_refunds (
+                account_id TEXT NOT NULL REFERENCES accounts(id),
+                id TEXT NOT NULL,
+                resource_id TEXT NOT NULL,
+                product_id TEXT NOT NULL,
+                specification TEXT NOT NULL,
+                cash_minor BIGINT NOT NULL CHECK (cash_minor >= 0),
+                gift_minor BIGINT NOT NULL CHECK (gift_minor >= 0),
+                cash_coupon_minor BIGINT NOT NULL CHECK (cash_coupon_minor >= 0),
+                lines TEXT NOT NULL,
+                reason TEXT CHECK (reason IS NULL OR length(reason) BETWEEN 1 AND 200),
+                actor TEXT NOT NULL,
+                created_at BIGINT NOT NULL,
+                PRIMARY KEY (account_id, id),
+                UNIQUE (account_id, resource_id)
+            )
+            """,
+        ]),
     ]
 }
 

@@ -32,6 +32,8 @@ enum OrderRows {
         o.giftMinor = try r.int("gift_minor")
         o.paidAtMicros = try r.optionalInt("paid_at")
         o.resolvedAtMicros = try r.optionalInt("resolved_at")
+        o.termFromMicros = try r.optionalInt("term_from")
+        o.termToMicros = try r.optionalInt("term_to")
         return o
     }
 
@@ -46,6 +48,14 @@ enum OrderRows {
         c.storedState = CouponStoredState(rawValue: try r.text("state"))!
         c.usedAtMicros = try r.optionalInt("used_at")
         return c
+    }
+
+    static func refund(_ row: any SQLRow) throws -> ResourceRefundRecord {
+        let r = Rows.Reader(row: row)
+        return ResourceRefundRecord(id: try r.text("id"), accountId: try r.text("account_id"), resourceId: try r.text("resource_id"),
+                                    productId: try r.text("product_id"), specification: try r.text("specification"),
+                                    lines: try decode([ResourceRefundRecord.Line].self, try r.text("lines")), reason: try r.optionalText("reason"),
+                                    actor: try r.text("actor"), createdAtMicros: try r.int("created_at"))
     }
 
     static func use(_ row: any SQLRow) throws -> CouponUseRecord {
@@ -120,6 +130,19 @@ extension SQLStore {
 }
 
 extension SQLStore {
+    public func resourceRefunds(accountId: String) async throws -> [ResourceRefundRecord] {
+        try await read { db in
+            try await db.raw("SELECT * FROM resource_refunds WHERE account_id = \(bind: accountId) ORDER BY created_at DESC, id DESC LIMIT 1000")
+                .all().map(OrderRows.refund)
+        }
+    }
+
+    public func resourceRefund(accountId: String, id: String) async throws -> ResourceRefundRecord? {
+        try await read { db in
+            try await db.raw("SELECT * FROM resource_refunds WHERE account_id = \(bind: accountId) AND id = \(bind: id)").first().map(OrderRows.refund)
+        }
+    }
+
     public func couponCount(accountId: String) async throws -> Int {
         try await read { db in
             Int(try await db.raw("SELECT COUNT(*) AS n FROM coupons WHERE account_id = \(bind: accountId)").first()!.decode(column: "n", as: Int64.self))
@@ -132,12 +155,13 @@ extension SQLTransaction {
         _ = try await db.raw("""
             INSERT INTO orders (account_id, id, type, product_id, product_version, specification, duration_months, resource_id,
               list_price_minor, discount_minor, due_minor, coupons_allowed, state, expires_at, created_at, payment_id, coupon_minor,
-              frozen_minor, freeze_id, cash_minor, gift_minor, paid_at, resolved_at, reference)
+              frozen_minor, freeze_id, cash_minor, gift_minor, paid_at, resolved_at, reference, term_from, term_to)
             VALUES (\(bind: o.accountId), \(bind: o.id), \(bind: o.type.rawValue), \(bind: o.productId), \(bind: o.productVersion),
               \(bind: o.specification), \(bind: Int64(o.durationMonths)), \(bind: o.resourceId), \(bind: o.listPriceMinor),
               \(bind: o.discountMinor), \(bind: o.dueMinor), \(bind: o.couponsAllowed), \(bind: o.state.rawValue), \(bind: o.expiresAtMicros),
               \(bind: o.createdAtMicros), \(bind: o.paymentId), \(bind: o.couponMinor), \(bind: o.frozenMinor), \(bind: o.freezeId),
-              \(bind: o.cashMinor), \(bind: o.giftMinor), \(bind: o.paidAtMicros), \(bind: o.resolvedAtMicros), \(bind: o.reference))
+              \(bind: o.cashMinor), \(bind: o.giftMinor), \(bind: o.paidAtMicros), \(bind: o.resolvedAtMicros), \(bind: o.reference),
+              \(bind: o.termFromMicros), \(bind: o.termToMicros))
             """).all()
     }
 
@@ -249,8 +273,26 @@ extension SQLTransaction {
         return out.sorted()
     }
 
+    func lockDeliveredOrders(ofResource key: ObjectKey) async throws -> [ObjectKey: OrderRecord] {
+        var out: [ObjectKey: OrderRecord] = [:]
+        for o in try await db.raw("""
+            SELECT * FROM orders WHERE account_id = \(bind: key.accountId) AND resource_id = \(bind: key.id) AND state = 'delivered'
+            ORDER BY id\(unsafeRaw: postgres ? " FOR UPDATE" : "")
+            """).all().map(OrderRows.order) { out[ObjectKey(o.accountId, o.id)] = o }
+        return out
+    }
+
     /// The order side of a ledger batch, each change guarded by the state it was decided from.
     func applyOrders(_ batch: LedgerBatchWrite) async throws {
+        for r in batch.newResourceRefunds {
+            _ = try await db.raw("""
+                INSERT INTO resource_refunds (account_id, id, resource_id, product_id, specification, cash_minor, gift_minor, cash_coupon_minor,
+                  lines, reason, actor, created_at)
+                VALUES (\(bind: r.accountId), \(bind: r.id), \(bind: r.resourceId), \(bind: r.productId), \(bind: r.specification),
+                  \(bind: r.cashMinor), \(bind: r.giftMinor), \(bind: r.cashCouponMinor), \(bind: OrderRows.json(r.lines)), \(bind: r.reason),
+                  \(bind: r.actor), \(bind: r.createdAtMicros))
+                """).all()
+        }
         for p in batch.newPayments {
             _ = try await db.raw("""
                 INSERT INTO order_payments (account_id, id, order_ids, coupon_ids, due_minor, coupon_minor, frozen_minor, created_at)
@@ -262,7 +304,8 @@ extension SQLTransaction {
             let rows = try await db.raw("""
                 UPDATE orders SET state = \(bind: o.state.rawValue), payment_id = \(bind: o.paymentId), coupon_minor = \(bind: o.couponMinor),
                   frozen_minor = \(bind: o.frozenMinor), freeze_id = \(bind: o.freezeId), cash_minor = \(bind: o.cashMinor),
-                  gift_minor = \(bind: o.giftMinor), paid_at = \(bind: o.paidAtMicros), resolved_at = \(bind: o.resolvedAtMicros)
+                  gift_minor = \(bind: o.giftMinor), paid_at = \(bind: o.paidAtMicros), resolved_at = \(bind: o.resolvedAtMicros),
+                  resource_id = \(bind: o.resourceId), term_from = \(bind: o.termFromMicros), term_to = \(bind: o.termToMicros)
                 WHERE account_id = \(bind: o.accountId) AND id = \(bind: o.id) AND state = \(bind: from.rawValue) RETURNING id
                 """).all()
             guard rows.count == 1 else { throw StoreError("order \(o.id) changed concurrently") }
@@ -370,7 +413,8 @@ extension SQLTransaction {
             if let before {
                 let rows = try await db.raw("""
                     UPDATE prepaid_terms SET specification = \(bind: t.specification), state = \(bind: t.state.rawValue), expires_at = \(bind: t.expiresAtMicros),
-                      suspended_at = \(bind: t.suspendedAtMicros), renew_attempt_day = \(bind: t.renewAttemptDay), reminded_day = \(bind: t.remindedDay),
+                      suspended_at = \(bind: t.suspendedAtMicros), reclaimed_at = \(bind: t.reclaimedAtMicros),
+                      renew_attempt_day = \(bind: t.renewAttemptDay), reminded_day = \(bind: t.remindedDay),
                       updated_at = \(bind: t.updatedAtMicros)
                     WHERE account_id = \(bind: t.accountId) AND resource_id = \(bind: t.resourceId) AND expires_at = \(bind: before.expiresAtMicros)
                       AND state = \(bind: before.state.rawValue) RETURNING resource_id
