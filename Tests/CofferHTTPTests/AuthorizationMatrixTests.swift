@@ -90,6 +90,8 @@ struct AuthorizationMatrixTests {
         "GET /v1/accounts/{accountId}/prepaid-resources": "UUAAFHA",
         "POST /v1/accounts/{accountId}/resources/{resourceId}/refund": "UUFFFHA",
         "GET /v1/accounts/{accountId}/resource-refunds": "UUAAFHA",
+        "POST /v1/accounts/{accountId}/unified-expiry/preview": "UUAAFHA",
+        "POST /v1/accounts/{accountId}/unified-expiry": "UUAAFHA",
         "POST /v1/accounts/{accountId}/coupon-redemptions": "UUAAFHA",
         "POST /v1/operator/coupons": "UUFFFFA",
         "POST /v1/operator/webhook-endpoints": "UUFFFFA",

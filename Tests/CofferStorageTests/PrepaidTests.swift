@@ -152,3 +152,44 @@ struct PrepaidTests {
         }
     }
 }
+
+/// O7 on both databases.
+@Suite("Unified expiry date")
+struct UnifiedExpiryTests {
+    @Test("O7 two resources are brought to the 15th: each renewed by the prorated price (monthly × 12 / 365 a day), shown before confirming, extended on payment",
+          arguments: Backend.available)
+    func unify(backend: Backend) async throws {
+        try await TestEnvironment.with(backend) { env in
+            let account = try await OrderTests.setUp(env, cashMinor: 100_000)
+            var ids: [String] = []
+            for (i, months) in [1, 2].enumerated() {
+                let o = try await OrderTests.order(env, account, months: months)
+                _ = try await OrderTests.pay(env, account, [o.id])
+                _ = try await env.engine.orders.resolve(accountId: account, orderId: o.id, delivered: true, idempotencyKey: "d\(i)", actor: "t",
+                                                        resourceId: "vm-\(i)")
+                ids.append("vm-\(i)")
+            }
+            let preview = try await env.engine.prepaid.unifiedExpiry(accountId: account, day: 15, resourceIds: ids)
+            for line in preview {
+                #expect(SettlementCalendar.day(of: line.newExpiresAtMicros, timeZone: "Asia/Shanghai").hasSuffix("-15"))
+                #expect(line.newExpiresAtMicros >= line.term.expiresAtMicros && line.newExpiresAtMicros - line.term.expiresAtMicros < 31 * 86_400_000_000)
+                let seconds = (line.newExpiresAtMicros - line.term.expiresAtMicros) / 1_000_000
+                let expected = try UnifiedExpiry.proratedMinor(monthlyMinor: 10_000, extensionSeconds: seconds)
+                #expect(line.amountMinor == expected)
+            }
+            // 30 days of a 100.00 plan: 100 × 12 × 30 / 365 = 98.630… → 98.63; 1 second: 0.00004 → 0.00.
+            #expect(try UnifiedExpiry.proratedMinor(monthlyMinor: 10_000, extensionSeconds: 30 * 86_400) == 9_863)
+            #expect(try UnifiedExpiry.proratedMinor(monthlyMinor: 10_000, extensionSeconds: 1) == 0)
+            let (orders, _) = try await env.engine.orders.unifyExpiry(accountId: account, day: 15, resourceIds: ids, idempotencyKey: "u")
+            let ordered: Int64 = orders.reduce(0) { $0 + $1.dueMinor }
+            let previewed: Int64 = preview.reduce(0) { $0 + $1.amountMinor }
+            #expect(ordered == previewed)
+            _ = try await OrderTests.pay(env, account, orders.map(\.id))
+            for line in preview where line.amountMinor > 0 {
+                #expect(try await env.store.prepaidTerm(accountId: account, resourceId: line.term.resourceId)?.expiresAtMicros == line.newExpiresAtMicros)
+            }
+            #expect(await OrderTests.refusal { try await env.engine.prepaid.unifiedExpiry(accountId: account, day: 29, resourceIds: ids) } == .invalidField)
+            #expect(await OrderTests.refusal { try await env.engine.prepaid.unifiedExpiry(accountId: account, day: 1, resourceIds: ["nope"]) } == .resourceNotFound)
+        }
+    }
+}

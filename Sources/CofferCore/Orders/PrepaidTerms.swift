@@ -113,3 +113,18 @@ public enum PrepaidLifecycle {
         return t
     }
 }
+
+/// O7: the unified expiry date (统一到期日). Each chosen resource is renewed from its expiry to the next date with the
+/// chosen day of the month (same local time of day), for the prorated price: the plan's monthly price × 12 / 365 per
+/// day of the extension, counted in seconds and rounded half up to the fen.
+public enum UnifiedExpiry {
+    public static let yearSeconds: Int64 = 365 * 86_400
+
+    public static func proratedMinor(monthlyMinor: Int64, extensionSeconds: Int64) throws(CofferError) -> Int64 {
+        precondition(monthlyMinor > 0 && extensionSeconds >= 0)
+        let numerator = Int128(monthlyMinor) * 12 * Int128(extensionSeconds)
+        let amount = (numerator * 2 + Int128(yearSeconds)) / (Int128(yearSeconds) * 2)
+        guard amount <= Int128(MoneyFormat.maxAbsMinor) else { throw .arithmeticOverflow }
+        return Int64(amount)
+    }
+}

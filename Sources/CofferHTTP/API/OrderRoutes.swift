@@ -21,6 +21,8 @@ struct OrderRoutes: Sendable {
         v1.get("accounts/:accountId/prepaid-resources", use: prepaidResources)
         v1.post("accounts/:accountId/resources/:resourceId/refund", use: refundResource)
         v1.get("accounts/:accountId/resource-refunds", use: resourceRefunds)
+        v1.post("accounts/:accountId/unified-expiry/preview", use: unifiedPreview)
+        v1.post("accounts/:accountId/unified-expiry", use: unify)
         v1.get("accounts/:accountId/coupons", use: coupons)
         v1.post("accounts/:accountId/coupon-redemptions", use: redeem)
         v1.post("operator/coupons", use: grant)
@@ -126,6 +128,30 @@ struct OrderRoutes: Sendable {
     @Sendable func prepaidResources(_ request: Request, _ context: CofferContext) async throws -> Response {
         let (_, accountId) = try await routes.authorize(request, context, .finance)
         return try JSON.response(["items": try await engine.prepaid.terms(accountId: accountId).map(PrepaidTermView.init)])
+    }
+
+    struct UnifiedBody: Decodable { let day: Int; let resourceIds: [String] }
+
+    /// O7: what bringing these resources to one expiry day would cost, before confirming. Writes nothing.
+    @Sendable func unifiedPreview(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let (_, accountId) = try await routes.authorize(request, context, .finance)
+        let b = try await JSON.decode(UnifiedBody.self, from: request)
+        let lines = try await engine.prepaid.unifiedExpiry(accountId: accountId, day: b.day, resourceIds: b.resourceIds)
+        struct Line: Encodable { let resourceId: String; let expiresAt: String; let newExpiresAt: String; let amount: String }
+        struct Out: Encodable { let day: Int; let lines: [Line]; let total: String }
+        return try JSON.response(Out(day: b.day, lines: lines.map {
+            Line(resourceId: $0.term.resourceId, expiresAt: RFC3339.format(micros: $0.term.expiresAtMicros),
+                 newExpiresAt: RFC3339.format(micros: $0.newExpiresAtMicros), amount: MoneyFormat.format($0.amountMinor))
+        }, total: MoneyFormat.format(lines.reduce(0) { $0 + $1.amountMinor })))
+    }
+
+    /// O7: the renewal orders for it (unpaid, valid for a day); pay them with `order-payments`.
+    @Sendable func unify(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let (_, accountId) = try await routes.authorize(request, context, .finance)
+        let key = try request.idempotencyKey()
+        let b = try await JSON.decode(UnifiedBody.self, from: request)
+        let (orders, replayed) = try await engine.orders.unifyExpiry(accountId: accountId, day: b.day, resourceIds: b.resourceIds, idempotencyKey: key)
+        return try JSON.response(["orders": orders.map { OrderView($0) }], status: replayed ? .ok : .created, replayed: replayed)
     }
 
     struct RefundBody: Decodable { let reason: String? }

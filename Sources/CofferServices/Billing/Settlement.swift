@@ -188,6 +188,19 @@ extension SettlementCalendar {
         return Int64(date.timeIntervalSince1970.rounded()) * 1_000_000
     }
 
+    /// O7: the first instant at or after `micros` whose local date is `day` of its month, at the local time of day of
+    /// `micros` (day ≤ 28, so every month has it).
+    public static func nextDay(_ day: Int, onOrAfter micros: Int64, timeZone: String) -> Int64 {
+        let cal = calendar(timeZone)
+        let seconds = micros >= 0 ? micros / 1_000_000 : (micros - 999_999) / 1_000_000
+        let date = Date(timeIntervalSince1970: TimeInterval(seconds))
+        var c = cal.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
+        if c.day! > day { c.month! += 1 }
+        c.day = day
+        let target = cal.date(from: c)!
+        return Int64(target.timeIntervalSince1970.rounded()) * 1_000_000
+    }
+
     /// "YYYY-MM-DD" of an instant in a zone (once-a-day rules: O4's retries, O5's reminders).
     public static func day(of micros: Int64, timeZone: String) -> String {
         let seconds = micros >= 0 ? micros / 1_000_000 : (micros - 999_999) / 1_000_000

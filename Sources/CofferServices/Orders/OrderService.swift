@@ -221,6 +221,27 @@ public struct OrderService: Sendable {
         throw CofferError(.resourceTermChanged, "Resource of order \(orderId) keeps changing; deliver again.")
     }
 
+    /// O7: renewal orders that bring the resources to one expiry day, priced as `PrepaidService.unifiedExpiry` previews;
+    /// the customer pays them together (the checkout), and Coffer delivers them like any renewal.
+    public func unifyExpiry(accountId: String, day: Int, resourceIds: [String], idempotencyKey: String) async throws -> ([OrderRecord], replayed: Bool) {
+        let ctx = try IdempotencyContext(scope: accountId, key: idempotencyKey, fingerprint: "unified|\(accountId)|\(day)|\(resourceIds.joined(separator: ","))")
+        if let earlier: [OrderRecord] = try await Idempotent.replay(store, ctx) { return (earlier, true) }
+        let lines = try await prepaid.unifiedExpiry(accountId: accountId, day: day, resourceIds: resourceIds).filter { $0.amountMinor > 0 }
+        guard !lines.isEmpty else { throw CofferError.invalidField("day", "every chosen resource already expires on that day") }
+        let now = clock.nowMicros()
+        let orders = lines.map { l -> OrderRecord in
+            var o = OrderRecord(id: ids.make("ord"), accountId: accountId, type: .renewal, productId: l.term.productId, productVersion: 0,
+                                specification: l.term.specification, durationMonths: 1, resourceId: l.term.resourceId, listPriceMinor: l.amountMinor,
+                                discountMinor: 0, couponsAllowed: true, expiresAtMicros: now + 86_400_000_000, createdAtMicros: now,
+                                reference: UnifiedExpiryService.reference)
+            (o.termFromMicros, o.termToMicros) = (l.term.expiresAtMicros, l.newExpiresAtMicros)
+            return o
+        }
+        return try await Idempotent.write(store, ctx, orders, at: now) { tx in
+            for o in orders { try await tx.insertOrder(o) }
+        }
+    }
+
     /// O8, C7: refund (退订) a prepaid resource by the rule in `RefundRules`; the term ends. Returns the refund record.
     public func refundResource(accountId: String, resourceId: String, reason: String?, idempotencyKey: String,
                                actor: String) async throws -> (ResourceRefundRecord, replayed: Bool) {

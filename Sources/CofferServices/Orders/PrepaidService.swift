@@ -4,6 +4,11 @@ import Logging
 
 /// O3–O6: prepaid resources' terms — made and extended by deliveries, auto-renewed on the expiry day at the price of
 /// that day, reminded, suspended and reclaimed by the jobs loop; the auto-renew switch.
+/// O7's marker on the renewal orders it makes.
+public enum UnifiedExpiryService {
+    public static let reference = "unified-expiry"
+}
+
 public struct PrepaidService: Sendable {
     public static let plainEventTypes = ["resource_suspended", "resource_reclaimed"]
     let store: any CofferStore
@@ -43,10 +48,46 @@ public struct PrepaidService: Sendable {
                 throw CofferError(.resourceNotFound, "Resource \(o.resourceId ?? "-") has no prepaid term to renew or change.", ["resource": o.resourceId ?? ""])
             }
             let base = t.state == .suspended ? max(t.expiresAtMicros, now) : t.expiresAtMicros
-            let expires = o.type == .upgrade ? t.expiresAtMicros : SettlementCalendar.addMonths(base, o.durationMonths, timeZone: tz)
+            var expires = o.type == .upgrade ? t.expiresAtMicros : SettlementCalendar.addMonths(base, o.durationMonths, timeZone: tz)
+            // O7: a unified-expiry order extends to the date it was priced for, from the expiry it was priced from.
+            if o.reference == UnifiedExpiryService.reference, let from = o.termFromMicros, let to = o.termToMicros {
+                guard from == t.expiresAtMicros, t.state == .active else {
+                    throw CofferError(.resourceTermChanged, "Resource \(id)'s expiry changed since the unified expiry date was priced; price it again.")
+                }
+                expires = to
+            }
             return PrepaidTermChange(resourceId: id, specification: o.specification, expectedExpiresAtMicros: t.expiresAtMicros,
                                      startsAtMicros: t.startsAtMicros, expiresAtMicros: expires)
         }
+    }
+
+    public struct UnifiedLine: Sendable, Equatable {
+        public var term: PrepaidTermRecord
+        public var newExpiresAtMicros: Int64
+        public var amountMinor: Int64
+    }
+
+    /// O7: the new expiry of each resource (the next date with `day` of the month, same local time, not before the
+    /// current expiry) and the prorated price at today's catalog price.
+    public func unifiedExpiry(accountId: String, day: Int, resourceIds: [String]) async throws -> [UnifiedLine] {
+        guard (1...28).contains(day) else { throw CofferError.invalidField("day", "must be 1–28 (a day every month has)") }
+        guard (1...100).contains(resourceIds.count), Set(resourceIds).count == resourceIds.count else {
+            throw CofferError.invalidField("resourceIds", "1–100 distinct resources")
+        }
+        let tz = try await store.account(id: accountId)?.timeZone ?? "Asia/Shanghai"
+        var lines: [UnifiedLine] = []
+        for id in resourceIds {
+            guard let t = try await store.prepaidTerm(accountId: accountId, resourceId: id), t.state == .active else {
+                throw CofferError(.resourceNotFound, "Resource \(id) is not a running prepaid resource of this account.", ["resource": id])
+            }
+            guard let monthly = try await store.product(id: t.productId)?.plans.first(where: { $0.specification == t.specification })?.monthlyPriceMinor else {
+                throw CofferError(.planNotFound, "The catalog has no price for \(t.productId) \(t.specification) today.", ["product": t.productId])
+            }
+            let target = SettlementCalendar.nextDay(day, onOrAfter: t.expiresAtMicros, timeZone: tz)
+            lines.append(UnifiedLine(term: t, newExpiresAtMicros: target,
+                                     amountMinor: try UnifiedExpiry.proratedMinor(monthlyMinor: monthly, extensionSeconds: (target - t.expiresAtMicros) / 1_000_000)))
+        }
+        return lines
     }
 
     public struct RunReport: Sendable, Equatable {
