@@ -22,6 +22,8 @@ struct OrderPages: Sendable {
         web.get("/renewals", use: renewals)
         web.post("/renewals/:resourceId/auto-renew", use: autoRenew)
         web.post("/renewals/:resourceId/renew", use: renew)
+        web.get("/renewals/unify", use: unifyPreview)
+        web.post("/renewals/unify", use: unify)
         web.get("/refund-records", use: refundRecords)
         web.post("/renewals/:resourceId/refund", use: refund)
         web.get("/coupons", use: coupons)
@@ -184,7 +186,8 @@ struct OrderPages: Sendable {
                     "toggleLabel": console.t(v, t.autoRenew ? "renewal_auto_turn_off" : "renewal_auto_turn_on")]
         }
         return console.page("renewals", v, title: console.t(v, "renewals_title"), model: [
-            "terms": rows, "hasTerms": !rows.isEmpty, "selfService": engine.selfServiceRefunds, "idem": console.formKey(), "months": [1, 3, 6, 12].map { ["value": $0, "label": console.t(v, "order_months", ["n": String($0)])] },
+            "terms": rows, "hasTerms": !rows.isEmpty, "selfService": engine.selfServiceRefunds, "idem": console.formKey(),
+            "days": (1...28).map { ["value": $0] }, "hasActive": rows.contains { $0["stateCode"] as? String == "active" }, "months": [1, 3, 6, 12].map { ["value": $0, "label": console.t(v, "order_months", ["n": String($0)])] },
         ], status: status, error: error)
     }
 
@@ -215,6 +218,36 @@ struct OrderPages: Sendable {
                 type: "renewal", productId: t.productId, specification: t.specification, durationMonths: months, resourceId: id),
                 idempotencyKey: f["idem"] ?? console.formKey())
             throw WebFlow.redirect("/orders/checkout?order_\(order.id)=on")
+        }
+    }
+
+    // MARK: unified expiry (O7)
+
+    static func unifyChoice(_ fields: [String: String]) -> (day: Int, resources: [String]) {
+        (Int(fields["day"] ?? "") ?? 0, fields.keys.filter { $0.hasPrefix("res_") }.map { String($0.dropFirst(4)) }.sorted())
+    }
+
+    @Sendable func unifyPreview(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let (v, accountId) = try await console.customer(request, context, needs: .finance)
+        let (day, resources) = Self.unifyChoice(params(request))
+        return try await console.orShow(v, { e, s in try await renewalsPage(v, accountId, error: e, status: s) }) {
+            let tz = try await timeZone(accountId)
+            let lines = try await engine.prepaid.unifiedExpiry(accountId: accountId, day: day, resourceIds: resources)
+            return console.page("unify", v, title: console.t(v, "unify_title"), model: [
+                "day": day, "lines": lines.map { ["id": $0.term.resourceId, "from": Display.time($0.term.expiresAtMicros, timeZone: tz),
+                                                   "to": Display.time($0.newExpiresAtMicros, timeZone: tz), "amount": Display.money($0.amountMinor)] },
+                "resources": resources.map { ["id": $0] }, "total": Display.money(lines.reduce(0) { $0 + $1.amountMinor }), "idem": console.formKey(),
+            ])
+        }
+    }
+
+    @Sendable func unify(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let (v, accountId) = try await console.customer(request, context, needs: .finance)
+        let f = try await console.form(request, v)
+        let (day, resources) = Self.unifyChoice(f)
+        return try await console.orShow(v, { e, s in try await renewalsPage(v, accountId, error: e, status: s) }) {
+            let (orders, _) = try await engine.orders.unifyExpiry(accountId: accountId, day: day, resourceIds: resources, idempotencyKey: f["idem"] ?? "")
+            throw WebFlow.redirect("/orders/checkout?" + orders.map { "order_\($0.id)=on" }.joined(separator: "&"))
         }
     }
 

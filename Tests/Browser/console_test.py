@@ -498,6 +498,13 @@ try:
             b.get(server.base + "/renewals")
             assert text(b, "#terms tbody tr td:nth-child(3)") != before, before
             shot(b, "renewals-zh")
+            # O7: the unified expiry date, priced before confirming.
+            b.find_element(By.ID, "unify-vm-demo-1").click()
+            Select(b.find_element(By.ID, "unify-day")).select_by_value("1")
+            click(b, b.find_element(By.ID, "unify-preview"))
+            assert b.title.startswith("统一到期日"), b.page_source[:1500]
+            assert text(b, "#unify-total").startswith("¥"), text(b, "#unify-total")
+            shot(b, "unify-zh")
         finally:
             b.quit()
 
