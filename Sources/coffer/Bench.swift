@@ -6,7 +6,7 @@ import Foundation
 import Synchronization
 
 struct Bench: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Benchmarks that print figures.", subcommands: [BenchLedger.self, BenchSettlement.self])
+    static let configuration = CommandConfiguration(abstract: "Benchmarks that print figures.", subcommands: [BenchLedger.self, BenchSettlement.self, BenchRenewals.self])
 }
 
 /// Durable prepaid charges through the in-process ledger writer: N callers, each waiting for its own commit.

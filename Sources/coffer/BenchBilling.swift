@@ -109,3 +109,83 @@ struct BenchSettlement: AsyncParsableCommand {
                      Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18))
     }
 }
+
+/// O4 at scale: the renewal day. T prepaid resources over A accounts fall due at once; one jobs-loop pass renews those
+/// whose account can pay (80 %), refuses and reminds the rest (10 %, auto-renew on, no money), and suspends those 7 days
+/// past expiry (10 %). Prints the pass's time, what it did and the peak resident memory.
+struct BenchRenewals: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "renewals",
+                                                    abstract: "One renewal day: prepaid resources renewed, reminded or suspended by the jobs loop.")
+    @OptionGroup var db: DatabaseOptions
+    @Option(help: "Prepaid resources falling due.") var resources = 100_000
+    @Option(help: "Accounts they belong to.") var accounts = 10_000
+
+    func validate() throws {
+        guard (1...1_000_000).contains(resources), (1...100_000).contains(accounts), accounts <= resources else {
+            throw ValidationError("out of range: resources 1–1000000, accounts 1–100000 (≤ resources)")
+        }
+    }
+
+    func run() async throws {
+        let store = try await db.openStore()
+        try await store.migrate()
+        var settings = CofferEngine.Settings()
+        settings.bcryptCost = 4
+        settings.ledger = LedgerWriterSettings(workers: db.defaultLedgerWorkers)
+        let engine = CofferEngine(store: store, channels: [], settings: settings)
+        let writerTask = Task { await engine.writer.run() }
+        print("bench renewals: \(db.displayName), \(resources) prepaid resources over \(accounts) accounts")
+        let run = Secrets.token(prefix: "").prefix(6)
+        let setupStarted = ContinuousClock.now
+        _ = try await engine.products.put(id: "bench-vm", ProductInput(nameZh: "云服务器", nameEn: "Server", settlementCycle: "monthly",
+                                                                       taxCategory: "cloud_service", plans: [(specification: "1c1g", monthlyPrice: "30.00")]),
+                                          actor: "system:bench")
+        var accountIds: [String] = []
+        for i in 0..<accounts {
+            let (created, _) = try await engine.accounts.createAccount(
+                NewAccount(type: .personal, entityName: "bench \(i)", taxId: nil, contactEmail: "bench@example.com",
+                           owner: NewUser(email: "renew-\(run)-\(i)@example.com", name: "bench", role: .owner, password: "bench-password")),
+                idempotencyKey: "renew-\(run)-\(i)", actor: "system:bench")
+            accountIds.append(created.account.id)
+        }
+        // 80 % of the accounts can pay for all their resources; 10 % have nothing; the resources of the last 10 % are a week late.
+        let perAccount = (resources + accounts - 1) / accounts
+        let funded = accountIds.prefix(accounts * 8 / 10)
+        _ = try await engine.writer.submitAll(funded.map {
+            LedgerRequest(.adjust(accountId: $0, bucket: .cash, deltaMinor: Int64(perAccount) * 3_000 + 100, reason: "bench"),
+                          idempotencyKey: "fund-\(run)-\($0)", actor: "system:bench")
+        })
+        let now = engine.clock.nowMicros()
+        var terms: [PrepaidTermRecord] = []
+        for r in 0..<resources {
+            let a = r % accounts
+            let late = a >= accounts * 9 / 10
+            let expires = late ? now - 8 * PrepaidLifecycle.day : now - 60_000_000
+            terms.append(PrepaidTermRecord(accountId: accountIds[a], resourceId: "vm-\(run)-\(r)", productId: "bench-vm", specification: "1c1g",
+                                           autoRenew: !late, startsAtMicros: expires - 30 * PrepaidLifecycle.day, expiresAtMicros: expires, createdAtMicros: now))
+        }
+        for chunk in stride(from: 0, to: terms.count, by: 10_000) {
+            let slice = Array(terms[chunk..<min(chunk + 10_000, terms.count)])
+            try await store.transaction { tx in try await tx.insertPrepaidTerms(slice) }
+        }
+        let setup = ContinuousClock.now - setupStarted
+        print(String(format: "setup: %d accounts, %d terms in %.1f s", accounts, resources,
+                     Double(setup.components.seconds) + Double(setup.components.attoseconds) / 1e18))
+        let rssBefore = BenchLedger.peakRSSKiB()
+        let started = ContinuousClock.now
+        let report = try await engine.prepaid.runDue(limit: 2_000)
+        let elapsed = ContinuousClock.now - started
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        print(String(format: "renewal day: %d renewed, %d refused (reminded %d), %d suspended in %.2f s (%.0f resources/s)",
+                     report.renewed, report.renewalsRefused, report.reminded, report.suspended, seconds,
+                     Double(report.renewed + report.renewalsRefused + report.suspended) / seconds))
+        print("peak resident memory: \(rssBefore / 1024) MiB before the pass, \(BenchLedger.peakRSSKiB() / 1024) MiB after it")
+        let problems = try await store.verify()
+        print("verify: \(problems.isEmpty ? "clean" : "\(problems.count) problems")")
+        print(String(format: "RESULT renew_s=%.2f renewed=%d refused=%d suspended=%d peak_rss_mib=%d", seconds, report.renewed,
+                     report.renewalsRefused, report.suspended, BenchLedger.peakRSSKiB() / 1024))
+        engine.writer.stop()
+        await writerTask.value
+        await store.shutdown()
+    }
+}

@@ -104,6 +104,8 @@ public protocol PrepaidTermReads: Sendable {
 
 public protocol PrepaidTermWrites: Sendable {
     func setAutoRenew(accountId: String, resourceId: String, autoRenew: Bool, nowMicros: Int64) async throws -> Bool
+    /// Terms made outside a delivery (an import of resources bought before Coffer; the renewal benchmark's set-up).
+    func insertPrepaidTerms(_ terms: [PrepaidTermRecord]) async throws
     /// Guarded by state and expiry as read: false when the term moved meanwhile.
     func updateTermLifecycle(_ term: PrepaidTermRecord, expectedState: PrepaidTermState, expectedExpiresAtMicros: Int64) async throws -> Bool
 }

@@ -10,9 +10,11 @@ enum ColumnValues {
     case optionalText([String?])
     case bigint([Int64])
     case optionalBigint([Int64?])
+    case bool([Bool])
 
     var count: Int {
         switch self {
+        case .bool(let v): v.count
         case .text(let v): v.count
         case .optionalText(let v): v.count
         case .bigint(let v): v.count
@@ -54,6 +56,11 @@ struct BatchInsert {
                 arrays.append("$\(binds.count)::int8[]")
                 aliases.append(name)
                 selects.append(name)
+            case .bool(let v):
+                binds.append(v)
+                arrays.append("$\(binds.count)::bool[]")
+                aliases.append(name)
+                selects.append(name)
             case .optionalText(let v):
                 binds.append(v.map { $0 ?? "" })
                 arrays.append("$\(binds.count)::text[]")
@@ -93,6 +100,7 @@ struct BatchInsert {
                     case .optionalText(let v): binds.append(v[row].map { .text($0) } ?? .null)
                     case .bigint(let v): binds.append(.integer(Int(v[row])))
                     case .optionalBigint(let v): binds.append(v[row].map { .integer(Int($0)) } ?? .null)
+                    case .bool(let v): binds.append(.integer(v[row] ? 1 : 0))
                     }
                 }
             }

@@ -151,6 +151,26 @@ extension SQLStore {
 }
 
 extension SQLTransaction {
+    /// Orders made inside a ledger batch (auto-renewals), in one typed multi-row insert.
+    func insertOrders(_ orders: [OrderRecord]) async throws {
+        guard !orders.isEmpty else { return }
+        try await driver.run(BatchInsert("orders", [
+            ("account_id", .text(orders.map(\.accountId))), ("id", .text(orders.map(\.id))), ("type", .text(orders.map(\.type.rawValue))),
+            ("product_id", .text(orders.map(\.productId))), ("product_version", .bigint(orders.map(\.productVersion))),
+            ("specification", .text(orders.map(\.specification))), ("duration_months", .bigint(orders.map { Int64($0.durationMonths) })),
+            ("resource_id", .optionalText(orders.map(\.resourceId))), ("list_price_minor", .bigint(orders.map(\.listPriceMinor))),
+            ("discount_minor", .bigint(orders.map(\.discountMinor))), ("due_minor", .bigint(orders.map(\.dueMinor))),
+            ("coupons_allowed", .bool(orders.map(\.couponsAllowed))), ("state", .text(orders.map(\.state.rawValue))),
+            ("expires_at", .bigint(orders.map(\.expiresAtMicros))), ("created_at", .bigint(orders.map(\.createdAtMicros))),
+            ("payment_id", .optionalText(orders.map(\.paymentId))), ("coupon_minor", .bigint(orders.map(\.couponMinor))),
+            ("frozen_minor", .bigint(orders.map(\.frozenMinor))), ("freeze_id", .optionalText(orders.map(\.freezeId))),
+            ("cash_minor", .bigint(orders.map(\.cashMinor))), ("gift_minor", .bigint(orders.map(\.giftMinor))),
+            ("paid_at", .optionalBigint(orders.map(\.paidAtMicros))), ("resolved_at", .optionalBigint(orders.map(\.resolvedAtMicros))),
+            ("reference", .optionalText(orders.map(\.reference))), ("term_from", .optionalBigint(orders.map(\.termFromMicros))),
+            ("term_to", .optionalBigint(orders.map(\.termToMicros))),
+        ]))
+    }
+
     func insertOrder(_ o: OrderRecord) async throws {
         _ = try await db.raw("""
             INSERT INTO orders (account_id, id, type, product_id, product_version, specification, duration_months, resource_id,
@@ -284,6 +304,13 @@ extension SQLTransaction {
 
     /// The order side of a ledger batch, each change guarded by the state it was decided from.
     func applyOrders(_ batch: LedgerBatchWrite) async throws {
+        let payments = batch.newPayments
+        try await driver.run(BatchInsert("order_payments", [
+            ("account_id", .text(payments.map(\.accountId))), ("id", .text(payments.map(\.id))),
+            ("order_ids", .text(payments.map { $0.orderIds.joined(separator: ",") })), ("coupon_ids", .text(payments.map { $0.couponIds.joined(separator: ",") })),
+            ("due_minor", .bigint(payments.map(\.dueMinor))), ("coupon_minor", .bigint(payments.map(\.couponMinor))),
+            ("frozen_minor", .bigint(payments.map(\.frozenMinor))), ("created_at", .bigint(payments.map(\.createdAtMicros))),
+        ]))
         for r in batch.newResourceRefunds {
             _ = try await db.raw("""
                 INSERT INTO resource_refunds (account_id, id, resource_id, product_id, specification, cash_minor, gift_minor, cash_coupon_minor,
@@ -291,13 +318,6 @@ extension SQLTransaction {
                 VALUES (\(bind: r.accountId), \(bind: r.id), \(bind: r.resourceId), \(bind: r.productId), \(bind: r.specification),
                   \(bind: r.cashMinor), \(bind: r.giftMinor), \(bind: r.cashCouponMinor), \(bind: OrderRows.json(r.lines)), \(bind: r.reason),
                   \(bind: r.actor), \(bind: r.createdAtMicros))
-                """).all()
-        }
-        for p in batch.newPayments {
-            _ = try await db.raw("""
-                INSERT INTO order_payments (account_id, id, order_ids, coupon_ids, due_minor, coupon_minor, frozen_minor, created_at)
-                VALUES (\(bind: p.accountId), \(bind: p.id), \(bind: p.orderIds.joined(separator: ",")), \(bind: p.couponIds.joined(separator: ",")),
-                  \(bind: p.dueMinor), \(bind: p.couponMinor), \(bind: p.frozenMinor), \(bind: p.createdAtMicros))
                 """).all()
         }
         for (o, from) in batch.orderChanges {
@@ -380,14 +400,41 @@ extension SQLStore {
 }
 
 extension SQLTransaction {
+    /// In key order, one statement per chunk (IN × IN, the extra rows dropped here), like the ledger's other locks.
     func lockPrepaidTerms(_ keys: [ObjectKey]) async throws -> [ObjectKey: PrepaidTermRecord] {
+        let wanted = Set(keys)
         var found: [ObjectKey: PrepaidTermRecord] = [:]
-        for key in keys {
-            if let t = try await db.raw("""
-                SELECT * FROM prepaid_terms WHERE account_id = \(bind: key.accountId) AND resource_id = \(bind: key.id)\(unsafeRaw: postgres ? " FOR UPDATE" : "")
-                """).first().map(OrderRows.term) { found[key] = t }
+        for chunk in wanted.sorted().chunked(250) {
+            let accounts = Array(Set(chunk.map(\.accountId))).sorted().map { $0 as any Encodable & Sendable }
+            let ids = Array(Set(chunk.map(\.id))).sorted().map { $0 as any Encodable & Sendable }
+            for row in try await db.raw("""
+                SELECT * FROM prepaid_terms WHERE account_id IN (\(binds: accounts)) AND resource_id IN (\(binds: ids))
+                ORDER BY account_id, resource_id\(unsafeRaw: postgres ? " FOR UPDATE" : "")
+                """).all() {
+                let t = try OrderRows.term(row)
+                let key = ObjectKey(t.accountId, t.resourceId)
+                if wanted.contains(key) { found[key] = t }
+            }
         }
         return found
+    }
+
+    func insertPrepaidTerms(_ terms: [PrepaidTermRecord]) async throws {
+        for chunk in terms.chunked(500) {
+            var sql: SQLQueryString = """
+                INSERT INTO prepaid_terms (account_id, resource_id, product_id, specification, state, auto_renew, starts_at, expires_at, suspended_at,
+                  created_at, updated_at) VALUES
+                """
+            for (i, t) in chunk.enumerated() {
+                if i > 0 { sql += ", " }
+                sql += """
+                    (\(bind: t.accountId), \(bind: t.resourceId), \(bind: t.productId), \(bind: t.specification), \(bind: t.state.rawValue),
+                     \(bind: t.autoRenew), \(bind: t.startsAtMicros), \(bind: t.expiresAtMicros), \(bind: t.suspendedAtMicros),
+                     \(bind: t.createdAtMicros), \(bind: t.updatedAtMicros))
+                    """
+            }
+            _ = try await db.raw(sql).all()
+        }
     }
 
     func setAutoRenew(accountId: String, resourceId: String, autoRenew: Bool, nowMicros: Int64) async throws -> Bool {
@@ -408,8 +455,29 @@ extension SQLTransaction {
 
     /// The term side of a ledger batch: inserted, or updated where it is still as decided from.
     func applyTerms(_ batch: LedgerBatchWrite) async throws {
-        for o in batch.newOrders { try await insertOrder(o) }
-        for (t, before) in batch.termChanges {
+        try await insertOrders(batch.newOrders)
+        // Extensions of many terms (a renewal day's batch) in one guarded statement; the rest one by one.
+        let extended = batch.termChanges.compactMap { c in c.before.map { (c.term, $0) } }
+        if extended.count > 1 {
+            for chunk in extended.chunked(500) {
+                var sql: SQLQueryString = "WITH v(account_id, resource_id, specification, state, expires_at, suspended_at, reclaimed_at, before_expires, before_state, updated_at) AS (VALUES "
+                for (i, (t, before)) in chunk.enumerated() {
+                    if i > 0 { sql += ", " }
+                    sql += "(\(bind: t.accountId), \(bind: t.resourceId), \(bind: t.specification), \(bind: t.state.rawValue), \(bind: t.expiresAtMicros), "
+                    sql += "CAST(\(bind: t.suspendedAtMicros) AS BIGINT), CAST(\(bind: t.reclaimedAtMicros) AS BIGINT), \(bind: before.expiresAtMicros), \(bind: before.state.rawValue), \(bind: t.updatedAtMicros))"
+                }
+                sql += """
+                    ) UPDATE prepaid_terms SET specification = v.specification, state = v.state, expires_at = v.expires_at,
+                      suspended_at = v.suspended_at, reclaimed_at = v.reclaimed_at, renew_attempt_day = NULL, reminded_day = NULL, updated_at = v.updated_at
+                    FROM v WHERE prepaid_terms.account_id = v.account_id AND prepaid_terms.resource_id = v.resource_id
+                      AND prepaid_terms.expires_at = v.before_expires AND prepaid_terms.state = v.before_state
+                    RETURNING prepaid_terms.resource_id
+                    """
+                let updated = try await db.raw(sql).all().count
+                guard updated == chunk.count else { throw StoreError("prepaid terms changed concurrently (\(updated) of \(chunk.count))") }
+            }
+        }
+        for (t, before) in batch.termChanges where extended.count <= 1 || before == nil {
             if let before {
                 let rows = try await db.raw("""
                     UPDATE prepaid_terms SET specification = \(bind: t.specification), state = \(bind: t.state.rawValue), expires_at = \(bind: t.expiresAtMicros),

@@ -63,13 +63,13 @@ extension SQLTransaction {
         try await db.raw("UPDATE webhook_endpoints SET enabled = \(bind: enabled) WHERE id = \(bind: id) RETURNING id").all().count == 1
     }
 
+    /// One typed multi-row insert (the ledger batch writes an event for many of its entries).
     func insertWebhookEvents(_ events: [WebhookEventRecord]) async throws {
-        for e in events {
-            _ = try await db.raw("""
-                INSERT INTO webhook_events (account_id, id, type, data, created_at, fanned_out)
-                VALUES (\(bind: e.accountId), \(bind: e.id), \(bind: e.type), \(bind: OrderRows.json(e.data)), \(bind: e.createdAtMicros), \(bind: false))
-                """).all()
-        }
+        try await driver.run(BatchInsert("webhook_events", [
+            ("account_id", .text(events.map(\.accountId))), ("id", .text(events.map(\.id))), ("type", .text(events.map(\.type))),
+            ("data", .text(events.map { OrderRows.json($0.data) })), ("created_at", .bigint(events.map(\.createdAtMicros))),
+            ("fanned_out", .bool(events.map { _ in false })),
+        ]))
     }
 
     func fanOutWebhookEvents(endpoints: [WebhookEndpointRecord], nowMicros: Int64, limit: Int) async throws -> Int {
