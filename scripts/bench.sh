@@ -183,6 +183,24 @@ http_run() { # name, database args...; HTTP_CONNECTIONS and COFFER_BATCH from th
 }
 HTTP_CONNECTIONS=64 COFFER_BATCH=0 http_run http-pg-single --database "$base/coffer_bench"
 HTTP_CONNECTIONS=64 COFFER_BATCH=0 http_run http-sqlite-single
+# Order payments with a coupon (W7, C8): each request pays one order, part by a multi-use cash coupon, the rest frozen.
+# Beside the single charge of the same run: a payment should cost no more than three charges.
+payments_run() { # name, database args...
+  local name=$1; shift
+  local data; data=$(mktemp -d /tmp/coffer-http.XXXXXX)
+  start_server "$data" "$@"
+  python3 scripts/bench-payments.py "http://127.0.0.1:$port" "$COFFER_KEY" "$data/payments.txt" --orders "${COFFER_BENCH_ORDERS:-40000}"
+  echo "== HTTP: $name (wrk, 64 connections, one order and one coupon per payment)"
+  COFFER_PAYMENTS="$data/payments.txt" COFFER_THREADS=2 wrk -t 2 -c 64 -d "${seconds}s" --latency -s scripts/payment-load.lua \
+    "http://127.0.0.1:$port" >"$out/$name.wrk" 2>&1 || true
+  grep -E 'Requests/sec|50%|99%|Non-2xx' "$out/$name.wrk" | head -5
+  kill "$server"; wait "$server" 2>/dev/null || true
+  echo "RESULT payments_per_s=$(awk '/Requests\/sec/ {print $2}' "$out/$name.wrk") p99=$(awk '$1 == "99%" {print $2}' "$out/$name.wrk")" >"$out/$name.http"
+  "$bin" verify --data-dir "$data" "$@" | tail -n 1
+  rm -rf "$data"
+}
+payments_run http-pg-payments --database "$base/coffer_bench"
+payments_run http-sqlite-payments
 HTTP_CONNECTIONS=8 COFFER_BATCH=100 http_run http-pg-batch100 --database "$base/coffer_bench"
 HTTP_CONNECTIONS=8 COFFER_BATCH=100 http_run http-sqlite-batch100
 

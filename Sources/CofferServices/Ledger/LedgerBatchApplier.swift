@@ -203,11 +203,15 @@ struct LedgerBatchApplier {
                 write.paidRecharges.append(r)
                 receipt.recharge = r
             case .codeRedeemed(let c): write.redeemedCodes.append(c)
-            case let .orderChanged(o, from): write.orderChanges.append((o, from))
+            case let .orderChanged(o, from):
+                write.orderChanges.append((o, from))
+                receipt.orders = (receipt.orders ?? []) + [o]
             case let .couponChanged(c, before): write.couponChanges.append((c, before))
             case .couponUsed(let u): write.newCouponUses.append(u)
             case .couponUseReturned(let u): write.returnedCouponUses.append(u)
-            case .paymentCreated(let p): write.newPayments.append(p)
+            case .paymentCreated(let p):
+                write.newPayments.append(p)
+                receipt.payment = p
             case .orderCreated(let o): write.newOrders.append(o)
             case .resourceRefunded(let r): write.newResourceRefunds.append(r)
             case let .termChanged(t, before): write.termChanges.append((t, before))

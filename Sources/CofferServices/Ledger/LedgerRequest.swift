@@ -26,6 +26,9 @@ public struct LedgerReceipt: Codable, Sendable, Equatable {
     public var recharge: RechargeRecord?
     /// The object the entry is about (an order payment, an order), for the services that answer with it.
     public var relatedId: String?
+    /// A payment's record and its orders as the entry left them (first answers only: a replay reads them again).
+    public var payment: OrderPaymentRecord?
+    public var orders: [OrderRecord]?
 
     public init(entryId: String, accountId: String, kind: String, createdAtMicros: Int64, wallet: WalletBalances, freeze: FreezeRecord? = nil, charge: ChargeRecord? = nil, refund: RefundInfo? = nil, recharge: RechargeRecord? = nil) {
         self.entryId = entryId

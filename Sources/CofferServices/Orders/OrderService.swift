@@ -132,20 +132,26 @@ public struct OrderService: Sendable {
             .payOrders(accountId: accountId, paymentId: ids.make("pay"), orderIds: orderIds, couponIds: couponIds),
             idempotencyKey: idempotencyKey, actor: actor))
         let receipt = try outcome.get()
-        guard let paymentId = receipt.relatedId, let payment = try await store.orderPayment(accountId: accountId, id: paymentId) else {
-            throw CofferError(.internalError, "the payment of entry \(receipt.entryId) is missing")
-        }
+        // The first answer comes from the entry itself; a replay reads the payment and its orders as they are now.
+        var payment = receipt.payment
+        if payment == nil, let id = receipt.relatedId { payment = try await store.orderPayment(accountId: accountId, id: id) }
+        guard let payment else { throw CofferError(.internalError, "the payment of entry \(receipt.entryId) is missing") }
+        let made = Dictionary((receipt.orders ?? []).map { ($0.id, $0) }) { $1 }
         var orders: [OrderRecord] = []
+        var delivered = false
         for id in payment.orderIds {
-            var o = try await order(accountId: accountId, id: id)
+            var o: OrderRecord
+            if let known = made[id] { o = known } else { o = try await order(accountId: accountId, id: id) }
             // O3: a renewal extends Coffer's own record of the term, so Coffer delivers it at once (the provider is told
             // by `order_delivered` and `resource_renewed`); new resources and upgrades wait for the provider.
             if o.type == .renewal, o.state == .paid {
                 o = try await resolve(accountId: accountId, orderId: o.id, delivered: true, idempotencyKey: "deliver:" + o.id, actor: "system:renewal").0
+                delivered = true
             }
             orders.append(o)
         }
-        return (PaymentResult(payment: payment, orders: orders, wallet: try await store.wallet(accountId: accountId) ?? receipt.wallet), outcome.replayed)
+        let wallet = delivered ? (try await store.wallet(accountId: accountId) ?? receipt.wallet) : receipt.wallet
+        return (PaymentResult(payment: payment, orders: orders, wallet: wallet), outcome.replayed)
     }
 
     public func preview(accountId: String, orderIds: [String], couponIds: [String]) async throws -> PaymentPreview {

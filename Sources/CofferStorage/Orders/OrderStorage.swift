@@ -320,30 +320,64 @@ extension SQLTransaction {
                   \(bind: r.actor), \(bind: r.createdAtMicros))
                 """).all()
         }
+        // A batch may change one order or coupon twice (paid, then delivered): each is written once, as it ends, guarded
+        // by the state it had before the batch — one statement per chunk instead of one per row.
+        var orderFrom: [ObjectKey: OrderState] = [:], orderLast: [ObjectKey: OrderRecord] = [:], orderKeys: [ObjectKey] = []
         for (o, from) in batch.orderChanges {
-            let rows = try await db.raw("""
-                UPDATE orders SET state = \(bind: o.state.rawValue), payment_id = \(bind: o.paymentId), coupon_minor = \(bind: o.couponMinor),
-                  frozen_minor = \(bind: o.frozenMinor), freeze_id = \(bind: o.freezeId), cash_minor = \(bind: o.cashMinor),
-                  gift_minor = \(bind: o.giftMinor), paid_at = \(bind: o.paidAtMicros), resolved_at = \(bind: o.resolvedAtMicros),
-                  resource_id = \(bind: o.resourceId), term_from = \(bind: o.termFromMicros), term_to = \(bind: o.termToMicros)
-                WHERE account_id = \(bind: o.accountId) AND id = \(bind: o.id) AND state = \(bind: from.rawValue) RETURNING id
-                """).all()
-            guard rows.count == 1 else { throw StoreError("order \(o.id) changed concurrently") }
+            let key = ObjectKey(o.accountId, o.id)
+            if orderFrom[key] == nil { orderFrom[key] = from; orderKeys.append(key) }
+            orderLast[key] = o
         }
+        for chunk in orderKeys.chunked(300) {
+            var sql: SQLQueryString = """
+                WITH v(account_id, id, from_state, state, payment_id, coupon_minor, frozen_minor, freeze_id, cash_minor, gift_minor, paid_at,
+                       resolved_at, resource_id, term_from, term_to) AS (VALUES
+                """
+            for (i, key) in chunk.enumerated() {
+                let o = orderLast[key]!
+                if i > 0 { sql += ", " }
+                sql += "(\(bind: o.accountId), \(bind: o.id), \(bind: orderFrom[key]!.rawValue), \(bind: o.state.rawValue), CAST(\(bind: o.paymentId) AS TEXT), "
+                sql += "CAST(\(bind: o.couponMinor) AS BIGINT), CAST(\(bind: o.frozenMinor) AS BIGINT), CAST(\(bind: o.freezeId) AS TEXT), "
+                sql += "CAST(\(bind: o.cashMinor) AS BIGINT), CAST(\(bind: o.giftMinor) AS BIGINT), CAST(\(bind: o.paidAtMicros) AS BIGINT), "
+                sql += "CAST(\(bind: o.resolvedAtMicros) AS BIGINT), CAST(\(bind: o.resourceId) AS TEXT), CAST(\(bind: o.termFromMicros) AS BIGINT), "
+                sql += "CAST(\(bind: o.termToMicros) AS BIGINT))"
+            }
+            sql += """
+                ) UPDATE orders SET state = v.state, payment_id = v.payment_id, coupon_minor = v.coupon_minor, frozen_minor = v.frozen_minor,
+                  freeze_id = v.freeze_id, cash_minor = v.cash_minor, gift_minor = v.gift_minor, paid_at = v.paid_at, resolved_at = v.resolved_at,
+                  resource_id = v.resource_id, term_from = v.term_from, term_to = v.term_to
+                FROM v WHERE orders.account_id = v.account_id AND orders.id = v.id AND orders.state = v.from_state RETURNING orders.id
+                """
+            let updated = try await db.raw(sql).all().count
+            guard updated == chunk.count else { throw StoreError("orders changed concurrently (\(updated) of \(chunk.count))") }
+        }
+        var couponBefore: [ObjectKey: CouponRecord] = [:], couponLast: [ObjectKey: CouponRecord] = [:], couponKeys: [ObjectKey] = []
         for (c, before) in batch.couponChanges {
-            let rows = try await db.raw("""
-                UPDATE coupons SET remaining_minor = \(bind: c.remainingMinor), state = \(bind: c.storedState.rawValue), used_at = \(bind: c.usedAtMicros)
-                WHERE account_id = \(bind: c.accountId) AND id = \(bind: c.id) AND remaining_minor = \(bind: before.remainingMinor)
-                  AND state = \(bind: before.storedState.rawValue) RETURNING id
-                """).all()
-            guard rows.count == 1 else { throw StoreError("coupon \(c.id) changed concurrently") }
+            let key = ObjectKey(c.accountId, c.id)
+            if couponBefore[key] == nil { couponBefore[key] = before; couponKeys.append(key) }
+            couponLast[key] = c
         }
-        for u in batch.newCouponUses {
-            _ = try await db.raw("""
-                INSERT INTO coupon_uses (account_id, coupon_id, payment_id, order_id, amount_minor, returned_at)
-                VALUES (\(bind: u.accountId), \(bind: u.couponId), \(bind: u.paymentId), \(bind: u.orderId), \(bind: u.amountMinor), NULL)
-                """).all()
+        for chunk in couponKeys.chunked(500) {
+            var sql: SQLQueryString = "WITH v(account_id, id, remaining, state, used_at, before_remaining, before_state) AS (VALUES "
+            for (i, key) in chunk.enumerated() {
+                let c = couponLast[key]!, before = couponBefore[key]!
+                if i > 0 { sql += ", " }
+                sql += "(\(bind: c.accountId), \(bind: c.id), CAST(\(bind: c.remainingMinor) AS BIGINT), \(bind: c.storedState.rawValue), "
+                sql += "CAST(\(bind: c.usedAtMicros) AS BIGINT), CAST(\(bind: before.remainingMinor) AS BIGINT), \(bind: before.storedState.rawValue))"
+            }
+            sql += """
+                ) UPDATE coupons SET remaining_minor = v.remaining, state = v.state, used_at = v.used_at
+                FROM v WHERE coupons.account_id = v.account_id AND coupons.id = v.id AND coupons.remaining_minor = v.before_remaining
+                  AND coupons.state = v.before_state RETURNING coupons.id
+                """
+            let updated = try await db.raw(sql).all().count
+            guard updated == chunk.count else { throw StoreError("coupons changed concurrently (\(updated) of \(chunk.count))") }
         }
+        let uses = batch.newCouponUses
+        try await driver.run(BatchInsert("coupon_uses", [
+            ("account_id", .text(uses.map(\.accountId))), ("coupon_id", .text(uses.map(\.couponId))), ("payment_id", .text(uses.map(\.paymentId))),
+            ("order_id", .text(uses.map(\.orderId))), ("amount_minor", .bigint(uses.map(\.amountMinor))),
+        ]))
         for u in batch.returnedCouponUses {
             let rows = try await db.raw("""
                 UPDATE coupon_uses SET returned_at = \(bind: u.returnedAtMicros)
