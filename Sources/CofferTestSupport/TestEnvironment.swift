@@ -164,3 +164,13 @@ extension SQLStore {
         await shutdown()
     }
 }
+
+/// The code a refused call throws (nil: it was accepted) — for tests that expect the exact error.
+public func refusalCode(_ body: () async throws -> Any) async -> ErrorCode? {
+    do {
+        _ = try await body()
+        return nil
+    } catch {
+        return (error as? CofferError)?.code
+    }
+}

@@ -26,13 +26,7 @@ struct BenchSettlement: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let store = try await db.openStore()
-        try await store.migrate()
-        var settings = CofferEngine.Settings()
-        settings.bcryptCost = 4
-        settings.ledger = LedgerWriterSettings(workers: db.defaultLedgerWorkers)
-        let engine = CofferEngine(store: store, channels: [], settings: settings)
-        let writerTask = Task { await engine.writer.run() }
+        let (store, engine, writerTask) = try await BenchSetup.engine(db)
         print("bench settlement: \(db.displayName), \(records) records, \(resources) resources, \(accounts) accounts, "
               + "\(cyclesPerResource) daily cycle(s) per resource, phase \(phase)")
         if phase != "run" { try await setUp(engine) }
@@ -63,14 +57,7 @@ struct BenchSettlement: AsyncParsableCommand {
         let run = Secrets.token(prefix: "").prefix(6)
         _ = try await engine.products.put(id: "bench-meter", ProductInput(nameZh: "计量", nameEn: "Meter", settlementCycle: "daily",
                                                                           taxCategory: "cloud_service", plans: []), actor: "system:bench")
-        var accountIds: [String] = []
-        for i in 0..<accounts {
-            let (created, _) = try await engine.accounts.createAccount(
-                NewAccount(type: .personal, entityName: "bench \(i)", taxId: nil, contactEmail: "bench@example.com",
-                           owner: NewUser(email: "bench-\(run)-\(i)@example.com", name: "bench", role: .owner, password: "bench-password")),
-                idempotencyKey: "bench-\(run)-\(i)", actor: "system:bench")
-            accountIds.append(created.account.id)
-        }
+        let accountIds = try await BenchSetup.accounts(engine, count: accounts, run: "bench-" + run)
         let now = engine.clock.nowMicros()
         let resourceIds = (0..<resources).map { "res-\(run)-\($0)" }
         for chunk in stride(from: 0, to: resources, by: 1_000) {
@@ -127,27 +114,14 @@ struct BenchRenewals: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let store = try await db.openStore()
-        try await store.migrate()
-        var settings = CofferEngine.Settings()
-        settings.bcryptCost = 4
-        settings.ledger = LedgerWriterSettings(workers: db.defaultLedgerWorkers)
-        let engine = CofferEngine(store: store, channels: [], settings: settings)
-        let writerTask = Task { await engine.writer.run() }
+        let (store, engine, writerTask) = try await BenchSetup.engine(db)
         print("bench renewals: \(db.displayName), \(resources) prepaid resources over \(accounts) accounts")
         let run = Secrets.token(prefix: "").prefix(6)
         let setupStarted = ContinuousClock.now
         _ = try await engine.products.put(id: "bench-vm", ProductInput(nameZh: "云服务器", nameEn: "Server", settlementCycle: "monthly",
                                                                        taxCategory: "cloud_service", plans: [(specification: "1c1g", monthlyPrice: "30.00")]),
                                           actor: "system:bench")
-        var accountIds: [String] = []
-        for i in 0..<accounts {
-            let (created, _) = try await engine.accounts.createAccount(
-                NewAccount(type: .personal, entityName: "bench \(i)", taxId: nil, contactEmail: "bench@example.com",
-                           owner: NewUser(email: "renew-\(run)-\(i)@example.com", name: "bench", role: .owner, password: "bench-password")),
-                idempotencyKey: "renew-\(run)-\(i)", actor: "system:bench")
-            accountIds.append(created.account.id)
-        }
+        let accountIds = try await BenchSetup.accounts(engine, count: accounts, run: "renew-" + run)
         // 80 % of the accounts can pay for all their resources; 10 % have nothing; the resources of the last 10 % are a week late.
         let perAccount = (resources + accounts - 1) / accounts
         let funded = accountIds.prefix(accounts * 8 / 10)
@@ -187,5 +161,32 @@ struct BenchRenewals: AsyncParsableCommand {
         engine.writer.stop()
         await writerTask.value
         await store.shutdown()
+    }
+}
+
+/// What every benchmark starts with: a migrated store, an engine with a running writer, and accounts.
+enum BenchSetup {
+    static func engine(_ db: DatabaseOptions) async throws -> (SQLStore, CofferEngine, Task<Void, Never>) {
+        let store = try await db.openStore()
+        try await store.migrate()
+        var settings = CofferEngine.Settings()
+        settings.bcryptCost = 4
+        settings.ledger = LedgerWriterSettings(workers: db.defaultLedgerWorkers)
+        let engine = CofferEngine(store: store, channels: [], settings: settings)
+        let writer = engine.writer
+        return (store, engine, Task { await writer.run() })
+    }
+
+    /// `count` personal accounts with an owner each; `run` keeps their e-mails and keys apart from earlier runs.
+    static func accounts(_ engine: CofferEngine, count: Int, run: String) async throws -> [String] {
+        var ids: [String] = []
+        for i in 0..<count {
+            let (created, _) = try await engine.accounts.createAccount(
+                NewAccount(type: .personal, entityName: "bench \(i)", taxId: nil, contactEmail: "bench@example.com",
+                           owner: NewUser(email: "\(run)-\(i)@example.com", name: "bench", role: .owner, password: "bench-password")),
+                idempotencyKey: "\(run)-\(i)", actor: "system:bench")
+            ids.append(created.account.id)
+        }
+        return ids
     }
 }

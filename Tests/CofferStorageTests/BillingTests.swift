@@ -36,14 +36,7 @@ struct BillingTests {
     }
 
     /// The code a refused call throws (nil: it was accepted).
-    static func refusal(_ body: () async throws -> Any) async -> ErrorCode? {
-        do {
-            _ = try await body()
-            return nil
-        } catch {
-            return (error as? CofferError)?.code
-        }
-    }
+    static func refusal(_ body: () async throws -> Any) async -> ErrorCode? { await refusalCode(body) }
 
     static func runUntilNow(_ env: TestEnvironment, key: String = UUID().uuidString) async throws -> SettlementRunRecord {
         try await env.engine.settlement.run(untilMicros: env.clock.nowMicros(), idempotencyKey: key, actor: "test").0

@@ -38,14 +38,7 @@ struct OrderTests {
         CouponInput(kind: kind, value: value, singleUse: singleUse, threshold: threshold, validUntilMicros: env.clock.nowMicros() + 30 * day)
     }
 
-    static func refusal(_ body: () async throws -> Any) async -> ErrorCode? {
-        do {
-            _ = try await body()
-            return nil
-        } catch {
-            return (error as? CofferError)?.code
-        }
-    }
+    static func refusal(_ body: () async throws -> Any) async -> ErrorCode? { await refusalCode(body) }
 
     static func pay(_ env: TestEnvironment, _ account: String, _ orders: [String], _ coupons: [String] = [],
                     key: String = UUID().uuidString) async throws -> PaymentResult {

@@ -53,15 +53,9 @@ struct OrderRoutes: Sendable {
             guard ProductCatalog.validId(v) else { throw .invalidField("productId", "is not a product id") }
             q.productId = v
         }
-        if let v = params["from"] { q.fromMicros = try Time.parse(v, field: "from") }
-        if let v = params["to"] { q.toMicros = try Time.parse(v, field: "to") }
-        if let from = q.fromMicros, let to = q.toMicros, from >= to { throw .invalidField("from", "must be before 'to'") }
-        if let v = params["limit"] {
-            guard let n = Int(v), (1...Limits.maxPageSize).contains(n) else {
-                throw .invalidField("limit", "must be a whole number from 1 to \(Limits.maxPageSize)")
-            }
-            q.limit = n
-        }
+        let window = try TransactionRoutes.window(params)
+        (q.fromMicros, q.toMicros) = (window.from, window.to)
+        if let limit = window.limit { q.limit = limit }
         if let v = params["cursor"] {
             let parts = v.split(separator: "~", maxSplits: 1)
             guard parts.count == 2, parts[0].count <= 18, let at = Int64(parts[0]), parts[1].hasPrefix("ord_"), parts[1].count <= 40,

@@ -13,17 +13,11 @@ struct TransactionRoutes: Sendable {
         if let types = params["type"] {
             q.types = try parseEnumList(TransactionType.self, types, field: "type")
         }
-        if let v = params["from"] { q.fromMicros = try Time.parse(v, field: "from") }
-        if let v = params["to"] { q.toMicros = try Time.parse(v, field: "to") }
+        let window = try Self.window(params)
+        (q.fromMicros, q.toMicros) = (window.from, window.to)
+        if let limit = window.limit { q.limit = limit }
         if let v = params["minAmount"] { q.minAmountMinor = try MoneyFormat.parse(v, field: "minAmount") }
         if let v = params["maxAmount"] { q.maxAmountMinor = try MoneyFormat.parse(v, field: "maxAmount") }
-        if let from = q.fromMicros, let to = q.toMicros, from >= to { throw .invalidField("from", "must be before 'to'") }
-        if let v = params["limit"] {
-            guard let n = Int(v), (1...Limits.maxPageSize).contains(n) else {
-                throw .invalidField("limit", "must be a whole number from 1 to \(Limits.maxPageSize)")
-            }
-            q.limit = n
-        }
         if let v = params["cursor"] {
             guard v.hasPrefix("txn_"), v.count <= 40, v.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else {
                 throw .invalidField("cursor", "is not a cursor this API returned")
@@ -31,6 +25,21 @@ struct TransactionRoutes: Sendable {
             q.beforeId = v
         }
         return q
+    }
+
+    /// `from`, `to` (from before to) and `limit` of a list, as every list route reads them.
+    static func window(_ params: [String: String]) throws(CofferError) -> (from: Int64?, to: Int64?, limit: Int?) {
+        let from = try params["from"].map { v throws(CofferError) in try Time.parse(v, field: "from") }
+        let to = try params["to"].map { v throws(CofferError) in try Time.parse(v, field: "to") }
+        if let from, let to, from >= to { throw .invalidField("from", "must be before 'to'") }
+        var limit: Int?
+        if let v = params["limit"] {
+            guard let n = Int(v), (1...Limits.maxPageSize).contains(n) else {
+                throw .invalidField("limit", "must be a whole number from 1 to \(Limits.maxPageSize)")
+            }
+            limit = n
+        }
+        return (from, to, limit)
     }
 
     @Sendable func list(_ request: Request, _ context: CofferContext) async throws -> Response {
