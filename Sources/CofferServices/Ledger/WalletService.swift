@@ -1,4 +1,5 @@
 import CofferCore
+import Synchronization
 
 /// Turns API requests into ledger operations. Ids of new objects are chosen here; money moves only in the writer.
 public struct WalletService: Sendable {
@@ -37,6 +38,7 @@ public struct BackgroundJobs: Sendable {
     let orders: OrderService
     let prepaid: PrepaidService
     let webhooks: WebhookService
+    private let prepaidPass = PeriodicPass()
     let notices: NoticeDelivery
     let clock: any Clock
 
@@ -81,7 +83,15 @@ public struct BackgroundJobs: Sendable {
         let refundsFinished = try await recharges.refunds.processDue(limit: limit)
         let settled = try await settlement.runDue()
         let ordersExpired = try await orders.expireDue(limit: limit)
-        let prepaidReport = try await prepaid.runDue()
+        // O4–O6 act once a day per term; scanning the terms every few seconds would only cost the database. Once a minute
+        // of Coffer's clock (the sandbox clock moves it too).
+        let now = clock.nowMicros()
+        let prepaidDue = prepaidPass.time.withLock { last in
+            guard last.map({ now - $0 >= 60_000_000 || now < $0 }) ?? true else { return false }
+            last = now
+            return true
+        }
+        let prepaidReport = prepaidDue ? try await prepaid.runDue() : PrepaidService.RunReport()
         var report = RunReport(freezesExpired: expired, rechargesExpired: rechargesExpired,
                          noticesDelivered: try await notices.deliverPending(limit: limit), refundsFinished: refundsFinished,
                          cyclesSettled: settled?.cycles ?? 0, ordersExpired: ordersExpired,
@@ -91,4 +101,9 @@ public struct BackgroundJobs: Sendable {
         report.webhooksDelivered = try await webhooks.dispatch(limit: limit)
         return report
     }
+}
+
+/// When a periodic pass last ran (shared by copies of the jobs value).
+final class PeriodicPass: Sendable {
+    let time = Mutex<Int64?>(nil)
 }

@@ -128,6 +128,16 @@ public struct OrderService: Sendable {
     public func pay(accountId: String, orderIds: [String], couponIds: [String], idempotencyKey: String,
                     actor: String) async throws -> (PaymentResult, replayed: Bool) {
         _ = try IdempotencyContext(scope: accountId, key: idempotencyKey, fingerprint: "")
+        // A renewal of a resource that cannot be renewed (reclaimed, refunded) is refused before any money is frozen.
+        if !(try await store.idempotencyKeyUsed(scope: accountId, key: idempotencyKey)) {
+            for id in orderIds {
+                guard let o = try await store.order(accountId: accountId, id: id), o.type == .renewal, o.state == .unpaid, let r = o.resourceId else { continue }
+                let t = try await store.prepaidTerm(accountId: accountId, resourceId: r)
+                guard let t, t.state != .reclaimed else {
+                    throw CofferError(.resourceTermChanged, "Resource \(r) was reclaimed or refunded; it cannot be renewed.", ["state": t?.state.rawValue ?? "none"])
+                }
+            }
+        }
         let outcome = try await writer.submit(LedgerRequest(
             .payOrders(accountId: accountId, paymentId: ids.make("pay"), orderIds: orderIds, couponIds: couponIds),
             idempotencyKey: idempotencyKey, actor: actor))
@@ -145,7 +155,12 @@ public struct OrderService: Sendable {
             // O3: a renewal extends Coffer's own record of the term, so Coffer delivers it at once (the provider is told
             // by `order_delivered` and `resource_renewed`); new resources and upgrades wait for the provider.
             if o.type == .renewal, o.state == .paid {
-                o = try await resolve(accountId: accountId, orderId: o.id, delivered: true, idempotencyKey: "deliver:" + o.id, actor: "system:renewal").0
+                do {
+                    o = try await resolve(accountId: accountId, orderId: o.id, delivered: true, idempotencyKey: "deliver:" + o.id, actor: "system:renewal").0
+                } catch let e as CofferError where e.code == .resourceTermChanged || e.code == .resourceNotFound {
+                    // The term moved after the payment (reclaimed meanwhile): the money and coupons go back at once.
+                    o = try await resolve(accountId: accountId, orderId: o.id, delivered: false, idempotencyKey: "deliveryfail:" + o.id, actor: "system:renewal").0
+                }
                 delivered = true
             }
             orders.append(o)

@@ -100,14 +100,17 @@ public struct PrepaidService: Sendable {
         var report = RunReport()
         let now = clock.nowMicros()
         var after: ObjectKey?
-        var prices: [String: Int64?] = [:]
-        func price(_ productId: String, _ spec: String) async throws -> Int64? {
+        var prices: [String: (Int64, Int64)?] = [:]
+        /// The plan's monthly price and the product's version, today.
+        func plan(_ productId: String, _ spec: String) async throws -> (monthlyMinor: Int64, version: Int64)? {
             let key = productId + "\u{1}" + spec
             if let p = prices[key] { return p }
-            let p = try await store.product(id: productId)?.plans.first { $0.specification == spec }?.monthlyPriceMinor
+            let product = try await store.product(id: productId)
+            let p = product.flatMap { pr in pr.plans.first { $0.specification == spec }.map { ($0.monthlyPriceMinor, pr.version) } }
             prices[key] = p
             return p
         }
+        func price(_ productId: String, _ spec: String) async throws -> Int64? { try await plan(productId, spec)?.monthlyMinor }
         while true {
             let page = try await store.dueTerms(expiringBeforeMicros: now + PrepaidLifecycle.remindFromMicros + PrepaidLifecycle.day, after: after, limit: limit)
             guard let last = page.last else { break }
@@ -128,13 +131,14 @@ public struct PrepaidService: Sendable {
                     let data = ["resourceId": t.resourceId, "productId": t.productId, "expiresAt": RFC3339.format(micros: t.expiresAtMicros), "state": changed.state.rawValue]
                     lifecycle.append((changed, t.state, message(type, t, tz), WebhookEventRecord(id: ids.make("evt"), accountId: t.accountId, type: type, data: data, createdAtMicros: now)))
                 case .autoRenew:
-                    guard let monthly = try await price(t.productId, t.specification) else {
+                    guard let (monthly, version) = try await plan(t.productId, t.specification) else {
                         var changed = t
                         changed.renewAttemptDay = today
                         lifecycle.append((changed, t.state, nil, nil))
                         continue
                     }
-                    let order = renewalOrder(t, monthlyMinor: monthly, months: 1, now: now)
+                    var order = renewalOrder(t, monthlyMinor: monthly, months: 1, now: now)
+                    order.productVersion = version
                     let change = PrepaidTermChange(resourceId: t.resourceId, specification: t.specification, expectedExpiresAtMicros: t.expiresAtMicros,
                                                    startsAtMicros: t.startsAtMicros, expiresAtMicros: SettlementCalendar.addMonths(t.expiresAtMicros, 1, timeZone: tz))
                     // One key per term and expiry: a second instance, or a rerun after a crash, replays instead of charging again.
