@@ -81,6 +81,10 @@ public struct CouponService: Sendable {
             value = try input.maxDiscount.map { try MoneyFormat.parsePositive($0, field: "maxDiscount", maxMinor: 999_999_999) }
         }
         guard let paymentType = ChargeMode(rawValue: input.paymentType) else { throw CofferError.invalidField("paymentType", "must be prepaid or postpaid") }
+        // Honest rather than silent: the settlement does not apply coupons yet, so a postpaid coupon would never pay anything.
+        guard paymentType == .prepaid else {
+            throw CofferError.invalidField("conditions.paymentType", "postpaid coupons are not available yet: postpaid settlements do not apply coupons")
+        }
         var scenarios: [OrderType] = []
         for s in input.scenarios {
             guard let t = OrderType(rawValue: s) else { throw CofferError.invalidField("scenarios", "each must be new, renewal or upgrade") }
