@@ -59,11 +59,13 @@ struct RefundTests {
         }
     }
 
-    @Test("C7 a cash coupon gets back its unused share; a voucher does not", arguments: Backend.available)
+    @Test("C7 a cash coupon gets back its unused share; a voucher or a discount coupon does not", arguments: Backend.available)
     func coupons(backend: Backend) async throws {
-        for kind in ["cash", "voucher"] {
+        for kind in ["cash", "voucher", "discount"] {
             try await TestEnvironment.with(backend) { env in
-                let input = CouponInput(kind: kind, value: "40.00", singleUse: true, validUntilMicros: env.clock.nowMicros() + 90 * Self.day)
+                let input = kind == "discount"
+                    ? CouponInput(kind: kind, percentOff: 40, validUntilMicros: env.clock.nowMicros() + 90 * Self.day)
+                    : CouponInput(kind: kind, value: "40.00", singleUse: true, validUntilMicros: env.clock.nowMicros() + 90 * Self.day)
                 let (account, order, term, coupon) = try await Self.bought(env, cash: 100_000, gift: 0, coupon: input)
                 #expect(order.couponMinor == 4_000 && order.cashMinor == 6_000)
                 Self.use(env, term, numerator: 1, denominator: 2)
