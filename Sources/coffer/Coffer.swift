@@ -57,7 +57,13 @@ struct DatabaseOptions: ParsableArguments {
 
     func openStore() async throws -> SQLStore {
         let store = try await SQLStore.open(location)
-        try await store.migrate()
+        do {
+            try await store.migrate()
+        } catch {
+            // A pool must be shut down before it goes away, or it traps; the migration's own error is the one to see.
+            await store.shutdown()
+            throw error
+        }
         return store
     }
 }

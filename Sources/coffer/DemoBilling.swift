@@ -51,11 +51,14 @@ enum DemoBilling {
             _ = try await engine.orders.create(accountId: accountId, OrderInput(type: "new", productId: "cvm", specification: spec, durationMonths: 1,
                                                                                 reference: key), idempotencyKey: key)
         }
-        _ = try await engine.coupons.grant(CouponInput(kind: "cash", value: "50.00", productsIncluded: ["cvm"], threshold: "200.00",
-                                                       validUntilMicros: now + 90 * day),
-                                           accountIds: [accountId], codeCount: nil, idempotencyKey: "demo-coupon-cash", actor: "system:demo")
-        _ = try await engine.coupons.grant(CouponInput(kind: "discount", percentOff: 10, maxDiscount: "100.00", validUntilMicros: now + 90 * day),
-                                           accountIds: [accountId], codeCount: nil, idempotencyKey: "demo-coupon-discount", actor: "system:demo")
+        // Once: a restart on the same data keeps the coupons it granted (their validity is counted from the first start).
+        if try await engine.store.couponCount(accountId: accountId) == 0 {
+            _ = try await engine.coupons.grant(CouponInput(kind: "cash", value: "50.00", productsIncluded: ["cvm"], threshold: "200.00",
+                                                           validUntilMicros: now + 90 * day),
+                                               accountIds: [accountId], codeCount: nil, idempotencyKey: "demo-coupon-cash-" + accountId, actor: "system:demo")
+            _ = try await engine.coupons.grant(CouponInput(kind: "discount", percentOff: 10, maxDiscount: "100.00", validUntilMicros: now + 90 * day),
+                                               accountIds: [accountId], codeCount: nil, idempotencyKey: "demo-coupon-discount-" + accountId, actor: "system:demo")
+        }
         let thisHour = now - now % hour
         var records: [UsageRecordInput] = []
         func add(_ resource: String, _ component: String, _ unit: String, start: Int64, length: Int64, quantity: String, price: String, list: String?) {
