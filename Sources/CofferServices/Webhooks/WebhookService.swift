@@ -8,9 +8,11 @@ public struct WebhookSettings: Sendable {
     public var maxAttempts = 15
     public var firstRetrySeconds: Int64 = 30
     public var maxRetrySeconds: Int64 = 6 * 3_600
-    public var timeoutSeconds: Int64 = 10
-    /// Sends in flight at once per jobs run.
-    public var concurrency = 8
+    public var timeoutSeconds: Int64 = 5
+    /// Sends in flight at once, and at most this many per jobs run: two waves of timeouts at worst, so a slow endpoint
+    /// delays the jobs loop (freeze expiry, renewals) by seconds, not minutes, and a shutdown is not held up long.
+    public var concurrency = 16
+    public var perRun = 32
     public init() {}
 }
 
@@ -110,7 +112,8 @@ public struct WebhookService: Sendable {
         _ = try await store.transaction { tx in try await tx.fanOutWebhookEvents(endpoints: endpoints, nowMicros: now, limit: limit) }
         guard let transport else { return 0 }
         let lease = now + (settings.timeoutSeconds + 50) * 1_000_000
-        let due = try await store.transaction { tx in try await tx.claimWebhookDeliveries(nowMicros: now, leaseUntilMicros: lease, limit: limit) }
+        let perRun = min(limit, settings.perRun)
+        let due = try await store.transaction { tx in try await tx.claimWebhookDeliveries(nowMicros: now, leaseUntilMicros: lease, limit: perRun) }
         guard !due.isEmpty else { return 0 }
         let byId = Dictionary(uniqueKeysWithValues: endpoints.map { ($0.id, $0) })
         var delivered = 0
