@@ -183,7 +183,8 @@ struct OrderPages: Sendable {
                     "state": console.t(v, "term_state_" + t.state.rawValue), "stateCode": t.state.rawValue,
                     "soon": t.state == .active && daysLeft < 7, "autoRenew": t.autoRenew, "renewable": t.state != .reclaimed,
                     "autoLabel": console.t(v, t.autoRenew ? "renewal_auto_on" : "renewal_auto_off"),
-                    "toggleLabel": console.t(v, t.autoRenew ? "renewal_auto_turn_off" : "renewal_auto_turn_on")]
+                    "toggleLabel": console.t(v, t.autoRenew ? "renewal_auto_turn_off" : "renewal_auto_turn_on"),
+                    "renewIdem": console.formKey()]
         }
         return console.page("renewals", v, title: console.t(v, "renewals_title"), model: [
             "terms": rows, "hasTerms": !rows.isEmpty, "selfService": engine.selfServiceRefunds, "idem": console.formKey(),

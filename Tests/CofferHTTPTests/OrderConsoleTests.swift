@@ -70,6 +70,13 @@ struct OrderConsoleTests {
             let renewals = try await web.request(.get, "/renewals")
             #expect(renewals.text.contains("vm-9") && !renewals.text.contains("refund-vm-9"))
             #expect(try await web.request(.post, "/renewals/vm-9/refund", form: ["csrf": web.csrf, "idem": "x"]).status == 403)
+            // O3: a manual renewal submitted twice with the page's key makes one renewal order, then the checkout.
+            for _ in 0..<2 {
+                let renew = try await web.request(.post, "/renewals/vm-9/renew", form: ["csrf": web.csrf, "idem": "renew-once", "months": "3"])
+                #expect(renew.headers[.location]?.hasPrefix("/orders/checkout?order_") == true, "\(renew.text.prefix(300))")
+            }
+            let renewalOrders = try await f.env.store.orders(OrderQuery(accountId: f.accountId)).filter { $0.type == .renewal }
+            #expect(renewalOrders.count == 1 && renewalOrders[0].durationMonths == 3 && renewalOrders[0].dueMinor == 30_000)
             f.env.clock.advance(seconds: 86_400)
             _ = try await f.env.engine.orders.refundResource(accountId: f.accountId, resourceId: "vm-9", reason: "退订测试", idempotencyKey: "r", actor: "test")
             _ = try await web.signIn(f.ownerEmail, "correct horse battery")  // the day moved: a new session

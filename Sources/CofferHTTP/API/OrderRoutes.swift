@@ -189,7 +189,7 @@ struct OrderRoutes: Sendable {
         let (_, accountId) = try await routes.authorize(request, context, .finance)
         let b = try await JSON.decode(PaymentBody.self, from: request)
         let p = try await engine.orders.preview(accountId: accountId, orderIds: b.orderIds, couponIds: b.couponIds ?? [])
-        return try JSON.response(PreviewView(p))
+        return try JSON.response(PreviewView(p, now: engine.clock.nowMicros()))
     }
 
     @Sendable func coupons(_ request: Request, _ context: CofferContext) async throws -> Response {
@@ -319,7 +319,7 @@ struct PreviewView: Encodable {
     struct Offer: Encodable { let coupon: CouponView; let applies: Bool; let failedCondition: String?; let parameters: [String: String]? }
     let payable: Bool, amountDue: String, byCoupon: String, byWallet: String, byGift: String, byCash: String
     let lines: [Line], refusal: Refusal?, coupons: [Offer]
-    init(_ p: PaymentPreview) {
+    init(_ p: PaymentPreview, now: Int64) {
         let due = p.orders.reduce(Int64(0)) { $0 + $1.dueMinor }
         payable = p.refusal == nil
         amountDue = MoneyFormat.format(due)
@@ -332,7 +332,7 @@ struct PreviewView: Encodable {
                         byWallet: MoneyFormat.format(l?.walletMinor ?? o.dueMinor))
         }
         refusal = p.refusal.map { Refusal(code: $0.code.rawValue, detail: $0.detail, parameters: $0.parameters) }
-        coupons = p.offers.map { Offer(coupon: CouponView($0.coupon, now: 0), applies: $0.failure == nil,
+        coupons = p.offers.map { Offer(coupon: CouponView($0.coupon, now: now), applies: $0.failure == nil,
                                        failedCondition: $0.failure?.condition.rawValue, parameters: $0.failure.map { $0.parameters }) }
     }
 }
