@@ -33,11 +33,7 @@ struct BillPages: Sendable {
 
     // MARK: shared
 
-    func params(_ request: Request) -> [String: String] {
-        var p: [String: String] = [:]
-        for (k, v) in request.uri.queryParameters { p[String(k)] = String(v) }
-        return p
-    }
+    func params(_ request: Request) -> [String: String] { console.query(request) }
 
     /// The month asked for (`?month=YYYY-MM`), or the current month in the account's zone.
     func month(_ request: Request, _ accountId: String) async throws -> (month: String, timeZone: String) {
@@ -53,9 +49,7 @@ struct BillPages: Sendable {
         return String(format: "%04d-%02d", index / 12, index % 12 + 1)
     }
 
-    func productNames(_ v: Visit) async throws -> [String: String] {
-        Dictionary(uniqueKeysWithValues: try await engine.store.products().map { ($0.id, v.lang == .zh ? $0.nameZh : $0.nameEn) })
-    }
+    func productNames(_ v: Visit) async throws -> [String: String] { try await console.productNames(v) }
 
     func amounts(_ a: BillAmounts) -> [String: Any] {
         ["amount": Display.money(a.deductionMinor), "cash": Display.money(a.cashMinor), "gift": Display.money(a.giftMinor),

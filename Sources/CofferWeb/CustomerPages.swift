@@ -40,9 +40,7 @@ struct CustomerPages: Sendable {
         try await engine.wallets.wallet(accountId: accountId)
     }
 
-    func timeZone(_ accountId: String) async throws -> String {
-        try await engine.store.account(id: accountId)?.timeZone ?? "Asia/Shanghai"
-    }
+    func timeZone(_ accountId: String) async throws -> String { try await console.timeZone(accountId) }
 
     // MARK: overview
 

@@ -35,19 +35,9 @@ struct OrderPages: Sendable {
         web.post("/desk/webhooks/:endpointId/toggle", use: deskToggle)
     }
 
-    func params(_ request: Request) -> [String: String] {
-        var p: [String: String] = [:]
-        for (k, v) in request.uri.queryParameters { p[String(k)] = String(v) }
-        return p
-    }
-
-    func timeZone(_ accountId: String) async throws -> String {
-        try await engine.store.account(id: accountId)?.timeZone ?? "Asia/Shanghai"
-    }
-
-    func productNames(_ v: Visit) async throws -> [String: String] {
-        Dictionary(uniqueKeysWithValues: try await engine.store.products().map { ($0.id, v.lang == .zh ? $0.nameZh : $0.nameEn) })
-    }
+    func params(_ request: Request) -> [String: String] { console.query(request) }
+    func timeZone(_ accountId: String) async throws -> String { try await console.timeZone(accountId) }
+    func productNames(_ v: Visit) async throws -> [String: String] { try await console.productNames(v) }
 
     func orderRow(_ o: OrderRecord, _ v: Visit, _ names: [String: String], _ tz: String) -> [String: Any] {
         ["id": o.id, "product": names[o.productId] ?? o.productId, "spec": o.specification,
@@ -62,9 +52,11 @@ struct OrderPages: Sendable {
 
     func couponRow(_ c: CouponRecord, _ v: Visit, _ names: [String: String], _ tz: String) -> [String: Any] {
         let k = c.conditions
+        // Lists read in the page's language: 、 and ； are Chinese punctuation.
+        let (listSeparator, termSeparator) = v.lang == .zh ? ("、", "；") : (", ", "; ")
         var terms: [String] = []
-        if !k.productsIncluded.isEmpty { terms.append(console.t(v, "coupon_term_products", ["products": k.productsIncluded.map { names[$0] ?? $0 }.joined(separator: "、")])) }
-        if !k.productsExcluded.isEmpty { terms.append(console.t(v, "coupon_term_excluded", ["products": k.productsExcluded.map { names[$0] ?? $0 }.joined(separator: "、")])) }
+        if !k.productsIncluded.isEmpty { terms.append(console.t(v, "coupon_term_products", ["products": k.productsIncluded.map { names[$0] ?? $0 }.joined(separator: listSeparator)])) }
+        if !k.productsExcluded.isEmpty { terms.append(console.t(v, "coupon_term_excluded", ["products": k.productsExcluded.map { names[$0] ?? $0 }.joined(separator: listSeparator)])) }
         if !k.scenarios.isEmpty { terms.append(k.scenarios.map { console.t(v, "order_type_" + $0.rawValue) }.joined(separator: "/")) }
         if k.thresholdMinor > 0 { terms.append(console.t(v, "coupon_term_threshold", ["amount": Display.money(k.thresholdMinor)])) }
         if k.minMonths != nil || k.maxMonths != nil {
@@ -77,7 +69,7 @@ struct OrderPages: Sendable {
             : Display.money(c.valueMinor ?? 0)
         let now = engine.clock.nowMicros()
         return ["id": c.id, "kind": console.t(v, "coupon_kind_" + c.kind.rawValue), "value": value,
-                "remaining": c.kind == .discount ? "" : Display.money(c.remainingMinor), "terms": terms.joined(separator: "；"),
+                "remaining": c.kind == .discount ? "" : Display.money(c.remainingMinor), "terms": terms.joined(separator: termSeparator),
                 "valid": Display.day(c.validFromMicros, timeZone: tz) + " – " + Display.day(c.validUntilMicros, timeZone: tz),
                 "state": console.t(v, "coupon_state_" + c.state(at: now).rawValue)]
     }

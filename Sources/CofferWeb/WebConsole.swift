@@ -217,6 +217,23 @@ public struct WebConsole: RouteModule {
                 "availableAfter": Display.money(m.availableAfterMinor), "memo": t.memo ?? "", "tradeNo": t.channelTradeNo ?? ""]
     }
 
+    /// The request's query as a dictionary (the last value of a repeated name).
+    func query(_ request: Request) -> [String: String] {
+        var p: [String: String] = [:]
+        for (k, v) in request.uri.queryParameters { p[String(k)] = String(v) }
+        return p
+    }
+
+    /// Product names in the page's language, by product id.
+    func productNames(_ v: Visit) async throws -> [String: String] {
+        Dictionary(uniqueKeysWithValues: try await engine.store.products().map { ($0.id, v.lang == .zh ? $0.nameZh : $0.nameEn) })
+    }
+
+    /// The account's time zone (dates on its pages are its own).
+    func timeZone(_ accountId: String) async throws -> String {
+        try await engine.store.account(id: accountId)?.timeZone ?? "Asia/Shanghai"
+    }
+
     /// Who did it, for the journal and the audit log.
     func actor(_ v: Visit) -> String { v.session!.principal.actor }
 

@@ -174,13 +174,17 @@ extension LedgerDecisions {
 
     /// What the provider is told of an order (N2): ids, amounts as decimal strings, its own reference.
     public static func orderEvent(_ kind: LedgerEvent.Kind, _ o: OrderRecord, _ extra: [String: String] = [:]) -> LedgerEvent {
+        LedgerEvent(kind, accountId: o.accountId, orderEventData(o).merging(extra) { $1 })
+    }
+
+    /// What every order event says of its order (the ledger's and the services' alike).
+    public static func orderEventData(_ o: OrderRecord) -> [String: String] {
         var p = ["order": o.id, "type": o.type.rawValue, "productId": o.productId, "specification": o.specification,
                  "durationMonths": String(o.durationMonths), "amountDue": MoneyFormat.format(o.dueMinor),
                  "paidByCoupon": MoneyFormat.format(o.couponMinor), "frozen": MoneyFormat.format(o.frozenMinor), "state": o.state.rawValue]
         if let r = o.resourceId { p["resourceId"] = r }
         if let r = o.reference { p["reference"] = r }
-        p.merge(extra) { $1 }
-        return LedgerEvent(kind, accountId: o.accountId, p)
+        return p
     }
 
     private static func termChange(_ change: PrepaidTermChange, _ s: LedgerSnapshot, _ accountId: String, _ productId: String,

@@ -119,6 +119,8 @@ public enum PrepaidLifecycle {
 /// day of the extension, counted in seconds and rounded half up to the fen.
 public enum UnifiedExpiry {
     public static let yearSeconds: Int64 = 365 * 86_400
+    /// The reference of the renewal orders it makes: their delivery extends to the priced date, not by months.
+    public static let orderReference = "unified-expiry"
 
     public static func proratedMinor(monthlyMinor: Int64, extensionSeconds: Int64) throws(CofferError) -> Int64 {
         precondition(monthlyMinor > 0 && extensionSeconds >= 0)

@@ -73,7 +73,7 @@ struct LedgerBatchApplier {
         var remittanceKeys: Set<ObjectKey> = [], rechargeKeys: Set<ObjectKey> = []
         var freezeKeys: Set<ObjectKey> = [], chargeKeys: Set<ObjectKey> = []
         var payerWindows: [String: Int64] = [:]
-        var orderKeys: Set<ObjectKey> = [], couponKeys: Set<ObjectKey> = [], failingOrders: Set<ObjectKey> = []
+        var orderKeys: Set<ObjectKey> = [], couponKeys: Set<ObjectKey> = [], ordersWithCouponUses: Set<ObjectKey> = []
         var termKeys: Set<ObjectKey> = [], refundedResources: Set<ObjectKey> = []
         for request in requests {
             switch request.command {
@@ -100,7 +100,7 @@ struct LedgerBatchApplier {
                 refundedResources.insert(ObjectKey(a, resourceId))
             case let .failOrderDelivery(a, id):
                 orderKeys.insert(ObjectKey(a, id))
-                failingOrders.insert(ObjectKey(a, id))
+                ordersWithCouponUses.insert(ObjectKey(a, id))
                 freezeKeys.insert(ObjectKey(a, OrderRecord.freezeId(orderId: id)))
             case .grantGift, .adjust, .advance, .freeze, .charge: break
             }
@@ -112,12 +112,12 @@ struct LedgerBatchApplier {
         for key in refundedResources.sorted() {
             let orders = try await tx.lockDeliveredOrders(ofResource: key)
             snapshot.orders.merge(orders) { $1 }
-            failingOrders.formUnion(orders.keys)
+            ordersWithCouponUses.formUnion(orders.keys)
         }
-        if !failingOrders.isEmpty { couponKeys.formUnion(try await tx.couponKeys(usedByOrders: failingOrders.sorted())) }
+        if !ordersWithCouponUses.isEmpty { couponKeys.formUnion(try await tx.couponKeys(usedByOrders: ordersWithCouponUses.sorted())) }
         if !couponKeys.isEmpty {
             snapshot.coupons = try await tx.lockCoupons(couponKeys.sorted())
-            if !failingOrders.isEmpty { snapshot.couponUses = try await tx.couponUses(couponKeys: couponKeys.sorted()) }
+            if !ordersWithCouponUses.isEmpty { snapshot.couponUses = try await tx.couponUses(couponKeys: couponKeys.sorted()) }
         }
         if !codeIds.isEmpty { snapshot.codes = try await tx.lockCodes(codeIds.sorted()) }
         if !remittanceKeys.isEmpty { snapshot.remittances = try await tx.lockRemittances(remittanceKeys.sorted()) }

@@ -254,7 +254,7 @@ public struct OrderService: Sendable {
             var o = OrderRecord(id: ids.make("ord"), accountId: accountId, type: .renewal, productId: l.term.productId, productVersion: 0,
                                 specification: l.term.specification, durationMonths: 1, resourceId: l.term.resourceId, listPriceMinor: l.amountMinor,
                                 discountMinor: 0, couponsAllowed: true, expiresAtMicros: now + 86_400_000_000, createdAtMicros: now,
-                                reference: UnifiedExpiryService.reference)
+                                reference: UnifiedExpiry.orderReference)
             (o.termFromMicros, o.termToMicros) = (l.term.expiresAtMicros, l.newExpiresAtMicros)
             return o
         }
@@ -285,7 +285,7 @@ public struct OrderService: Sendable {
             let expired = try await tx.expireOrders(dueBeforeMicros: now, limit: limit)
             try await tx.insertWebhookEvents(expired.map { o in
                 WebhookEventRecord(id: ids.make("evt"), accountId: o.accountId, type: "order_expired",
-                                   data: LedgerDecisions.orderEvent(.orderPaid, o).parameters, createdAtMicros: now)
+                                   data: LedgerDecisions.orderEventData(o), createdAtMicros: now)
             })
             return expired.count
         }
@@ -293,6 +293,6 @@ public struct OrderService: Sendable {
 
     private func webhookEvent(_ type: String, _ o: OrderRecord, now: Int64) -> WebhookEventRecord {
         WebhookEventRecord(id: ids.make("evt"), accountId: o.accountId, type: type,
-                           data: LedgerDecisions.orderEvent(.orderPaid, o).parameters, createdAtMicros: now)
+                           data: LedgerDecisions.orderEventData(o), createdAtMicros: now)
     }
 }

@@ -4,11 +4,6 @@ import Logging
 
 /// O3–O6: prepaid resources' terms — made and extended by deliveries, auto-renewed on the expiry day at the price of
 /// that day, reminded, suspended and reclaimed by the jobs loop; the auto-renew switch.
-/// O7's marker on the renewal orders it makes.
-public enum UnifiedExpiryService {
-    public static let reference = "unified-expiry"
-}
-
 public struct PrepaidService: Sendable {
     public static let plainEventTypes = ["resource_suspended", "resource_reclaimed"]
     let store: any CofferStore
@@ -50,7 +45,7 @@ public struct PrepaidService: Sendable {
             let base = t.state == .suspended ? max(t.expiresAtMicros, now) : t.expiresAtMicros
             var expires = o.type == .upgrade ? t.expiresAtMicros : SettlementCalendar.addMonths(base, o.durationMonths, timeZone: tz)
             // O7: a unified-expiry order extends to the date it was priced for, from the expiry it was priced from.
-            if o.reference == UnifiedExpiryService.reference, let from = o.termFromMicros, let to = o.termToMicros {
+            if o.reference == UnifiedExpiry.orderReference, let from = o.termFromMicros, let to = o.termToMicros {
                 guard from == t.expiresAtMicros, t.state == .active else {
                     throw CofferError(.resourceTermChanged, "Resource \(id)'s expiry changed since the unified expiry date was priced; price it again.")
                 }
@@ -115,7 +110,7 @@ public struct PrepaidService: Sendable {
             let page = try await store.dueTerms(expiringBeforeMicros: now + PrepaidLifecycle.remindFromMicros + PrepaidLifecycle.day, after: after, limit: limit)
             guard let last = page.last else { break }
             after = ObjectKey(last.0.accountId, last.0.resourceId)
-            var renewals: [(PrepaidTermRecord, String, LedgerRequest)] = []
+            var renewals: [(term: PrepaidTermRecord, today: String, timeZone: String, request: LedgerRequest)] = []
             var lifecycle: [(PrepaidTermRecord, PrepaidTermState, SiteMessageRecord?, WebhookEventRecord?)] = []
             var wallets: [String: WalletBalances] = [:]
             for (t, tz) in page {
@@ -137,12 +132,12 @@ public struct PrepaidService: Sendable {
                         lifecycle.append((changed, t.state, nil, nil))
                         continue
                     }
-                    var order = renewalOrder(t, monthlyMinor: monthly, months: 1, now: now)
+                    var order = renewalOrder(t, monthlyMinor: monthly, now: now)
                     order.productVersion = version
                     let change = PrepaidTermChange(resourceId: t.resourceId, specification: t.specification, expectedExpiresAtMicros: t.expiresAtMicros,
                                                    startsAtMicros: t.startsAtMicros, expiresAtMicros: SettlementCalendar.addMonths(t.expiresAtMicros, 1, timeZone: tz))
                     // One key per term and expiry: a second instance, or a rerun after a crash, replays instead of charging again.
-                    renewals.append((t, today, LedgerRequest(.autoRenew(accountId: t.accountId, order: order, paymentId: ids.make("pay"), term: change),
+                    renewals.append((t, today, tz, LedgerRequest(.autoRenew(accountId: t.accountId, order: order, paymentId: ids.make("pay"), term: change),
                                                              idempotencyKey: "autorenew:\(t.resourceId):\(t.expiresAtMicros)", actor: "system:auto-renew")))
                 case .remind:
                     // O5: no reminder when the auto-renewal will succeed (on, priced, and available covers it).
@@ -159,8 +154,8 @@ public struct PrepaidService: Sendable {
                 }
             }
             // O4 through the writer: one batch for the page, each renewal a durable ledger entry.
-            let outcomes = try await writer.submitAll(renewals.map(\.2))
-            for ((t, today, _), outcome) in zip(renewals, outcomes) {
+            let outcomes = try await writer.submitAll(renewals.map(\.request))
+            for ((t, today, tz, _), outcome) in zip(renewals, outcomes) {
                 switch outcome.result {
                 case .success: report.renewed += 1
                 case .failure(let e):
@@ -171,7 +166,6 @@ public struct PrepaidService: Sendable {
                     var msg: SiteMessageRecord?
                     if t.remindedDay != today {
                         changed.remindedDay = today
-                        let tz = page.first { $0.0.resourceId == t.resourceId && $0.0.accountId == t.accountId }?.timeZone ?? "Asia/Shanghai"
                         msg = message("resource_renewal_failed", t, tz, ["shortfall": e.parameters["shortfall"] ?? "0.00"])
                         report.reminded += 1
                     }
@@ -198,11 +192,11 @@ public struct PrepaidService: Sendable {
         return report
     }
 
-    /// O3: a renewal order at the catalog price of now.
-    public func renewalOrder(_ t: PrepaidTermRecord, monthlyMinor: Int64, months: Int, now: Int64) -> OrderRecord {
+    /// O4: the auto-renewal's order — one month at the catalog price of now.
+    func renewalOrder(_ t: PrepaidTermRecord, monthlyMinor: Int64, now: Int64) -> OrderRecord {
         OrderRecord(id: ids.make("ord"), accountId: t.accountId, type: .renewal, productId: t.productId, productVersion: 0,
-                    specification: t.specification, durationMonths: months, resourceId: t.resourceId,
-                    listPriceMinor: monthlyMinor * Int64(months), discountMinor: 0, couponsAllowed: false,
+                    specification: t.specification, durationMonths: 1, resourceId: t.resourceId,
+                    listPriceMinor: monthlyMinor, discountMinor: 0, couponsAllowed: false,
                     expiresAtMicros: now + OrderRecord.defaultExpirySeconds * 1_000_000, createdAtMicros: now, reference: "auto-renew")
     }
 
