@@ -62,6 +62,7 @@ enum Rows {
                      amountMinor: try r.decode(column: "amount_minor", as: Int64.self),
                      cashMinor: try r.decode(column: "cash_minor", as: Int64.self),
                      giftMinor: try r.decode(column: "gift_minor", as: Int64.self),
+                     couponMinor: try r.decode(column: "coupon_minor", as: Int64.self),
                      refundedCashMinor: try r.decode(column: "refunded_cash_minor", as: Int64.self),
                      refundedGiftMinor: try r.decode(column: "refunded_gift_minor", as: Int64.self),
                      reference: try r.decode(column: "reference", as: String?.self),

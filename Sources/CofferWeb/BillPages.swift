@@ -102,6 +102,7 @@ struct BillPages: Sendable {
             "chart": BillChart.svg(series, title: console.t(v, "bill_chart_title"), empty: console.t(v, "bill_chart_empty")),
             "csv": "/bills.csv?month=" + m,
             "estimateMonth": estimate.month, "estimatePostpaid": Display.money(estimate.postpaidMinor),
+            "estimatePrepaid": Display.money(estimate.prepaidRenewalsMinor),
             "estimateTotal": Display.money(estimate.totalMinor),
             "estimateBasis": console.t(v, "bill_estimate_basis", ["days": String(estimate.sampleDays), "amount": Display.money(estimate.sampleDeductionMinor),
                                                                   "monthDays": String(estimate.daysInMonth)]),

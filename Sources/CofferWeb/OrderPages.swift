@@ -315,6 +315,7 @@ struct OrderPages: Sendable {
             "hasCoupons": !coupons.isEmpty, "idem": console.formKey(),
             "defaultUntil": Display.day(engine.clock.nowMicros() + 30 * 86_400_000_000, timeZone: a.timeZone),
             "kinds": CouponKind.allCases.map { ["value": $0.rawValue, "label": console.t(v, "coupon_kind_" + $0.rawValue)] },
+            "paymentTypes": [ChargeMode.prepaid, .postpaid].map { ["value": $0.rawValue, "label": console.t(v, "bill_" + $0.rawValue)] },
         ], status: status, error: error)
     }
 
@@ -339,7 +340,7 @@ struct OrderPages: Sendable {
             let input = CouponInput(kind: kind, value: kind == "discount" ? nil : blankIsNil(f["value"]),
                                     percentOff: kind == "discount" ? blankIsNil(f["percentOff"]).flatMap { Int($0) } ?? 0 : nil,
                                     maxDiscount: kind == "discount" ? blankIsNil(f["value"]) : nil, singleUse: f["singleUse"] != nil,
-                                    productsIncluded: products, threshold: blankIsNil(f["threshold"]),
+                                    productsIncluded: products, paymentType: f["paymentType"] ?? "prepaid", threshold: blankIsNil(f["threshold"]),
                                     validUntilMicros: day + 86_400_000_000 - 1)
             _ = try await engine.coupons.grant(input, accountIds: [accountId], codeCount: nil, idempotencyKey: f["idem"] ?? "", actor: console.actor(v))
             throw WebFlow.redirect("/desk/accounts/\(accountId)/orders?notice=notice_coupon_granted")

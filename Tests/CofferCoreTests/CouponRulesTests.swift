@@ -202,4 +202,66 @@ struct CouponRulesTests {
         let back = CouponRules.giveBack(multi, returning: 2_000, stillUsed: true)
         #expect(back.storedState == .unused && back.remainingMinor == 2_000)
     }
+
+    static let postpaid = CouponConditions(paymentType: .postpaid)
+
+    /// C2, C4 for settlements: (name, coupons, deduction, in arrears, expected coupon → amount). Product "cvm" throughout.
+    static let settlementCases: [(String, [CouponRecord], Int64, Bool, [String: Int64])] = [
+        ("C2 a prepaid coupon never pays a settlement", [coupon("pre", valueMinor: 500)], 1_000, false, [:]),
+        ("C2 a postpaid voucher pays up to its value", [coupon("v", valueMinor: 300, postpaid)], 1_000, false, ["v": 300]),
+        ("C2 never more than the deduction (no negative amount due)", [coupon("v", valueMinor: 3_000, postpaid)], 1_000, false, ["v": 1_000]),
+        ("C5 not for an account in arrears", [coupon("v", valueMinor: 300, postpaid)], 1_000, true, [:]),
+        ("C2 products excluded", [coupon("v", valueMinor: 300, CouponConditions(productsExcluded: ["cvm"], paymentType: .postpaid))], 1_000, false, [:]),
+        ("C2 products included", [coupon("v", valueMinor: 300, CouponConditions(productsIncluded: ["cvm"], paymentType: .postpaid))], 1_000, false, ["v": 300]),
+        ("C2 threshold on the cycle's deduction", [coupon("v", valueMinor: 300, CouponConditions(paymentType: .postpaid, thresholdMinor: 1_001))], 1_000, false, [:]),
+        ("C3 expired", [coupon("v", valueMinor: 300, postpaid, validUntil: now)], 1_000, false, [:]),
+        ("C4 cash coupon before voucher, then soonest expiry",
+         [coupon("v", valueMinor: 600, postpaid, validUntil: now + day), coupon("c", .cash, valueMinor: 600, postpaid),
+          coupon("v2", valueMinor: 600, postpaid, validUntil: now + 2 * day)], 1_000, false, ["c": 600, "v": 400]),
+        ("C4 discount alone when it takes off more than the amount coupons together",
+         [coupon("d", .discount, valueMinor: nil, percentOff: 50, postpaid), coupon("v", valueMinor: 300, postpaid)], 1_000, false, ["d": 500]),
+        ("C4 amount coupons when they take off at least as much as the best discount",
+         [coupon("d", .discount, valueMinor: nil, percentOff: 30, postpaid), coupon("v", valueMinor: 300, postpaid)], 1_000, false, ["v": 300]),
+        ("C2 a discount coupon's cap", [coupon("d", .discount, valueMinor: 100, percentOff: 50, postpaid)], 1_000, false, ["d": 100]),
+        ("C2 a discount rounds down to the fen", [coupon("d", .discount, valueMinor: nil, percentOff: 33, postpaid)], 1, false, [:]),
+    ]
+
+    @Test("C2 C4 C5 which postpaid coupons pay a settled cycle, and how much each", arguments: 0..<settlementCases.count)
+    func settlementPlan(index: Int) {
+        let (name, coupons, deduction, arrears, expected) = Self.settlementCases[index]
+        let (uses, after) = CouponRules.settlementPlan(deductionMinor: deduction, productId: "cvm", settlementId: "stl_1", chargeId: "chg_1",
+                                                       coupons: coupons, inArrears: arrears, now: Self.now)
+        #expect(Dictionary(uniqueKeysWithValues: uses.map { ($0.couponId, $0.amountMinor) }) == expected, "\(name)")
+        #expect(uses.allSatisfy { $0.paymentId == "chg_1" && $0.orderId == "stl_1" })
+        for c in after where c.kind != .discount {
+            let before = coupons.first { $0.id == c.id }!
+            #expect(c.remainingMinor == before.remainingMinor - expected[c.id]!, "\(name)")
+        }
+    }
+
+    @Test("C2 W4 a settlement's deduction: coupons first (promotion expense → revenue), the rest charged even into arrears; coupons alone may pay it all")
+    func settleChargeDecision() throws {
+        var s = LedgerSnapshot()
+        s.wallets["acc_1"] = WalletBalances(cashMinor: 200, giftMinor: 100)
+        let v = Self.coupon("v", valueMinor: 400, singleUse: false, Self.postpaid)
+        s.coupons[ObjectKey("acc_1", "v")] = v
+        let d = try LedgerDecisions.decide(.settleCharge(accountId: "acc_1", chargeId: "chg_1", amountMinor: 1_000, productId: "cvm", settlementId: "stl_1"),
+                                           actor: "system:settlement", in: s, nowMicros: Self.now)
+        #expect(d.effect.movements.map(\.type) == [.couponUse, .deduction])
+        #expect(d.walletAfter == WalletBalances(cashMinor: -300, giftMinor: 0))
+        guard case let .chargeCreated(charge)? = d.changes.first else { Issue.record("no charge"); return }
+        #expect(charge.couponMinor == 400 && charge.giftMinor == 100 && charge.cashMinor == 500 && charge.amountMinor == 1_000)
+        #expect(d.events.map(\.kind) == [.accountInArrears])
+        // The coupon is spent; the next cycle finds the account in arrears and pays everything from the wallet (C5).
+        var after = s
+        after.apply(d)
+        #expect(after.coupons[ObjectKey("acc_1", "v")]?.storedState == .used)
+        var broke = s
+        broke.wallets["acc_1"] = WalletBalances(cashMinor: 0, giftMinor: 0)
+        let all = try LedgerDecisions.decide(.settleCharge(accountId: "acc_1", chargeId: "chg_2", amountMinor: 250, productId: "cvm", settlementId: "stl_2"),
+                                             actor: "system:settlement", in: broke, nowMicros: Self.now)
+        #expect(all.effect.movements.map(\.type) == [.couponUse] && all.walletAfter == broke.wallets["acc_1"])
+        guard case let .chargeCreated(free)? = all.changes.first else { Issue.record("no charge"); return }
+        #expect(free.couponMinor == 250 && free.cashMinor == 0 && free.giftMinor == 0)
+    }
 }

@@ -97,7 +97,8 @@ struct OrderAPITests {
                          #"{"kind":"discount","percentOff":100,"validUntil":"\#(until)","accountIds":["\#(a)"]}"#,
                          #"{"kind":"voucher","value":"10.00","validUntil":"2020-01-01T00:00:00Z","accountIds":["\#(a)"]}"#,
                          #"{"kind":"voucher","value":"10.00","validUntil":"\#(until)"}"#,
-                         #"{"kind":"voucher","value":"10.00","conditions":{"paymentType":"postpaid"},"validUntil":"\#(until)","accountIds":["\#(a)"]}"#] {
+                         #"{"kind":"voucher","value":"10.00","conditions":{"paymentType":"postpaid","scenarios":["new"]},"validUntil":"\#(until)","accountIds":["\#(a)"]}"#,
+                         #"{"kind":"voucher","value":"10.00","conditions":{"paymentType":"postpaid","maxMonths":3},"validUntil":"\#(until)","accountIds":["\#(a)"]}"#] {
                 let r = try await api.post("/v1/operator/coupons", key: p, body)
                 #expect(r.status == 400, "\(body) → \(r.text)")
             }

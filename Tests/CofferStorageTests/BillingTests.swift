@@ -421,3 +421,80 @@ struct BillingTests {
     }
 
 }
+
+/// C2 for postpaid coupons: the settlement pays each cycle with the account's postpaid coupons first.
+@Suite("Postpaid coupons in settlements on SQLite and PostgreSQL")
+struct PostpaidCouponTests {
+    static func grant(_ env: TestEnvironment, _ account: String, _ input: CouponInput) async throws -> CouponRecord {
+        try await env.engine.coupons.grant(input, accountIds: [account], codeCount: nil, idempotencyKey: UUID().uuidString, actor: "test").0.coupons[0]
+    }
+
+    @Test("C2 C4 W4 a multi-use postpaid voucher pays settled cycles until its value is spent, never past it, under racing runs; the bill shows the coupon's part",
+          arguments: Backend.available)
+    func settlementSpendsCoupon(backend: Backend) async throws {
+        try await TestEnvironment.with(backend) { env in
+            let (account, _) = try await BillingTests.setUp(env, cashMinor: 10_000)
+            let until = env.clock.nowMicros() + 30 * 86_400_000_000
+            let voucher = try await Self.grant(env, account, CouponInput(kind: "voucher", value: "10.00", singleUse: false, paymentType: "postpaid",
+                                                                         validUntilMicros: until))
+            let prepaid = try await Self.grant(env, account, CouponInput(kind: "voucher", value: "50.00", singleUse: false, validUntilMicros: until))
+            // 12 resources × one cycle of 1.00 each: the voucher pays ten of them, cash the other two.
+            var records: [UsageRecordInput] = []
+            let h = BillingTests.hourStart(env, hoursAgo: 2)
+            for i in 1...12 {
+                _ = try await env.engine.resources.putResource(accountId: account, id: "r-\(i)", .init(productId: "cvm", name: "r-\(i)", region: nil,
+                                                                                                     projectId: nil, tags: [:]))
+                records.append(BillingTests.record("u-\(i)", account, "r-\(i)", start: h, quantity: "2"))
+            }
+            #expect(try await env.engine.usage.ingest(records).allSatisfy { $0 == .accepted })
+            let runs = try await withThrowingTaskGroup(of: SettlementRunRecord.self) { group in
+                for _ in 0..<3 { group.addTask { try await BillingTests.runUntilNow(env) } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(runs.reduce(0) { $0 + $1.cycles } == 12 && runs.allSatisfy { $0.failed == 0 })
+            let after = try #require(try await env.store.coupon(accountId: account, id: voucher.id))
+            #expect(after.remainingMinor == 0 && after.storedState == .used)
+            #expect(try await env.store.coupon(accountId: account, id: prepaid.id)?.remainingMinor == 5_000)
+            #expect(try await env.wallet(account).cashMinor == 10_000 - 200)
+            let month = SettlementCalendar.month(of: env.clock.nowMicros(), timeZone: "Asia/Shanghai")
+            let overview = try await env.engine.bills.overview(accountId: account, month: month)
+            #expect(overview.postpaid.deductionMinor == 1_200 && overview.postpaid.couponMinor == 1_000 && overview.postpaid.cashMinor == 200)
+            let types = try await env.store.transactions(TransactionQuery(accountId: account)).map(\.movement.type)
+            #expect(types.filter { $0 == .couponUse }.count == 10 && types.filter { $0 == .deduction }.count == 2)
+        }
+    }
+
+    @Test("C2 C5 a single-use postpaid coupon pays one cycle of a product it covers; none for an account in arrears; a compensation refunds only what money paid",
+          arguments: Backend.available)
+    func singleUseAndArrears(backend: Backend) async throws {
+        try await TestEnvironment.with(backend) { env in
+            let (account, _) = try await BillingTests.setUp(env, cashMinor: 100)
+            let until = env.clock.nowMicros() + 30 * 86_400_000_000
+            let other = try await Self.grant(env, account, CouponInput(kind: "cash", value: "5.00", productsIncluded: ["cdn"], paymentType: "postpaid",
+                                                                       validUntilMicros: until))
+            let single = try await Self.grant(env, account, CouponInput(kind: "cash", value: "5.00", paymentType: "postpaid", validUntilMicros: until))
+            _ = try await env.engine.usage.ingest([BillingTests.record("a", account, start: BillingTests.hourStart(env, hoursAgo: 3), quantity: "2")])
+            #expect(try await BillingTests.runUntilNow(env).cycles == 1)
+            // 1.00 of a 5.00 single-use coupon: the rest is forfeited (C2); the wallet is untouched.
+            #expect(try await env.store.coupon(accountId: account, id: single.id)?.storedState == .used)
+            #expect(try await env.store.coupon(accountId: account, id: other.id)?.storedState == .unused)
+            #expect(try await env.wallet(account).cashMinor == 100)
+            // The cycle's charge was paid by the coupon alone: a compensation has no money to give back.
+            let month = SettlementCalendar.month(of: env.clock.nowMicros(), timeZone: "Asia/Shanghai")
+            let line = try #require(try await env.engine.bills.lines(accountId: account, month: month, cursor: nil, limit: 10).rows.first?.billed)
+            #expect(line.couponMinor == 100 && line.cashMinor == 0 && line.giftMinor == 0)
+            #expect(await BillingTests.refusal { try await env.engine.bills.compensate(
+                accountId: account, settlementId: line.settlement.id, amountText: "0.50", reason: "outage", idempotencyKey: UUID().uuidString,
+                actor: "test", wallets: env.engine.wallets) } == .refundExceedsCharge)
+            // Into arrears, then a fresh coupon is not used (C5).
+            _ = try await env.engine.usage.ingest([BillingTests.record("b", account, start: BillingTests.hourStart(env, hoursAgo: 2), quantity: "4")])
+            #expect(try await BillingTests.runUntilNow(env).cycles == 1)
+            #expect(try await env.wallet(account).cashMinor == -100)
+            let fresh = try await Self.grant(env, account, CouponInput(kind: "voucher", value: "5.00", paymentType: "postpaid", validUntilMicros: until))
+            _ = try await env.engine.usage.ingest([BillingTests.record("c", account, start: BillingTests.hourStart(env, hoursAgo: 1), quantity: "2")])
+            #expect(try await BillingTests.runUntilNow(env).cycles == 1)
+            #expect(try await env.wallet(account).cashMinor == -200)
+            #expect(try await env.store.coupon(accountId: account, id: fresh.id)?.storedState == .unused)
+        }
+    }
+}

@@ -135,6 +135,19 @@ struct PrepaidTests {
         }
     }
 
+    @Test("B6 O4 next month's estimate counts the auto-renewals that fall due in it at today's catalog price; none once auto-renew is off",
+          arguments: Backend.available)
+    func estimate(backend: Backend) async throws {
+        try await TestEnvironment.with(backend) { env in
+            // Bought today for a month: the expiry is in next month, and one renewal of 100.00 falls due there.
+            let (account, resource) = try await Self.bought(env, cashMinor: 100_000, autoRenew: true)
+            let on = try await env.engine.bills.costEstimate(accountId: account)
+            #expect(on.prepaidRenewalsMinor == 10_000 && on.totalMinor == on.postpaidMinor + 10_000)
+            _ = try await env.engine.prepaid.setAutoRenew(accountId: account, resourceId: resource, autoRenew: false)
+            #expect(try await env.engine.bills.costEstimate(accountId: account).prepaidRenewalsMinor == 0)
+        }
+    }
+
     @Test("O4 a manual renewal of a suspended resource revives it, from now", arguments: Backend.available)
     func revive(backend: Backend) async throws {
         try await TestEnvironment.with(backend) { env in

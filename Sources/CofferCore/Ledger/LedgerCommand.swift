@@ -9,6 +9,9 @@ public enum LedgerCommand: Sendable {
     case release(accountId: String, freezeId: String)
     case expireFreeze(accountId: String, freezeId: String)
     case charge(accountId: String, chargeId: String, amountMinor: Int64, mode: ChargeMode, reference: String?)
+    /// B2, C2: a settled cycle's deduction, charged postpaid (W4) after the account's usable postpaid coupons paid what
+    /// they may of it.
+    case settleCharge(accountId: String, chargeId: String, amountMinor: Int64, productId: String, settlementId: String)
     case refund(accountId: String, chargeId: String, refundId: String, amountMinor: Int64, reason: String?)
     /// `payer`: who paid and the R7 distinct-payer rule to hold them to, checked under the wallet lock.
     case creditRecharge(accountId: String, rechargeId: String, channelTradeNo: String, amountMinor: Int64, payer: PayerCheck? = nil)
@@ -33,7 +36,7 @@ public enum LedgerCommand: Sendable {
     public var accountId: String {
         switch self {
         case .grantGift(let a, _, _), .adjust(let a, _, _, _), .advance(let a, _, _), .freeze(let a, _, _, _, _),
-             .capture(let a, _, _), .release(let a, _), .expireFreeze(let a, _), .charge(let a, _, _, _, _),
+             .capture(let a, _, _), .release(let a, _), .expireFreeze(let a, _), .charge(let a, _, _, _, _), .settleCharge(let a, _, _, _, _),
              .refund(let a, _, _, _, _), .creditRecharge(let a, _, _, _, _), .redeemCode(let a, _),
              .creditRemittance(let a, _, _), .creditStatementLine(let a, _, _), .payOrders(let a, _, _, _),
              .deliverOrder(let a, _, _), .failOrderDelivery(let a, _), .autoRenew(let a, _, _, _),
@@ -51,7 +54,7 @@ public enum LedgerCommand: Sendable {
         case .capture: "capture"
         case .release: "release"
         case .expireFreeze: "freeze_expiry"
-        case .charge: "charge"
+        case .charge, .settleCharge: "charge"
         case .refund: "refund"
         case .creditRecharge: "recharge_credit"
         case .redeemCode: "code_redemption"
@@ -74,7 +77,7 @@ public enum LedgerCommand: Sendable {
         }
         switch self {
         case let .grantGift(_, m, _), let .advance(_, m, _), let .freeze(_, _, m, _, _), let .charge(_, _, m, _, _),
-             let .refund(_, _, _, m, _), let .creditRecharge(_, _, _, m, _), let .creditRemittance(_, _, m),
+             let .settleCharge(_, _, m, _, _), let .refund(_, _, _, m, _), let .creditRecharge(_, _, _, m, _), let .creditRemittance(_, _, m),
              let .creditStatementLine(_, _, m):
             try positive(m)
         case let .capture(_, _, m):
@@ -108,6 +111,8 @@ public enum LedgerCommand: Sendable {
         case let .release(a, f): "release|\(a)|\(f)"
         case let .expireFreeze(a, f): "expire|\(a)|\(f)"
         case let .charge(a, _, m, mode, r): "charge|\(a)|\(m)|\(mode.rawValue)|\(r ?? "")"
+        // As a postpaid charge referencing the settlement, so that a settlement charged before coupons replays as itself.
+        case let .settleCharge(a, _, m, _, settlementId): "charge|\(a)|\(m)|postpaid|\(settlementId)"
         case let .refund(a, c, _, m, r): "refund|\(a)|\(c)|\(m)|\(r ?? "")"
         // The payer is not part of the fingerprint: one trade number has one payer, and answers stored before R7 stay replayable.
         case let .creditRecharge(a, r, t, m, _): "credit|\(a)|\(r)|\(t)|\(m)"

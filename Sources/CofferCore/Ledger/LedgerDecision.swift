@@ -200,12 +200,23 @@ public enum LedgerDecisions {
                 createdAtMicros: now))]
             d.related = RelatedObject("charge", chargeId)
             d.memo = reference
-            // Told once, when it happens: a charge that finds the account already in arrears says nothing new.
-            if !wallet.inArrears, d.walletAfter.inArrears {
-                d.events = [LedgerEvent(.accountInArrears, accountId: accountId,
-                                        ["balance": MoneyFormat.format(d.walletAfter.balanceMinor),
-                                         "shortfall": MoneyFormat.format(-d.walletAfter.balanceMinor)])]
-            }
+            if !wallet.inArrears, d.walletAfter.inArrears { d.events = [arrearsEvent(accountId, d.walletAfter)] }
+        case let .settleCharge(_, chargeId, amount, productId, settlementId):
+            try requireNew(snapshot.charges[ObjectKey(accountId, chargeId)] == nil, "charge", chargeId)
+            let mine = snapshot.coupons.filter { $0.key.accountId == accountId }.sorted { $0.key < $1.key }.map(\.value)
+            let (uses, coupons) = CouponRules.settlementPlan(deductionMinor: amount, productId: productId, settlementId: settlementId,
+                                                            chargeId: chargeId, coupons: mine, inArrears: wallet.inArrears, now: now)
+            let (effect, split) = try LedgerRules.settleCharge(wallet, amountMinor: amount, uses: uses)
+            d = decision(effect)
+            d.changes = [.chargeCreated(ChargeRecord(
+                id: chargeId, accountId: accountId, mode: .postpaid, amountMinor: amount, cashMinor: split.cashMinor,
+                giftMinor: split.giftMinor, couponMinor: amount - split.cashMinor - split.giftMinor, refundedCashMinor: 0,
+                refundedGiftMinor: 0, reference: settlementId, createdAtMicros: now))]
+            for c in coupons { d.changes.append(.couponChanged(c, before: snapshot.coupons[ObjectKey(accountId, c.id)]!)) }
+            d.changes += uses.map { .couponUsed($0) }
+            d.related = RelatedObject("charge", chargeId)
+            d.memo = settlementId
+            if !wallet.inArrears, d.walletAfter.inArrears { d.events = [arrearsEvent(accountId, d.walletAfter)] }
         case let .refund(_, chargeId, refundId, amount, reason):
             guard var c = snapshot.charges[ObjectKey(accountId, chargeId)] else { throw .notFound(.chargeNotFound, chargeId) }
             let (effect, split) = try LedgerRules.refund(
@@ -306,6 +317,12 @@ public enum LedgerDecisions {
             precondition(d.walletAfter.value(of: book)! == wallet.value(of: book)! + delta, "wallet drift on \(book)")
         }
         return d
+    }
+
+    /// Told once, when it happens: a charge that finds the account already in arrears says nothing new.
+    private static func arrearsEvent(_ accountId: String, _ after: WalletBalances) -> LedgerEvent {
+        LedgerEvent(.accountInArrears, accountId: accountId,
+                    ["balance": MoneyFormat.format(after.balanceMinor), "shortfall": MoneyFormat.format(-after.balanceMinor)])
     }
 
     /// Ids are made by the server, so a repeat inside one batch is a bug upstream; the primary keys catch repeats across

@@ -31,12 +31,16 @@ public struct ChargeRecord: Codable, Sendable, Equatable {
     public var amountMinor: Int64
     public var cashMinor: Int64
     public var giftMinor: Int64
+    /// C2: what postpaid coupons paid of a settlement's charge (cash + gift + coupon = amount). Never refunded as money.
+    public var couponMinor: Int64
     public var refundedCashMinor: Int64
     public var refundedGiftMinor: Int64
     public var reference: String?
     public var createdAtMicros: Int64
 
-    public init(id: String, accountId: String, mode: ChargeMode, amountMinor: Int64, cashMinor: Int64, giftMinor: Int64, refundedCashMinor: Int64, refundedGiftMinor: Int64, reference: String? = nil, createdAtMicros: Int64) {
+    public init(id: String, accountId: String, mode: ChargeMode, amountMinor: Int64, cashMinor: Int64, giftMinor: Int64, couponMinor: Int64 = 0,
+                refundedCashMinor: Int64, refundedGiftMinor: Int64, reference: String? = nil, createdAtMicros: Int64) {
+        self.couponMinor = couponMinor
         self.id = id
         self.accountId = accountId
         self.mode = mode
@@ -47,6 +51,22 @@ public struct ChargeRecord: Codable, Sendable, Equatable {
         self.refundedGiftMinor = refundedGiftMinor
         self.reference = reference
         self.createdAtMicros = createdAtMicros
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case id, accountId, mode, amountMinor, cashMinor, giftMinor, couponMinor, refundedCashMinor, refundedGiftMinor, reference, createdAtMicros
+    }
+
+    /// Receipts stored before coupons paid charges have no `couponMinor`: 0.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(id: try c.decode(String.self, forKey: .id), accountId: try c.decode(String.self, forKey: .accountId),
+                  mode: try c.decode(ChargeMode.self, forKey: .mode), amountMinor: try c.decode(Int64.self, forKey: .amountMinor),
+                  cashMinor: try c.decode(Int64.self, forKey: .cashMinor), giftMinor: try c.decode(Int64.self, forKey: .giftMinor),
+                  couponMinor: try c.decodeIfPresent(Int64.self, forKey: .couponMinor) ?? 0,
+                  refundedCashMinor: try c.decode(Int64.self, forKey: .refundedCashMinor),
+                  refundedGiftMinor: try c.decode(Int64.self, forKey: .refundedGiftMinor),
+                  reference: try c.decodeIfPresent(String.self, forKey: .reference), createdAtMicros: try c.decode(Int64.self, forKey: .createdAtMicros))
     }
 }
 

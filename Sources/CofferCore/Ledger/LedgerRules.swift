@@ -238,6 +238,19 @@ public enum LedgerRules {
         return (e.checked(), s)
     }
 
+    /// B2, C2: a settled cycle's deduction: each postpaid coupon's part (promotion expense → revenue), then the rest as a
+    /// postpaid charge (W4: cash may go negative). Coupons alone may pay it all.
+    public static func settleCharge(_ w: WalletBalances, amountMinor: Int64, uses: [CouponUseRecord]) throws(CofferError) -> (LedgerEffect, SpendSplit) {
+        let couponMinor = uses.reduce(Int64(0)) { $0 + $1.amountMinor }
+        precondition(amountMinor > 0 && (0...amountMinor).contains(couponMinor), "coupons pay within the deduction")
+        var e = LedgerEffect(w)
+        for u in uses { e.platformMove(.couponUse, u.amountMinor, from: .giftExpense, to: .revenue, detail: u.couponId) }
+        guard amountMinor > couponMinor else { return (e.checked(), SpendSplit(cashMinor: 0, giftMinor: 0)) }
+        let (charged, split) = try charge(w, amountMinor: amountMinor - couponMinor, mode: .postpaid, reserveMinor: 0)
+        e.append(charged)
+        return (e.checked(), split)
+    }
+
     /// Refund to wallet of (part of) an earlier charge, in the charge's own cash/gift proportion. The split is computed on
     /// the running total so that many partial refunds add up to the original split exactly, with no drift.
     public static func refund(_ w: WalletBalances, charge: SpendSplit, refunded: SpendSplit,

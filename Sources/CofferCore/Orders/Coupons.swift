@@ -120,20 +120,15 @@ public struct PaymentPlan: Sendable, Equatable {
 public enum CouponRules {
     public static let maxOrdersPerPayment = 50
     public static let maxCouponsPerPayment = 10
+    /// A settlement looks at no more than this many of the account's postpaid coupons (the soonest to expire).
+    public static let maxCouponsLoadedPerSettlement = 50
 
     /// C2, C5: the orders of a payment this coupon may pay, or the first condition it fails (in the order a customer
     /// would look: the coupon itself, the account, then the orders).
     public static func applicableOrders(_ c: CouponRecord, orders: [OrderRecord], inArrears: Bool,
                                         now: Int64) -> Result<[OrderRecord], CouponFailure> {
-        switch c.state(at: now) {
-        case .used: return .failure(CouponFailure(.used))
-        case .expired: return .failure(CouponFailure(.expired))
-        case .unused: break
-        }
-        if now < c.validFromMicros { return .failure(CouponFailure(.notYetValid)) }
         // Orders are prepaid; a postpaid coupon is for the settlement.
-        if c.conditions.paymentType != .prepaid { return .failure(CouponFailure(.paymentType)) }
-        if inArrears { return .failure(CouponFailure(.arrears)) }
+        if let failure = usable(c, for: .prepaid, inArrears: inArrears, now: now) { return .failure(failure) }
         var remaining = orders
         let filters: [(CouponCondition, (OrderRecord) -> Bool)] = [
             (.orderForbidsCoupons, { $0.couponsAllowed }),
@@ -157,17 +152,99 @@ public enum CouponRules {
         return .success(remaining)
     }
 
+    /// C2, C3, C5: the coupon itself (state, validity, payment type) and the account.
+    static func usable(_ c: CouponRecord, for paymentType: ChargeMode, inArrears: Bool, now: Int64) -> CouponFailure? {
+        switch c.state(at: now) {
+        case .used: return CouponFailure(.used)
+        case .expired: return CouponFailure(.expired)
+        case .unused: break
+        }
+        if now < c.validFromMicros { return CouponFailure(.notYetValid) }
+        if c.conditions.paymentType != paymentType { return CouponFailure(.paymentType) }
+        if inArrears { return CouponFailure(.arrears) }
+        return nil
+    }
+
+    /// C2 for a settlement: a postpaid coupon pays a settled cycle of a product it covers when the cycle's deduction
+    /// reaches its threshold. Scenarios and purchase durations are prepaid conditions (refused on postpaid grants).
+    public static func applies(_ c: CouponRecord, toSettlementOf productId: String, deductionMinor: Int64, inArrears: Bool,
+                               now: Int64) -> CouponFailure? {
+        if let failure = usable(c, for: .postpaid, inArrears: inArrears, now: now) { return failure }
+        let included = c.conditions.productsIncluded.isEmpty || c.conditions.productsIncluded.contains(productId)
+        if !included || c.conditions.productsExcluded.contains(productId) { return CouponFailure(.product) }
+        if deductionMinor < c.conditions.thresholdMinor { return CouponFailure(.threshold) }
+        return nil
+    }
+
+    /// C2, C4: which of the account's postpaid coupons pay a settled cycle, chosen for the customer since nobody is there
+    /// to choose: the vouchers and cash coupons that apply, in C4's order (cash first, soonest expiry first), or the one
+    /// discount coupon that takes off most (soonest expiry, then id, on a tie) when it takes off more than they do
+    /// together. At most `maxCouponsPerPayment` coupons; never more than the deduction, never past a coupon's value.
+    /// `paymentId` of each use is the charge, `orderId` the settlement.
+    public static func settlementPlan(deductionMinor: Int64, productId: String, settlementId: String, chargeId: String,
+                                      coupons: [CouponRecord], inArrears: Bool, now: Int64) -> (uses: [CouponUseRecord], coupons: [CouponRecord]) {
+        precondition(deductionMinor > 0)
+        let applicable = coupons.filter {
+            applies($0, toSettlementOf: productId, deductionMinor: deductionMinor, inArrears: inArrears, now: now) == nil
+        }
+        func take(_ c: CouponRecord, upTo owed: Int64) -> Int64 {
+            switch c.kind {
+            case .voucher, .cash: return min(c.remainingMinor, owed)
+            case .discount:
+                let off = Int64((Int128(deductionMinor) * Int128(c.percentOff ?? 0)) / 100)
+                return min(off, c.valueMinor ?? off, owed)
+            }
+        }
+        var amounts: [(CouponRecord, Int64)] = []
+        var owed = deductionMinor
+        let amountCoupons = applicable.filter { $0.kind != .discount }.sorted(by: spendsFirst)
+        for c in amountCoupons where owed > 0 && amounts.count < maxCouponsPerPayment {
+            let t = take(c, upTo: owed)
+            guard t > 0 else { continue }
+            amounts.append((c, t))
+            owed -= t
+        }
+        let bestDiscount = applicable.filter { $0.kind == .discount }
+            .map { ($0, take($0, upTo: deductionMinor)) }
+            .filter { $0.1 > 0 }
+            .min { a, b in
+                if a.1 != b.1 { return a.1 > b.1 }
+                if a.0.validUntilMicros != b.0.validUntilMicros { return a.0.validUntilMicros < b.0.validUntilMicros }
+                return a.0.id < b.0.id
+            }
+        if let best = bestDiscount, best.1 > deductionMinor - owed { amounts = [best] }
+        var uses: [CouponUseRecord] = []
+        var after: [CouponRecord] = []
+        for (coupon, amount) in amounts {
+            var c = coupon
+            uses.append(CouponUseRecord(accountId: c.accountId, paymentId: chargeId, orderId: settlementId, couponId: c.id, amountMinor: amount))
+            if c.kind != .discount { c.remainingMinor -= amount }
+            if c.singleUse || c.remainingMinor == 0 {
+                c.storedState = .used
+                c.usedAtMicros = now
+            }
+            after.append(c)
+        }
+        // TIGER_STYLE: coupons pay at most the deduction and never past their value.
+        precondition(uses.reduce(0) { $0 + $1.amountMinor } <= deductionMinor, "coupons paid past the deduction")
+        precondition(after.allSatisfy { $0.remainingMinor >= 0 }, "coupon spent past its value")
+        return (uses, after)
+    }
+
     /// C4: discount coupons alone; vouchers and cash coupons together, cash coupons first, then the one that expires
     /// first (so that the customer keeps the longer-lived one), then by id.
     public static func order(_ coupons: [CouponRecord]) throws(CofferError) -> [CouponRecord] {
         if coupons.contains(where: { $0.kind == .discount }) && coupons.count > 1 {
             throw CofferError(.couponsNotCombinable, "A discount coupon cannot be combined with other coupons; choose it alone or leave it out.")
         }
-        return coupons.sorted { a, b in
-            if (a.kind == .cash) != (b.kind == .cash) { return a.kind == .cash }
-            if a.validUntilMicros != b.validUntilMicros { return a.validUntilMicros < b.validUntilMicros }
-            return a.id < b.id
-        }
+        return coupons.sorted(by: spendsFirst)
+    }
+
+    /// C4's order: cash coupons first, then the one that expires first, then by id.
+    static func spendsFirst(_ a: CouponRecord, _ b: CouponRecord) -> Bool {
+        if (a.kind == .cash) != (b.kind == .cash) { return a.kind == .cash }
+        if a.validUntilMicros != b.validUntilMicros { return a.validUntilMicros < b.validUntilMicros }
+        return a.id < b.id
     }
 
     /// C1–C8: how these coupons pay these unpaid orders. Each coupon pays its applicable orders in id order, never more

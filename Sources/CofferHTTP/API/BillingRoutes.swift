@@ -306,12 +306,13 @@ struct BillingRoutes: Sendable {
         let e = try await engine.bills.costEstimate(accountId: accountId)
         struct Out: Encodable {
             let month: String, daysInMonth: Int, sampleDays: Int, sampleAmount: String, postpaid: String, prepaidRenewals: String
+            /// Always true since prepaid orders exist; kept for clients written when it was false.
             let total: String, prepaidRenewalsAvailable: Bool
         }
         return try JSON.response(Out(month: e.month, daysInMonth: e.daysInMonth, sampleDays: e.sampleDays,
                                      sampleAmount: MoneyFormat.format(e.sampleDeductionMinor), postpaid: MoneyFormat.format(e.postpaidMinor),
                                      prepaidRenewals: MoneyFormat.format(e.prepaidRenewalsMinor), total: MoneyFormat.format(e.totalMinor),
-                                     prepaidRenewalsAvailable: false))
+                                     prepaidRenewalsAvailable: true))
     }
 }
 

@@ -291,8 +291,30 @@ public struct BillService: Sendable {
             guard rounded <= Int128(MoneyFormat.maxAbsMinor) else { throw CofferError.arithmeticOverflow }
             postpaid = Int64(rounded)
         }
+        let renewals = try await prepaidRenewals(accountId: accountId, in: nextMonth, timeZone: account.timeZone)
         return CostEstimate(month: SettlementCalendar.month(of: nextMonth.startMicros, timeZone: account.timeZone), daysInMonth: monthDays,
-                            sampleDays: days, sampleDeductionMinor: sample, postpaidMinor: postpaid, prepaidRenewalsMinor: 0,
-                            totalMinor: postpaid)
+                            sampleDays: days, sampleDeductionMinor: sample, postpaidMinor: postpaid, prepaidRenewalsMinor: renewals,
+                            totalMinor: try Checked.add(postpaid, renewals))
+    }
+
+    /// B6, O4: the auto-renewals that fall due in a month — each active auto-renewing resource renews one month at a
+    /// time from its expiry, at today's catalog price (a resource whose plan left the catalog cannot renew: 0).
+    func prepaidRenewals(accountId: String, in month: CycleWindow, timeZone: String) async throws -> Int64 {
+        var total: Int64 = 0
+        var prices: [String: Int64?] = [:]
+        for t in try await store.prepaidTerms(accountId: accountId) where t.autoRenew && t.state == .active {
+            let key = t.productId + "\u{1}" + t.specification
+            if prices[key] == nil {
+                prices[key] = .some(try await store.product(id: t.productId)?.plans.first { $0.specification == t.specification }?.monthlyPriceMinor)
+            }
+            guard let monthly = prices[key] ?? nil else { continue }
+            var due = t.expiresAtMicros
+            // An active term is at most a grace period overdue, so this ends within a few steps; 62 bounds it regardless.
+            for _ in 0..<62 where due < month.endMicros {
+                if due >= month.startMicros { total = try Checked.add(total, monthly) }
+                due = SettlementCalendar.addMonths(due, 1, timeZone: timeZone)
+            }
+        }
+        return total
     }
 }

@@ -13,7 +13,7 @@ public struct SettlementSettings: Sendable {
 /// B2, M2: settlement runs. A run takes every cycle that ended by `until` and still has unsettled usage, and for each
 /// (resource, cycle) claims the records and stores one settlement in one transaction — the records name the settlement,
 /// so a record is settled once whatever runs race (a concurrent run's claim finds it taken). Then each settlement's
-/// deduction goes through the ledger as a postpaid charge whose idempotency key is the settlement's id (W4, cash may
+/// deduction goes through the ledger as a postpaid charge (postpaid coupons first: C2) whose idempotency key is the settlement's id (W4, cash may
 /// go negative), so a crash between the two steps is finished by the next run and charges once. Records that arrive
 /// after their cycle was settled are claimed by the next run into a further settlement of the same cycle.
 public struct SettlementService: Sendable {
@@ -139,15 +139,16 @@ public struct SettlementService: Sendable {
             })
     }
 
-    /// Each settlement's deduction as a postpaid charge keyed by the settlement (a replay after a crash charges once).
+    /// Each settlement's deduction as a postpaid charge keyed by the settlement (a replay after a crash charges once),
+    /// paid first by the account's postpaid coupons that apply (C2).
     /// Answers how many are now charged.
     private func charge(_ settlements: [SettlementRecord]) async throws -> Int {
         // A settlement that rounded to 0.00 has no charge and was stored as charged; only the others reach here.
         let owed = settlements.compactMap { s in s.chargeId.map { (s, $0) } }
         guard !owed.isEmpty else { return 0 }
         let outcomes = try await writer.submitAll(owed.map { s, chargeId in
-            LedgerRequest(.charge(accountId: s.accountId, chargeId: chargeId, amountMinor: s.deductionMinor, mode: .postpaid,
-                                  reference: s.id),
+            LedgerRequest(.settleCharge(accountId: s.accountId, chargeId: chargeId, amountMinor: s.deductionMinor, productId: s.productId,
+                                        settlementId: s.id),
                           idempotencyKey: "settlement:\(s.id)", actor: "system:settlement")
         })
         var done: [ObjectKey] = []

@@ -75,6 +75,7 @@ struct LedgerBatchApplier {
         var payerWindows: [String: Int64] = [:]
         var orderKeys: Set<ObjectKey> = [], couponKeys: Set<ObjectKey> = [], ordersWithCouponUses: Set<ObjectKey> = []
         var termKeys: Set<ObjectKey> = [], refundedResources: Set<ObjectKey> = []
+        var postpaidCouponAccounts: Set<String> = []
         for request in requests {
             switch request.command {
             case let .capture(a, id, _), let .release(a, id), let .expireFreeze(a, id): freezeKeys.insert(ObjectKey(a, id))
@@ -102,6 +103,7 @@ struct LedgerBatchApplier {
                 orderKeys.insert(ObjectKey(a, id))
                 ordersWithCouponUses.insert(ObjectKey(a, id))
                 freezeKeys.insert(ObjectKey(a, OrderRecord.freezeId(orderId: id)))
+            case let .settleCharge(a, _, _, _, _): postpaidCouponAccounts.insert(a)
             case .grantGift, .adjust, .advance, .freeze, .charge: break
             }
         }
@@ -113,6 +115,11 @@ struct LedgerBatchApplier {
             let orders = try await tx.lockDeliveredOrders(ofResource: key)
             snapshot.orders.merge(orders) { $1 }
             ordersWithCouponUses.formUnion(orders.keys)
+        }
+        // C2: a settlement's charge may be paid by any of the account's usable postpaid coupons.
+        for accountId in postpaidCouponAccounts.sorted() {
+            couponKeys.formUnion(try await tx.usableCouponKeys(accountId: accountId, paymentType: .postpaid, atMicros: now,
+                                                               limit: CouponRules.maxCouponsLoadedPerSettlement))
         }
         if !ordersWithCouponUses.isEmpty { couponKeys.formUnion(try await tx.couponKeys(usedByOrders: ordersWithCouponUses.sorted())) }
         if !couponKeys.isEmpty {

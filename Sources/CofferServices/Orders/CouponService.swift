@@ -81,9 +81,9 @@ public struct CouponService: Sendable {
             value = try input.maxDiscount.map { try MoneyFormat.parsePositive($0, field: "maxDiscount", maxMinor: 999_999_999) }
         }
         guard let paymentType = ChargeMode(rawValue: input.paymentType) else { throw CofferError.invalidField("paymentType", "must be prepaid or postpaid") }
-        // Honest rather than silent: the settlement does not apply coupons yet, so a postpaid coupon would never pay anything.
-        guard paymentType == .prepaid else {
-            throw CofferError.invalidField("conditions.paymentType", "postpaid coupons are not available yet: postpaid settlements do not apply coupons")
+        // A settlement has no scenario and no purchase duration: such conditions on a postpaid coupon could never hold.
+        if paymentType == .postpaid, !input.scenarios.isEmpty || input.minMonths != nil || input.maxMonths != nil {
+            throw CofferError.invalidField("scenarios", "scenarios, minMonths and maxMonths are prepaid conditions; leave them out of a postpaid coupon")
         }
         var scenarios: [OrderType] = []
         for s in input.scenarios {

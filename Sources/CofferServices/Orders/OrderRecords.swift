@@ -87,6 +87,8 @@ public protocol OrderLedgerLocks: Sendable {
     func couponUses(couponKeys: [ObjectKey]) async throws -> [ObjectKey: [CouponUseRecord]]
     /// The coupons the orders' payments used (for a failed delivery), by coupon.
     func couponKeys(usedByOrders keys: [ObjectKey]) async throws -> [ObjectKey]
+    /// Unused coupons of one payment type valid at an instant, soonest expiry first (C2: what a settlement may use).
+    func usableCouponKeys(accountId: String, paymentType: ChargeMode, atMicros: Int64, limit: Int) async throws -> [ObjectKey]
     /// Prepaid terms by (account, resource).
     func lockPrepaidTerms(_ keys: [ObjectKey]) async throws -> [ObjectKey: PrepaidTermRecord]
     /// O8: the delivered orders of a resource.

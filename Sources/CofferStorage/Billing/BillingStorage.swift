@@ -241,7 +241,7 @@ extension SQLStore {
             let cursor = after
             let page: [BilledSettlement] = try await read { db in
                 var sql: SQLQueryString = """
-                    SELECT s.*, c.cash_minor AS paid_cash_minor, c.gift_minor AS paid_gift_minor FROM settlements s
+                    SELECT s.*, c.cash_minor AS paid_cash_minor, c.gift_minor AS paid_gift_minor, c.coupon_minor AS paid_coupon_minor FROM settlements s
                     LEFT JOIN charges c ON c.account_id = s.account_id AND c.id = s.charge_id
                     WHERE s.account_id = \(bind: accountId) AND (s.deduction_minor = 0 OR c.id IS NOT NULL) AND s.id > \(bind: cursor) AND
                     """
@@ -258,7 +258,7 @@ extension SQLStore {
     public func billLines(_ query: BillLineQuery) async throws -> [BillLineRow] {
         try await read { db in
             var sql: SQLQueryString = """
-                SELECT s.*, c.cash_minor AS paid_cash_minor, c.gift_minor AS paid_gift_minor,
+                SELECT s.*, c.cash_minor AS paid_cash_minor, c.gift_minor AS paid_gift_minor, c.coupon_minor AS paid_coupon_minor,
                        l.component AS line_component, l.unit AS line_unit, l.quantity AS line_quantity,
                        l.amount_units AS line_amount_units, l.list_amount_units AS line_list_amount_units,
                        l.record_count AS line_record_count
@@ -443,7 +443,7 @@ enum BillingRows {
     static func billed(_ row: any SQLRow) throws -> BilledSettlement {
         let r = Rows.Reader(row: row)
         return BilledSettlement(settlement: try settlement(row), cashMinor: try r.optionalInt("paid_cash_minor") ?? 0,
-                                giftMinor: try r.optionalInt("paid_gift_minor") ?? 0, couponMinor: 0)
+                                giftMinor: try r.optionalInt("paid_gift_minor") ?? 0, couponMinor: try r.optionalInt("paid_coupon_minor") ?? 0)
     }
 
     static func run(_ row: any SQLRow) throws -> SettlementRunRecord {

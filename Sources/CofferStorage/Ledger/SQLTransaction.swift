@@ -98,6 +98,7 @@ struct SQLTransaction: StoreTransaction {
             ("account_id", .text(charges.map(\.accountId))), ("id", .text(charges.map(\.id))),
             ("mode", .text(charges.map(\.mode.rawValue))), ("amount_minor", .bigint(charges.map(\.amountMinor))),
             ("cash_minor", .bigint(charges.map(\.cashMinor))), ("gift_minor", .bigint(charges.map(\.giftMinor))),
+            ("coupon_minor", .bigint(charges.map(\.couponMinor))),
             ("refunded_cash_minor", .bigint(charges.map(\.refundedCashMinor))),
             ("refunded_gift_minor", .bigint(charges.map(\.refundedGiftMinor))),
             ("reference", .optionalText(charges.map(\.reference))), ("created_at", .bigint(charges.map(\.createdAtMicros))),

@@ -1071,6 +1071,39 @@ enum Schema {
             )
             """,
         ]),
+        // 16: postpaid coupons paid by settlements (C2): a charge records what coupons paid of it, and a coupon its payment
+        // type as a column so that a settlement finds the account's postpaid ones by index. Coupons stored before this
+        // were all prepaid (postpaid grants were refused), hence the default.
+        .sql([
+            """
+            CREATE TABLE charges_v16 (
+                account_id TEXT NOT NULL REFERENCES accounts(id),
+                id TEXT NOT NULL,
+                mode TEXT NOT NULL CHECK (mode IN ('prepaid','postpaid')),
+                amount_minor BIGINT NOT NULL CHECK (amount_minor > 0),
+                cash_minor BIGINT NOT NULL CHECK (cash_minor >= 0),
+                gift_minor BIGINT NOT NULL CHECK (gift_minor >= 0),
+                coupon_minor BIGINT NOT NULL CHECK (coupon_minor >= 0),
+                refunded_cash_minor BIGINT NOT NULL DEFAULT 0 CHECK (refunded_cash_minor BETWEEN 0 AND cash_minor),
+                refunded_gift_minor BIGINT NOT NULL DEFAULT 0 CHECK (refunded_gift_minor BETWEEN 0 AND gift_minor),
+                reference TEXT,
+                created_at BIGINT NOT NULL,
+                PRIMARY KEY (account_id, id),
+                CHECK (cash_minor + gift_minor + coupon_minor = amount_minor),
+                CHECK (coupon_minor = 0 OR mode = 'postpaid')
+            )
+            """,
+            """
+            INSERT INTO charges_v16 (account_id, id, mode, amount_minor, cash_minor, gift_minor, coupon_minor, refunded_cash_minor,
+                                     refunded_gift_minor, reference, created_at)
+            SELECT account_id, id, mode, amount_minor, cash_minor, gift_minor, 0, refunded_cash_minor, refunded_gift_minor, reference,
+                   created_at FROM charges
+            """,
+            "DROP TABLE charges",
+            "ALTER TABLE charges_v16 RENAME TO charges",
+            "ALTER TABLE coupons ADD COLUMN payment_type TEXT NOT NULL DEFAULT 'prepaid' CHECK (payment_type IN ('prepaid','postpaid'))",
+            "CREATE INDEX coupons_usable ON coupons(account_id, payment_type, valid_until) WHERE state = 'unused'",
+        ]),
     ]
 }
 

@@ -75,10 +75,11 @@ enum OrderRows {
 
     static func insertCoupon(_ db: any SQLDatabase, _ c: CouponRecord) async throws {
         _ = try await db.raw("""
-            INSERT INTO coupons (account_id, id, kind, value_minor, percent_off, remaining_minor, single_use, conditions, valid_from,
-              valid_until, state, source, created_at, used_at)
+            INSERT INTO coupons (account_id, id, kind, value_minor, percent_off, remaining_minor, single_use, conditions, payment_type,
+              valid_from, valid_until, state, source, created_at, used_at)
             VALUES (\(bind: c.accountId), \(bind: c.id), \(bind: c.kind.rawValue), \(bind: c.valueMinor), \(bind: c.percentOff.map { Int64($0) }),
-              \(bind: c.remainingMinor), \(bind: c.singleUse), \(bind: json(c.conditions)), \(bind: c.validFromMicros),
+              \(bind: c.remainingMinor), \(bind: c.singleUse), \(bind: json(c.conditions)), \(bind: c.conditions.paymentType.rawValue),
+              \(bind: c.validFromMicros),
               \(bind: c.validUntilMicros), \(bind: c.storedState.rawValue), \(bind: c.source), \(bind: c.createdAtMicros), \(bind: c.usedAtMicros))
             """).all()
     }
@@ -291,6 +292,14 @@ extension SQLTransaction {
             }
         }
         return out.sorted()
+    }
+
+    func usableCouponKeys(accountId: String, paymentType: ChargeMode, atMicros: Int64, limit: Int) async throws -> [ObjectKey] {
+        try await db.raw("""
+            SELECT id FROM coupons WHERE account_id = \(bind: accountId) AND payment_type = \(bind: paymentType.rawValue)
+              AND state = 'unused' AND valid_from <= \(bind: atMicros) AND valid_until > \(bind: atMicros)
+            ORDER BY valid_until, id LIMIT \(literal: limit)
+            """).all().map { ObjectKey(accountId, try $0.decode(column: "id", as: String.self)) }
     }
 
     func lockDeliveredOrders(ofResource key: ObjectKey) async throws -> [ObjectKey: OrderRecord] {
