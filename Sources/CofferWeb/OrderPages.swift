@@ -41,8 +41,11 @@ struct OrderPages: Sendable {
 
     func orderRow(_ o: OrderRecord, _ v: Visit, _ names: [String: String], _ tz: String) -> [String: Any] {
         ["id": o.id, "product": names[o.productId] ?? o.productId, "spec": o.specification,
-         "months": console.t(v, "order_months", ["n": String(o.durationMonths)]), "type": console.t(v, "order_type_" + o.type.rawValue),
-         "list": Display.money(o.listPriceMinor), "discount": Display.money(o.discountMinor), "due": Display.money(o.dueMinor),
+         // O8: a refund order has no duration; its amount went back to the customer.
+         "months": o.type == .refund ? (o.resourceId ?? "") : console.t(v, "order_months", ["n": String(o.durationMonths)]),
+         "type": console.t(v, "order_type_" + o.type.rawValue),
+         "list": Display.money(o.listPriceMinor), "discount": Display.money(o.discountMinor),
+         "due": Display.money(o.type == .refund ? -o.dueMinor : o.dueMinor),
          "coupon": Display.money(o.couponMinor), "cash": Display.money(o.cashMinor), "gift": Display.money(o.giftMinor),
          "frozen": Display.money(o.frozenMinor), "state": console.t(v, "order_state_" + o.state.rawValue), "stateCode": o.state.rawValue,
          "created": Display.time(o.createdAtMicros, timeZone: tz), "expires": Display.time(o.expiresAtMicros, timeZone: tz),

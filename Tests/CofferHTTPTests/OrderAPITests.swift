@@ -77,6 +77,7 @@ struct OrderAPITests {
                 (#"{"type":"new","productId":"cvm","specification":"2c4g","durationMonths":1.5}"#, 400, "invalid_field"),
                 (#"{"type":"new","productId":"cvm","specification":"2c4g","durationMonths":0}"#, 400, "invalid_field"),
                 (#"{"type":"gift","productId":"cvm","specification":"2c4g","durationMonths":1}"#, 400, "invalid_field"),
+                (#"{"type":"refund","productId":"cvm","specification":"2c4g","durationMonths":1,"resourceId":"vm-1"}"#, 400, "invalid_field"),
                 (#"{"type":"renewal","productId":"cvm","specification":"2c4g","durationMonths":1}"#, 400, "invalid_field"),
                 (#"{"type":"new","productId":"cvm""#, 400, "malformed_json"),
             ]

@@ -56,6 +56,17 @@ struct RefundTests {
             #expect(await OrderTests.refusal { try await Self.refund(env, account) } == .resourceTermChanged)
             #expect(try await env.wallet(account) == after)
             #expect(try await env.store.resourceRefunds(accountId: account).map(\.id) == [r.id])
+            // O8: the refund is also an order in the list: type refund, state refunded, carrying what went back.
+            let refundOrders = try await env.store.orders(OrderQuery(accountId: account)).filter { $0.type == .refund }
+            #expect(refundOrders.count == 1)
+            let ro = try #require(refundOrders.first)
+            #expect(ro.id == OrderRecord.refundOrderId(refundId: r.id) && ro.state == .refunded && ro.reference == r.id && ro.resourceId == "vm-1")
+            #expect(ro.dueMinor == r.cashMinor + r.giftMinor && ro.cashMinor == r.cashMinor && ro.giftMinor == r.giftMinor && ro.couponMinor == 0)
+            #expect(ro.termFromMicros == env.clock.nowMicros() && ro.termToMicros == term.expiresAtMicros && ro.durationMonths == 0)
+            // It cannot be paid, cancelled or delivered.
+            #expect(await OrderTests.refusal { try await OrderTests.pay(env, account, [ro.id]) } == .orderStateConflict)
+            #expect(await OrderTests.refusal { try await env.engine.orders.resolve(accountId: account, orderId: ro.id, delivered: true,
+                                                                                  idempotencyKey: UUID().uuidString, actor: "test") } == .orderStateConflict)
         }
     }
 
@@ -78,6 +89,8 @@ struct RefundTests {
                     #expect(r.cashCouponMinor == 0 && c.storedState == .used)
                 }
                 #expect(r.cashMinor >= 2_999 && r.cashMinor <= 3_000)
+                let ro = try #require(try await env.store.order(accountId: account, id: OrderRecord.refundOrderId(refundId: r.id)))
+                #expect(ro.couponMinor == r.cashCouponMinor && ro.dueMinor == r.cashMinor + r.giftMinor + r.cashCouponMinor)
             }
         }
     }

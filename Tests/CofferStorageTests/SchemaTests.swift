@@ -24,6 +24,7 @@ struct SchemaTests {
         "6f100065525da37f9d5482a1f18b2cccba50d0dc5d3c7c97d8447658a06a53f5",  // 14
         "8acc9098f60daf9b543ba727fb5abf666275197b614096e71021aa0caa4f259a",  // 15
         "df7ca994ba3f4c58901ab44cbb844141a1464877c67dc87a83209b4ecad59956",  // 16
+        "dbac2bc409a1c71a8d8331c473ac870d2424a71cac2a798666b61df553ac85e7",  // 17
     ]
 
     @Test("An applied migration's text never changes; new ones are appended")

@@ -64,6 +64,7 @@ extension LedgerDecisions {
                 case .new: (term.startsAtMicros, term.expiresAtMicros)
                 case .renewal: (max(term.expectedExpiresAtMicros ?? now, now), term.expiresAtMicros)
                 case .upgrade: (now, term.expiresAtMicros)
+                case .refund: throw CofferError.invalidField("orderId", "a refund order is not delivered")
                 }
                 d.changes.append(t)
                 if case let .termChanged(record, _) = t { d.events.append(termEvent(o.type == .new ? .resourceCreated : .resourceRenewed, record, o)) }
@@ -160,7 +161,18 @@ extension LedgerDecisions {
             d = LedgerDecision(accountId: accountId, walletBefore: wallet, effect: e.checked())
             let before = term
             (term.state, term.reclaimedAtMicros, term.updatedAtMicros) = (.reclaimed, now, now)
-            d.changes = [.termChanged(term, before: before), .resourceRefunded(record)] + couponChanges
+            // O8: the refund is also an order in the list, carrying what went back and the stretch given back.
+            let version = orders.map(\.productVersion).max() ?? 0
+            var refundOrder = OrderRecord(
+                id: OrderRecord.refundOrderId(refundId: refundId), accountId: accountId, type: .refund, productId: term.productId,
+                productVersion: version, specification: term.specification, durationMonths: 0, resourceId: resourceId,
+                listPriceMinor: record.cashMinor + record.giftMinor + record.cashCouponMinor, discountMinor: 0, couponsAllowed: false,
+                expiresAtMicros: now, createdAtMicros: now, reference: refundId)
+            (refundOrder.state, refundOrder.cashMinor, refundOrder.giftMinor) = (.refunded, record.cashMinor, record.giftMinor)
+            (refundOrder.couponMinor, refundOrder.resolvedAtMicros) = (record.cashCouponMinor, now)
+            (refundOrder.termFromMicros, refundOrder.termToMicros) = (now, max(now, before.expiresAtMicros))
+            try requireNewOrder(s, accountId, refundOrder.id)
+            d.changes = [.termChanged(term, before: before), .resourceRefunded(record), .orderCreated(refundOrder)] + couponChanges
             d.events = [LedgerEvent(.resourceRefunded, accountId: accountId, [
                 "resourceId": resourceId, "refund": refundId, "cash": MoneyFormat.format(record.cashMinor), "gift": MoneyFormat.format(record.giftMinor),
                 "cashCoupon": MoneyFormat.format(record.cashCouponMinor)])]

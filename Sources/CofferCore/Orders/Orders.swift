@@ -2,12 +2,19 @@
 
 public enum OrderType: String, Codable, Sendable, CaseIterable {
     case new, renewal, upgrade
+    /// O8: made by a refund (退订) of a prepaid resource, already `refunded`; never created, paid or a coupon scenario.
+    case refund
+
+    /// What a provider may create and a coupon may name as its scenario.
+    public static let purchases: [OrderType] = [.new, .renewal, .upgrade]
 }
 
 public enum OrderState: String, Codable, Sendable, CaseIterable {
     case unpaid, paid, delivered
     case deliveryFailed = "delivery_failed"
     case cancelled, expired
+    /// A refund order's only state.
+    case refunded
 }
 
 public struct OrderRecord: Codable, Sendable, Equatable {
@@ -59,6 +66,9 @@ public struct OrderRecord: Codable, Sendable, Equatable {
 
     /// The freeze of a paid order is named after the order, so that delivery finds it without a lookup.
     public static func freezeId(orderId: String) -> String { "ofz_" + orderId }
+
+    /// O8: a refund's order is named after the refund.
+    public static func refundOrderId(refundId: String) -> String { "ord_" + refundId }
 
     /// Payable now: unpaid and not past its expiry (the jobs loop may not have marked it expired yet).
     public func payable(at now: Int64) -> Bool { state == .unpaid && now < expiresAtMicros }

@@ -87,7 +87,7 @@ public struct CouponService: Sendable {
         }
         var scenarios: [OrderType] = []
         for s in input.scenarios {
-            guard let t = OrderType(rawValue: s) else { throw CofferError.invalidField("scenarios", "each must be new, renewal or upgrade") }
+            guard let t = OrderType(rawValue: s), OrderType.purchases.contains(t) else { throw CofferError.invalidField("scenarios", "each must be new, renewal or upgrade") }
             if !scenarios.contains(t) { scenarios.append(t) }
         }
         for (field, list) in [("productsIncluded", input.productsIncluded), ("productsExcluded", input.productsExcluded)] {

@@ -61,7 +61,9 @@ public struct OrderService: Sendable {
     }
 
     public func create(accountId: String, _ input: OrderInput, idempotencyKey: String) async throws -> (OrderRecord, replayed: Bool) {
-        guard let type = OrderType(rawValue: input.type) else { throw CofferError.invalidField("type", "must be new, renewal or upgrade") }
+        guard let type = OrderType(rawValue: input.type), OrderType.purchases.contains(type) else {
+            throw CofferError.invalidField("type", "must be new, renewal or upgrade (refund orders are made by refunds)")
+        }
         guard (1...Self.maxDurationMonths).contains(input.durationMonths) else {
             throw CofferError.invalidField("durationMonths", "must be 1–\(Self.maxDurationMonths)")
         }

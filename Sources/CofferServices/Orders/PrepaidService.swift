@@ -53,6 +53,8 @@ public struct PrepaidService: Sendable {
             }
             return PrepaidTermChange(resourceId: id, specification: o.specification, expectedExpiresAtMicros: t.expiresAtMicros,
                                      startsAtMicros: t.startsAtMicros, expiresAtMicros: expires)
+        case .refund:
+            throw CofferError.invalidField("orderId", "a refund order is not delivered")
         }
     }
 

@@ -1104,6 +1104,61 @@ enum Schema {
             "ALTER TABLE coupons ADD COLUMN payment_type TEXT NOT NULL DEFAULT 'prepaid' CHECK (payment_type IN ('prepaid','postpaid'))",
             "CREATE INDEX coupons_usable ON coupons(account_id, payment_type, valid_until) WHERE state = 'unused'",
         ]),
+        // 17: a refund (退订, O8) is also an order of type `refund`, state `refunded`, in the orders list: amounts are what
+        // went back (cash + gift + cash coupons = due), no duration, no payment.
+        .sql([
+            """
+            CREATE TABLE orders_v17 (
+                account_id TEXT NOT NULL REFERENCES accounts(id),
+                id TEXT NOT NULL,
+                type TEXT NOT NULL CHECK (type IN ('new','renewal','upgrade','refund')),
+                product_id TEXT NOT NULL REFERENCES products(id),
+                product_version BIGINT NOT NULL,
+                specification TEXT NOT NULL CHECK (length(specification) BETWEEN 1 AND 100),
+                duration_months INTEGER NOT NULL CHECK (duration_months BETWEEN 1 AND 60 OR (type = 'refund' AND duration_months = 0)),
+                resource_id TEXT,
+                list_price_minor BIGINT NOT NULL CHECK (list_price_minor > 0),
+                discount_minor BIGINT NOT NULL CHECK (discount_minor >= 0),
+                due_minor BIGINT NOT NULL CHECK (due_minor > 0),
+                coupons_allowed BOOLEAN NOT NULL,
+                state TEXT NOT NULL CHECK (state IN ('unpaid','paid','delivered','delivery_failed','cancelled','expired','refunded')),
+                expires_at BIGINT NOT NULL,
+                created_at BIGINT NOT NULL,
+                payment_id TEXT,
+                coupon_minor BIGINT NOT NULL CHECK (coupon_minor >= 0),
+                frozen_minor BIGINT NOT NULL CHECK (frozen_minor >= 0),
+                freeze_id TEXT,
+                cash_minor BIGINT NOT NULL CHECK (cash_minor >= 0),
+                gift_minor BIGINT NOT NULL CHECK (gift_minor >= 0),
+                paid_at BIGINT,
+                resolved_at BIGINT,
+                reference TEXT CHECK (reference IS NULL OR length(reference) BETWEEN 1 AND 100),
+                term_from BIGINT,
+                term_to BIGINT,
+                PRIMARY KEY (account_id, id),
+                CHECK (due_minor = list_price_minor - discount_minor),
+                CHECK ((payment_id IS NULL) = (state IN ('unpaid','cancelled','expired','refunded'))),
+                CHECK (payment_id IS NULL OR coupon_minor + frozen_minor = due_minor),
+                CHECK ((freeze_id IS NOT NULL) = (frozen_minor > 0)),
+                CHECK (state <> 'delivered' OR cash_minor + gift_minor = frozen_minor),
+                CHECK ((type = 'refund') = (state = 'refunded')),
+                CHECK (state <> 'refunded' OR (cash_minor + gift_minor + coupon_minor = due_minor AND resource_id IS NOT NULL))
+            )
+            """,
+            """
+            INSERT INTO orders_v17 (account_id, id, type, product_id, product_version, specification, duration_months, resource_id,
+                                    list_price_minor, discount_minor, due_minor, coupons_allowed, state, expires_at, created_at, payment_id,
+                                    coupon_minor, frozen_minor, freeze_id, cash_minor, gift_minor, paid_at, resolved_at, reference, term_from, term_to)
+            SELECT account_id, id, type, product_id, product_version, specification, duration_months, resource_id, list_price_minor,
+                   discount_minor, due_minor, coupons_allowed, state, expires_at, created_at, payment_id, coupon_minor, frozen_minor, freeze_id,
+                   cash_minor, gift_minor, paid_at, resolved_at, reference, term_from, term_to FROM orders
+            """,
+            "DROP TABLE orders",
+            "ALTER TABLE orders_v17 RENAME TO orders",
+            "CREATE INDEX orders_by_created ON orders(account_id, created_at, id)",
+            "CREATE INDEX orders_unpaid_by_expiry ON orders(expires_at) WHERE state = 'unpaid'",
+            "CREATE INDEX orders_by_resource ON orders(account_id, resource_id)",
+        ]),
     ]
 }
 
