@@ -12,6 +12,15 @@ extension LedgerDecisions {
                 guard o.payable(at: now) else {
                     throw .orderState(id, o.state == .unpaid ? .expired : o.state, wanted: "unpaid and not expired to be paid")
                 }
+                // O4: a resource that was reclaimed or refunded cannot be renewed; refused before any money is frozen,
+                // under the same lock as a refund of it.
+                if o.type == .renewal, let r = o.resourceId {
+                    let t = s.prepaidTerms[ObjectKey(accountId, r)]
+                    guard let t, t.state != .reclaimed else {
+                        throw CofferError(.resourceTermChanged, "Resource \(r) was reclaimed or refunded; it cannot be renewed.",
+                                          ["state": t?.state.rawValue ?? "none"])
+                    }
+                }
                 orders.append(o)
             }
             var coupons: [CouponRecord] = []

@@ -108,7 +108,13 @@ struct LedgerBatchApplier {
             }
         }
         // Orders, then the coupons they name or used, each in key order (after the wallets: no deadlock).
-        if !orderKeys.isEmpty { snapshot.orders = try await tx.lockOrders(orderKeys.sorted()) }
+        if !orderKeys.isEmpty {
+            snapshot.orders = try await tx.lockOrders(orderKeys.sorted())
+            // O4: paying a renewal needs its resource's term (reclaimed ones are refused).
+            for o in snapshot.orders.values where o.type == .renewal && o.state == .unpaid {
+                if let r = o.resourceId { termKeys.insert(ObjectKey(o.accountId, r)) }
+            }
+        }
         if !termKeys.isEmpty { snapshot.prepaidTerms = try await tx.lockPrepaidTerms(termKeys.sorted()) }
         // O8: a refunded resource's delivered orders, and the coupons they used (for the cash coupons' part).
         for key in refundedResources.sorted() {

@@ -130,16 +130,6 @@ public struct OrderService: Sendable {
     public func pay(accountId: String, orderIds: [String], couponIds: [String], idempotencyKey: String,
                     actor: String) async throws -> (PaymentResult, replayed: Bool) {
         _ = try IdempotencyContext(scope: accountId, key: idempotencyKey, fingerprint: "")
-        // A renewal of a resource that cannot be renewed (reclaimed, refunded) is refused before any money is frozen.
-        if !(try await store.idempotencyKeyUsed(scope: accountId, key: idempotencyKey)) {
-            for id in orderIds {
-                guard let o = try await store.order(accountId: accountId, id: id), o.type == .renewal, o.state == .unpaid, let r = o.resourceId else { continue }
-                let t = try await store.prepaidTerm(accountId: accountId, resourceId: r)
-                guard let t, t.state != .reclaimed else {
-                    throw CofferError(.resourceTermChanged, "Resource \(r) was reclaimed or refunded; it cannot be renewed.", ["state": t?.state.rawValue ?? "none"])
-                }
-            }
-        }
         let outcome = try await writer.submit(LedgerRequest(
             .payOrders(accountId: accountId, paymentId: ids.make("pay"), orderIds: orderIds, couponIds: couponIds),
             idempotencyKey: idempotencyKey, actor: actor))
