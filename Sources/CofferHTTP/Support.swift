@@ -26,6 +26,34 @@ enum Limits {
     static let maxReferenceLength = 200
 }
 
+/// Z3: every request gets an id — the caller's `X-Request-Id` when it is a short safe token, else a new one — returned in
+/// the response's `X-Request-Id`, written into the audit records the request causes and into its log lines.
+struct RequestOriginMiddleware: RouterMiddleware {
+    typealias Context = CofferContext
+    static let header = HTTPField.Name("X-Request-Id")!
+
+    func handle(_ request: Request, context: CofferContext,
+                next: (Request, CofferContext) async throws -> Response) async throws -> Response {
+        let incoming = request.headers[Self.header].flatMap { v in
+            (1...64).contains(v.count) && v.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }) ? v : nil
+        }
+        let id = incoming ?? Self.newId()
+        let origin = RequestOrigin(requestId: id, ip: context.remoteIP, userAgent: request.headers[.userAgent])
+        var response = try await RequestOrigin.$current.withValue(origin) { try await next(request, context) }
+        response.headers[Self.header] = id
+        return response
+    }
+
+    static func newId() -> String {
+        var rng = SystemRandomNumberGenerator()
+        // 128 random bits as 32 hex digits.
+        return "req_" + (0..<2).map { _ in
+            let hex = String(rng.next(), radix: 16)
+            return String(repeating: "0", count: 16 - hex.count) + hex
+        }.joined()
+    }
+}
+
 /// Renders every error as application/problem+json (RFC 9457) with a stable `code`. Internal errors are logged, never shown.
 struct ProblemMiddleware: RouterMiddleware {
     typealias Context = CofferContext
@@ -76,13 +104,14 @@ struct ProblemMiddleware: RouterMiddleware {
             case .methodNotAllowed:
                 return CofferError(.methodNotAllowed, "\(request.method) is not allowed on \(request.uri.path).")
             case let status where status.code >= 500:
-                logger.error("HTTP error on \(request.method) \(request.uri.path): \(status.code)")
+                logger.error("HTTP error on \(request.method) \(request.uri.path): \(status.code)", metadata: ["request_id": "\(RequestOrigin.current?.requestId ?? "-")"])
                 return .internalError
             default:
                 return CofferError(.badRequest, e.body ?? e.status.reasonPhrase)
             }
         default:
-            logger.error("internal error on \(request.method) \(request.uri.path): \(String(describing: error))")
+            logger.error("internal error on \(request.method) \(request.uri.path): \(String(describing: error))",
+                         metadata: ["request_id": "\(RequestOrigin.current?.requestId ?? "-")"])
             return CofferError(.internalError, "Something went wrong on our side; nothing was changed. Retry with the same Idempotency-Key.")
         }
     }

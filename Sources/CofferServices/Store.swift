@@ -163,6 +163,10 @@ public protocol CofferStore: MoneyInReads, ConsoleReads, ProductReads, BillingRe
     func accountIds(limit: Int) async throws -> [String]
     /// Newest first.
     func auditLog(accountId: String, limit: Int) async throws -> [AuditRecord]
+    /// Z3: committed audit records, newest first.
+    func auditEvents(_ q: AuditQuery) async throws -> [AuditRecord]
+    /// Z4: the chain's length and last hash.
+    func auditChainHead() async throws -> (seq: Int64, hash: String)
     /// Recomputes every wallet from its postings and checks every entry balances (W9).
     func verify() async throws -> [VerifyProblem]
 }

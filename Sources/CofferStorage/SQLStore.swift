@@ -39,7 +39,7 @@ public final class SQLStore: CofferStore {
                 switch migration {
                 case .sql(let statements):
                     for sql in statements { _ = try await db.raw(SQLQueryString(sql)).all() }
-                case let .steps(before, data, after):
+                case let .steps(before, data, after, _):
                     for sql in before { _ = try await db.raw(SQLQueryString(sql)).all() }
                     try await data(db, driver)
                     for sql in after { _ = try await db.raw(SQLQueryString(sql)).all() }
@@ -56,7 +56,12 @@ public final class SQLStore: CofferStore {
     /// The concrete transaction, for writes this module makes in one piece (a row and its audit record).
     func writeTransaction<R: Sendable>(_ body: @escaping @Sendable (SQLTransaction) async throws -> R) async throws -> R {
         let postgres = connections.isPostgres
-        return try await connections.transaction { db, driver in try await body(SQLTransaction(db: db, driver: driver, postgres: postgres)) }
+        return try await connections.transaction { db, driver in
+            let tx = SQLTransaction(db: db, driver: driver, postgres: postgres)
+            let result = try await body(tx)
+            try await AuditStorage.commit(tx.audits.take(), db, postgres: postgres)
+            return result
+        }
     }
 
     func read<R: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
@@ -177,13 +182,8 @@ public final class SQLStore: CofferStore {
 
     public func auditLog(accountId: String, limit: Int) async throws -> [AuditRecord] {
         try await read { db in
-            try await db.raw("SELECT * FROM audit_log WHERE account_id = \(bind: accountId) ORDER BY id DESC LIMIT \(literal: limit)")
-                .all().map { r in
-                    AuditRecord(id: try r.decode(column: "id", as: String.self), accountId: try r.decode(column: "account_id", as: String?.self),
-                                actor: try r.decode(column: "actor", as: String.self), action: try r.decode(column: "action", as: String.self),
-                                detail: try r.decode(column: "detail", as: String.self),
-                                createdAtMicros: try r.decode(column: "created_at", as: Int64.self))
-                }
+            try await db.raw("SELECT * FROM audit_log WHERE account_id = \(bind: accountId) ORDER BY seq DESC LIMIT \(literal: limit)")
+                .all().map(AuditStorage.record)
         }
     }
 
@@ -237,6 +237,7 @@ public final class SQLStore: CofferStore {
                 }
             }
             problems += try await Lookups.problems(db)
+            problems += try await AuditStorage.problems(db)
             return problems
         }
     }

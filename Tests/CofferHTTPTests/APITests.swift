@@ -344,3 +344,43 @@ struct APITests {
         }
     }
 }
+
+/// Z3, Z4 through the API: the request id in every answer and in the audit records; the audit log for operators
+/// (filters, CSV) and for an account's owner.
+@Suite("Audit log and request ids through the API")
+struct AuditAPITests {
+    @Test("Z3 an answer carries X-Request-Id (the caller's safe id kept, an unsafe one replaced); the gift it made is audited with it, its IP and user agent",
+          arguments: Backend.available)
+    func requestIds(backend: Backend) async throws {
+        try await APIFixture.run(backend) { api in
+            let a = api.accountId, p = api.platformKey
+            let gift = try await api.call(.post, "/v1/accounts/\(a)/gifts", key: p, idempotencyKey: "g1", body: #"{"amount":"3.00","memo":"audit me"}"#,
+                                          headers: ["X-Request-Id": "trace-42", "User-Agent": "coffer-test/1"])
+            #expect(gift.status == 201 && gift.headers[HTTPField.Name("X-Request-Id")!] == "trace-42")
+            let unsafe = try await api.call(.get, "/v1/accounts/\(a)/wallet", key: p, headers: ["X-Request-Id": "bad id<script>"])
+            let replaced = unsafe.headers[HTTPField.Name("X-Request-Id")!] ?? ""
+            #expect(replaced.hasPrefix("req_") && replaced.count == 36)
+            let refused = try await api.call(.get, "/v1/accounts/\(a)/wallet", key: nil)
+            #expect(refused.status == 401 && refused.headers[HTTPField.Name("X-Request-Id")!]?.hasPrefix("req_") == true)
+
+            let list = try await api.call(.get, "/v1/operator/audit-events?accountId=\(a)&action=wallet.", key: p)
+            let items = try #require(list.json["items"] as? [[String: Any]])
+            let audited = try #require(items.first { ($0["detail"] as? String)?.contains("audit me") == true })
+            #expect(audited["requestId"] as? String == "trace-42" && audited["userAgent"] as? String == "coffer-test/1")
+            #expect(audited["action"] as? String == "wallet.gift_grant" && (audited["hash"] as? String)?.count == 64)
+            #expect(items.allSatisfy { ($0["action"] as? String)?.hasPrefix("wallet.") == true })
+            // CSV: BOM, header, the same record.
+            let csv = try await api.call(.get, "/v1/operator/audit-events?accountId=\(a)&format=csv", key: p)
+            #expect(csv.status == 200 && csv.text.hasPrefix("\u{FEFF}seq,time,account_id,actor,action,detail,ip,user_agent,request_id,hash"))
+            #expect(csv.text.contains("trace-42"))
+            // The owner reads the account's own trail; finance may not; bad filters are refused.
+            let own = try await api.call(.get, "/v1/accounts/\(a)/audit-events?action=wallet.gift_grant", key: api.ownerKey)
+            #expect(own.status == 200 && (own.json["items"] as? [[String: Any]])?.count == 1)
+            #expect(try await api.call(.get, "/v1/accounts/\(a)/audit-events", key: api.financeKey).status == 403)
+            for bad in ["cursor=0", "cursor=abc", "action=wallet%25", "format=xml", "limit=201", "from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z"] {
+                let r = try await api.call(.get, "/v1/operator/audit-events?\(bad)", key: p)
+                #expect(r.status == 400 && r.code == "invalid_field", "\(bad)")
+            }
+        }
+    }
+}

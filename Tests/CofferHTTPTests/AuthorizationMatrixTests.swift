@@ -99,6 +99,8 @@ struct AuthorizationMatrixTests {
         "POST /v1/operator/webhook-endpoints/{endpointId}/disable": "UUFFFFA",
         "POST /v1/operator/webhook-endpoints/{endpointId}/enable": "UUFFFFA",
         "GET /v1/operator/webhook-deliveries": "UUFFFFA",
+        "GET /v1/operator/audit-events": "UUFFFFA",
+        "GET /v1/accounts/{accountId}/audit-events": "UUAFFHA",
         "GET /v1/sandbox/clock": "UUFFFFA",
         "POST /v1/sandbox/clock": "UUFFFFA",
         "GET /v1/accounts/{accountId}/bill-compensations": "UUAAFHA",

@@ -25,6 +25,7 @@ struct SchemaTests {
         "8acc9098f60daf9b543ba727fb5abf666275197b614096e71021aa0caa4f259a",  // 15
         "df7ca994ba3f4c58901ab44cbb844141a1464877c67dc87a83209b4ecad59956",  // 16
         "dbac2bc409a1c71a8d8331c473ac870d2424a71cac2a798666b61df553ac85e7",  // 17
+        "148effbf81c3b55202416e3065a8d1a854c845d6d1d0ef182402befc7e96416f",  // 18
     ]
 
     @Test("An applied migration's text never changes; new ones are appended")

@@ -194,6 +194,7 @@ struct Routes: Sendable {
         BillingRoutes(routes: self).register(on: v1)
         OrderRoutes(routes: self).register(on: v1)
         WebhookRoutes(routes: self).register(on: v1)
+        AuditRoutes(routes: self).register(on: v1)
         v1.get("sandbox/clock", use: sandboxClockNow)
         v1.post("sandbox/clock", use: advanceSandboxClock)
     }

@@ -1,3 +1,4 @@
+import Foundation
 import CofferCore
 
 public enum AccountType: String, Codable, Sendable, CaseIterable { case personal, enterprise }
@@ -118,20 +119,69 @@ public struct JournalEntryRecord: Codable, Sendable, Equatable {
     }
 }
 
-public struct AuditRecord: Sendable {
+/// Z3: one sensitive action — who, when, from where (the request's origin, taken from the task that made the record),
+/// what. `seq` and `hash` are given when the record is committed: the audit log is a hash chain (Z4).
+public struct AuditRecord: Sendable, Equatable {
     public var id: String
     public var accountId: String?
     public var actor: String
     public var action: String
     public var detail: String
     public var createdAtMicros: Int64
-    public init(id: String, accountId: String?, actor: String, action: String, detail: String, createdAtMicros: Int64) {
+    public var ip: String?
+    public var userAgent: String?
+    public var requestId: String?
+    /// Position in the chain and the chain's hash through this record (nil until committed).
+    public var seq: Int64?
+    public var hash: String?
+    public init(id: String, accountId: String?, actor: String, action: String, detail: String, createdAtMicros: Int64,
+                origin: RequestOrigin? = RequestOrigin.current) {
         self.id = id
         self.accountId = accountId
         self.actor = actor
         self.action = action
         self.detail = detail
         self.createdAtMicros = createdAtMicros
+        (self.ip, self.userAgent, self.requestId) = (origin?.ip, origin?.userAgent, origin?.requestId)
+    }
+}
+
+/// Z3: which audit records to list (all filters optional), newest first, by keyset on `seq`.
+public struct AuditQuery: Sendable {
+    public var accountId: String?
+    public var actor: String?
+    /// "wallet." matches every wallet action.
+    public var actionPrefix: String?
+    public var fromMicros: Int64?
+    public var toMicros: Int64?
+    public var beforeSeq: Int64?
+    public var limit: Int = 50
+    public init() {}
+}
+
+/// Where a request came from, for the audit log and the logs. Set by the HTTP layer for the handling of one request.
+public struct RequestOrigin: Sendable, Equatable {
+    @TaskLocal public static var current: RequestOrigin?
+    public var requestId: String
+    public var ip: String?
+    public var userAgent: String?
+    public init(requestId: String, ip: String?, userAgent: String?) {
+        // Bounded: these are copied into every audit record of the request.
+        (self.requestId, self.ip, self.userAgent) = (String(requestId.prefix(64)), ip.map { String($0.prefix(64)) }, userAgent.map { String($0.prefix(256)) })
+    }
+}
+
+/// Z4: the audit log as a hash chain. Each record's hash covers the previous hash and every field of the record, so
+/// changing, removing or reordering a committed record breaks every hash after it; the chain's head (seq and hash) is
+/// kept apart, so cutting off the tail is seen too. `coffer verify` recomputes it.
+public enum AuditChain {
+    public static let genesis = String(repeating: "0", count: 64)
+
+    public static func hash(previous: String, seq: Int64, _ r: AuditRecord) -> String {
+        // Each field prefixed by its length in UTF-8 bytes: unambiguous boundaries, the same bytes on every machine.
+        let fields: [String] = [previous, String(seq), r.id, r.accountId ?? "", r.actor, r.action, r.detail, String(r.createdAtMicros),
+                                r.ip ?? "", r.userAgent ?? "", r.requestId ?? ""]
+        return Secrets.sha256Hex(fields.map { "\($0.utf8.count):\($0)" }.joined(separator: "|"))
     }
 }
 

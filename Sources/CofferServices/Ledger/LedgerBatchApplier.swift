@@ -248,7 +248,7 @@ struct LedgerBatchApplier {
                 detail: "entry \(entryId); cash \(MoneyFormat.format(before.cashMinor)) → \(MoneyFormat.format(after.cashMinor)), "
                     + "gift \(MoneyFormat.format(before.giftMinor)) → \(MoneyFormat.format(after.giftMinor)), "
                     + "advance \(MoneyFormat.format(before.advanceOutstandingMinor)) → \(MoneyFormat.format(after.advanceOutstandingMinor)); \(d.memo ?? "")",
-                createdAtMicros: now))
+                createdAtMicros: now, origin: request.origin))
         }
         touchedWallets.insert(accountId)
         return receipt

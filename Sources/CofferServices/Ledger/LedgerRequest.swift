@@ -5,11 +5,14 @@ public struct LedgerRequest: Sendable {
     public var idempotencyKey: String
     /// Who asked: "key:<id>", "user:<id>" or "system:<job>". Recorded on the journal entry.
     public var actor: String
+    /// The request that asked (Z3): the writer's batch runs in another task, so it is carried along for the audit record.
+    public var origin: RequestOrigin?
 
-    public init(_ command: LedgerCommand, idempotencyKey: String, actor: String) {
+    public init(_ command: LedgerCommand, idempotencyKey: String, actor: String, origin: RequestOrigin? = RequestOrigin.current) {
         self.command = command
         self.idempotencyKey = idempotencyKey
         self.actor = actor
+        self.origin = origin
     }
 }
 

@@ -7,6 +7,8 @@ struct SQLTransaction: StoreTransaction {
     let db: any SQLDatabase
     let driver: DriverConnection
     let postgres: Bool
+    /// Z4: audit records are chained and inserted at the end of the transaction (`SQLStore.writeTransaction`).
+    let audits = AuditBuffer()
 
     /// SQLite already holds the database write lock for the whole transaction (BEGIN IMMEDIATE).
     private var forUpdate: String { postgres ? " FOR UPDATE" : "" }
@@ -205,10 +207,7 @@ struct SQLTransaction: StoreTransaction {
     }
 
     func insertAudit(_ a: AuditRecord) async throws {
-        _ = try await db.raw("""
-            INSERT INTO audit_log (id, account_id, actor, action, detail, created_at)
-            VALUES (\(bind: a.id), \(bind: a.accountId), \(bind: a.actor), \(bind: a.action), \(bind: a.detail), \(bind: a.createdAtMicros))
-            """).all()
+        audits.append(a)
     }
 
     func sumRechargeAmounts(accountId: String, channel: String, sinceMicros: Int64) async throws -> Int64 {

@@ -1159,6 +1159,26 @@ enum Schema {
             "CREATE INDEX orders_unpaid_by_expiry ON orders(expires_at) WHERE state = 'unpaid'",
             "CREATE INDEX orders_by_resource ON orders(account_id, resource_id)",
         ]),
+        // 18: the audit log as a hash chain (Z4) with each record's origin (Z3): `seq` and `hash` are given at commit under
+        // the chain's head row, which also keeps the last seq and hash so that a cut tail is seen. Records written before
+        // this are chained in their time order by the data step.
+        .steps(before: [
+            "ALTER TABLE audit_log ADD COLUMN seq BIGINT",
+            "ALTER TABLE audit_log ADD COLUMN hash TEXT CHECK (hash IS NULL OR length(hash) = 64)",
+            "ALTER TABLE audit_log ADD COLUMN ip TEXT",
+            "ALTER TABLE audit_log ADD COLUMN user_agent TEXT",
+            "ALTER TABLE audit_log ADD COLUMN request_id TEXT",
+            """
+            CREATE TABLE audit_chain (
+                id INTEGER PRIMARY KEY CHECK (id = 1),
+                seq BIGINT NOT NULL CHECK (seq >= 0),
+                hash TEXT NOT NULL CHECK (length(hash) = 64)
+            )
+            """,
+        ], data: AuditStorage.chainExisting, after: [
+            "CREATE UNIQUE INDEX audit_log_by_seq ON audit_log(seq)",
+            "CREATE INDEX audit_log_by_time ON audit_log(created_at)",
+        ], name: "AuditStorage.chainExisting"),
     ]
 }
 
@@ -1168,13 +1188,14 @@ enum Migration: Sendable {
     case sql([String])
     /// Statements, then a data step written in Swift (rows reshaped in a way one SQL text for both databases cannot
     /// say), then more statements; all in the migration's one transaction.
-    case steps(before: [String], data: @Sendable (any SQLDatabase, DriverConnection) async throws -> Void, after: [String])
+    case steps(before: [String], data: @Sendable (any SQLDatabase, DriverConnection) async throws -> Void, after: [String],
+               name: String = "LedgerRowsMigration")
 
     /// What the pinned digest covers: every statement, and the data step's name.
     var text: String {
         switch self {
         case .sql(let statements): statements.joined(separator: ";\n")
-        case .steps(let before, _, let after): (before + ["-- data step: LedgerRowsMigration"] + after).joined(separator: ";\n")
+        case .steps(let before, _, let after, let name): (before + ["-- data step: \(name)"] + after).joined(separator: ";\n")
         }
     }
 }
