@@ -42,6 +42,7 @@ public struct WebConsole: RouteModule {
         DeskPages(console: self).register(on: web)
         BillPages(console: self).register(on: web)
         OrderPages(console: self).register(on: web)
+        AuditPages(console: self).register(on: web)
     }
 
     // MARK: requests

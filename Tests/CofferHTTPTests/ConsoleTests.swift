@@ -564,6 +564,7 @@ struct ConsoleTests {
         for p in StatisticPeriod.allCases { used.insert("bill_period_" + p.rawValue) }
         for b in ["product", "project", "region", "tag"] { used.insert("bill_by_" + b) }
         for s in ["running", "finished"] { used.insert("settlement_state_" + s) }
+        for c in AuditRoutes.csvColumns { used.insert("audit_csv_" + c) }
         for e in ErrorCode.allCases { used.insert("error_" + e.rawValue) }
         for k in ["forbidden", "not_found", "unauthorized", "too_many", "internal", "bad_request"] {
             used.insert("error_page_" + k)
@@ -638,5 +639,37 @@ struct ConsoleTests {
         }
         let svg = try #require(QRCode.svg("https://qr.alipay.com/bax01234"))
         #expect(svg.hasPrefix("<svg") && svg.contains("<path"))
+    }
+}
+
+/// Z3 in the console: the desk's audit log (filters, a CSV in the page's language) and the owner's own trail.
+@Suite("Audit pages in the console")
+struct AuditConsoleTests {
+    @Test("Z3 a failed and a good sign-in are on the owner's audit page; the desk filters the log by account and downloads it with headers in its language",
+          arguments: Backend.available)
+    func auditPages(backend: Backend) async throws {
+        try await ConsoleFixture.run(backend) { f in
+            let owner = WebSession(f.client)
+            _ = try await owner.signIn(f.ownerEmail, "not the password")
+            _ = try await owner.signIn(f.ownerEmail, "correct horse battery")
+            let own = try await owner.request(.get, "/audit")
+            #expect(own.status == 200 && own.text.contains("console.sign_in_failed") && own.text.contains("console.sign_in"))
+            #expect(!own.text.contains("not the password"))
+
+            _ = try await f.env.engine.console.createOperator(email: "auditor@example.com", name: "Auditor", password: "operator password", actor: "test")
+            let desk = WebSession(f.client)
+            _ = try await desk.signIn("auditor@example.com", "operator password", desk: true)
+            try await desk.request(.get, "/desk/accounts/\(f.accountId)")
+            let gift = try await desk.request(.post, "/desk/accounts/\(f.accountId)/gift",
+                                              form: ["csrf": desk.csrf, "idem": desk.field("idem"), "amount": "8.00", "reason": "审计测试"])
+            #expect(gift.status == 303)
+            let log = try await desk.request(.get, "/desk/audit?account=\(f.accountId)&action=wallet.")
+            #expect(log.status == 200 && log.text.contains("wallet.gift_grant") && log.text.contains("审计测试") && !log.text.contains("console.sign_in"))
+            let csv = try await desk.request(.get, "/desk/audit.csv?account=\(f.accountId)")
+            #expect(csv.status == 200 && csv.text.hasPrefix("\u{FEFF}序号,时间,账户,操作人,操作,内容") && csv.text.contains("wallet.gift_grant"))
+            #expect(try await desk.request(.get, "/desk/audit?cursor=abc").status == 400)
+            // A customer cannot open the desk's log.
+            #expect(try await owner.request(.get, "/desk/audit").status != 200)
+        }
     }
 }

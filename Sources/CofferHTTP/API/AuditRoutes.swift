@@ -5,7 +5,7 @@ import HTTPTypes
 import Hummingbird
 
 /// Z3, Z4: the audit log — every account's for operators, an account's own for its owner; JSON pages or CSV.
-struct AuditRoutes: Sendable {
+public struct AuditRoutes: Sendable {
     let routes: Routes
     var engine: CofferEngine { routes.engine }
 
@@ -78,12 +78,14 @@ struct AuditRoutes: Sendable {
         }
     }
 
-    static let csvColumns = ["seq", "time", "account_id", "actor", "action", "detail", "ip", "user_agent", "request_id", "hash"]
+    public static let csvColumns = ["seq", "time", "account_id", "actor", "action", "detail", "ip", "user_agent", "request_id", "hash"]
 
-    static func csv(_ store: any CofferStore, _ query: AuditQuery, name: String) async throws -> Response {
+    /// The API's file has the stable column names; the console passes its page's language (`header`).
+    public static func csv(_ store: any CofferStore, _ query: AuditQuery, name: String, header: [String] = csvColumns) async throws -> Response {
+        precondition(header.count == csvColumns.count)
         var q = query
         q.limit = 1_000
-        var out = "\u{FEFF}" + csvColumns.joined(separator: ",") + "\r\n"
+        var out = "\u{FEFF}" + header.map { Exports.csvField($0, text: true) }.joined(separator: ",") + "\r\n"
         var rows = 0
         while rows < Limits.maxCSVRows {
             let page = try await store.auditEvents(q)

@@ -61,6 +61,10 @@ public struct ConsoleService: Sendable {
         let ok = Bcrypt.verify(password, hash: found?.hash ?? Self.dummyHash)
         guard let found, ok else {
             for key in keys { throttle.fail(key, nowMicros: now) }
+            // Z3: a failed sign-in is audited (never the password), on the account when the address is one of its users.
+            let failure = AuditRecord(id: ids.make("aud"), accountId: found?.accountId, actor: "\(subject.rawValue):\(found?.id ?? "unknown")",
+                                      action: "console.sign_in_failed", detail: "as \(email) from \(client)", createdAtMicros: now)
+            try await store.transaction { tx in try await tx.insertAudit(failure) }
             throw Self.signInFailed
         }
         let token = Secrets.token(prefix: "cs_")

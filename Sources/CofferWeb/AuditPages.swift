@@ -1,0 +1,98 @@
+import CofferCore
+import CofferHTTP
+import CofferServices
+import Foundation
+import Hummingbird
+
+/// Z3, Z4 in the console: the audit log at the desk (every account, filters, CSV) and an account's own trail for its
+/// owner. Thin handlers over the store's audit reads.
+struct AuditPages: Sendable {
+    let console: WebConsole
+    var engine: CofferEngine { console.engine }
+    typealias Visit = WebConsole.Visit
+    static let pageSize = 50
+
+    func register(on web: RouterGroup<CofferContext>) {
+        web.get("/desk/audit", use: desk)
+        web.get("/desk/audit.csv", use: deskCSV)
+        web.get("/audit", use: own)
+    }
+
+    /// The filters a page or its download was asked for, checked like the API's.
+    func query(_ p: [String: String], accountId: String?) throws(CofferError) -> AuditQuery {
+        var q = AuditQuery()
+        q.limit = Self.pageSize
+        q.accountId = accountId
+        if accountId == nil, let a = p["account"].flatMap({ $0.isEmpty ? nil : $0 }) {
+            guard a.count <= 64, a.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" }) else {
+                throw CofferError.invalidField("account", "is not an account id")
+            }
+            q.accountId = a
+        }
+        if let a = p["actor"].flatMap({ $0.isEmpty ? nil : $0 }) {
+            guard a.count <= 128 else { throw CofferError.invalidField("actor", "at most 128 characters") }
+            q.actor = a
+        }
+        if let a = p["action"].flatMap({ $0.isEmpty ? nil : $0 }) {
+            guard a.count <= 64, a.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "." }) else {
+                throw CofferError.invalidField("action", "an action or its prefix, e.g. wallet.")
+            }
+            q.actionPrefix = a
+        }
+        if let c = p["cursor"] {
+            guard let seq = Int64(c), seq > 0 else { throw CofferError.invalidField("cursor", "is not a page of this list") }
+            q.beforeSeq = seq
+        }
+        return q
+    }
+
+    func rows(_ records: [AuditRecord], _ v: Visit, timeZone: String) -> [[String: Any]] {
+        records.map { a in
+            ["seq": a.seq.map(String.init) ?? "", "time": Display.time(a.createdAtMicros, timeZone: timeZone, withSeconds: true),
+             "account": a.accountId ?? "", "actor": a.actor, "action": a.action, "detail": a.detail,
+             "origin": [a.ip, a.userAgent, a.requestId].compactMap { $0 }.joined(separator: " · ")]
+        }
+    }
+
+    func page(_ template: String, _ v: Visit, _ p: [String: String], accountId: String?, timeZone: String, path: String) async throws -> Response {
+        let q = try query(p, accountId: accountId)
+        let records = try await engine.store.auditEvents(q)
+        var kept = p
+        kept["cursor"] = nil
+        let filters = kept.filter { !$0.value.isEmpty }.sorted { $0.key < $1.key }
+            .map { "\($0.key)=\($0.value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")" }
+        let base = filters.joined(separator: "&")
+        let next = records.count == q.limit ? records.last?.seq.map { path + "?" + (base.isEmpty ? "" : base + "&") + "cursor=\($0)" } : nil
+        var model: [String: Any] = [
+            "records": rows(records, v, timeZone: timeZone), "hasRecords": !records.isEmpty, "next": next ?? "",
+            "account": p["account"] ?? "", "actor": p["actor"] ?? "", "action": p["action"] ?? "",
+        ]
+        // Staff only: the download and the chain's head (its length counts every account's records).
+        if accountId == nil {
+            let head = try await engine.store.auditChainHead()
+            model["csv"] = path + ".csv" + (base.isEmpty ? "" : "?" + base)
+            model["chain"] = console.t(v, "audit_chain_head", ["count": String(head.seq), "hash": String(head.hash.prefix(16))])
+        }
+        return console.page(template, v, title: console.t(v, accountId == nil ? "desk_audit_title" : "audit_title"), model: model)
+    }
+
+    @Sendable func desk(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let v = try await console.staff(request, context)
+        return try await page("desk/audit", v, console.query(request), accountId: nil, timeZone: "Asia/Shanghai", path: "/desk/audit")
+    }
+
+    /// The download speaks the page's language (the API's keeps its stable column names).
+    @Sendable func deskCSV(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let v = try await console.staff(request, context)
+        let q = try query(console.query(request), accountId: nil)
+        let header = AuditRoutes.csvColumns.map { console.t(v, "audit_csv_" + $0) }
+        return try await AuditRoutes.csv(engine.store, q, name: "audit", header: header)
+    }
+
+    /// The owner's own trail: sign-ins, users and keys, and what operators did to the account.
+    @Sendable func own(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let (v, accountId) = try await console.customer(request, context, needs: .owner)
+        let tz = try await console.timeZone(accountId)
+        return try await page("audit", v, console.query(request), accountId: accountId, timeZone: tz, path: "/audit")
+    }
+}
