@@ -115,6 +115,8 @@ public protocol StoreTransaction: MoneyInWrites, ConsoleWrites, ProductWrites, B
     func insertUser(_ user: UserRecord) async throws
     func userExists(email: String) async throws -> Bool
     func insertApiKey(_ key: ApiKeyRecord) async throws
+    /// Answers whether an unrevoked key of the account was revoked.
+    func revokeApiKey(accountId: String, id: String, atMicros: Int64) async throws -> Bool
     func insertRecharge(_ recharge: RechargeRecord) async throws
     func expireRecharges(dueBeforeMicros: Int64, limit: Int) async throws -> Int
     func insertAudit(_ audit: AuditRecord) async throws

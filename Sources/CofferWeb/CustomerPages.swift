@@ -33,6 +33,7 @@ struct CustomerPages: Sendable {
         web.post("/users", use: inviteUser)
         web.post("/users/:userId/role", use: setRole)
         web.post("/keys", use: createKey)
+        web.post("/keys/:keyId/revoke", use: revokeKey)
     }
 
 
@@ -220,7 +221,7 @@ struct CustomerPages: Sendable {
                        "reason": r.rejectReason ?? ""]
         }
         return ["resubmit": prefill, "payee": details.payeeName, "bank": details.bankName, "number": details.accountNumber, "memo": details.memo,
-                "dedicated": details.dedicatedAccountNumber, "remittances": remittances, "hasRemittances": !remittances.isEmpty,
+                "dedicated": details.dedicatedAccountNumber, "dedicatedGrouped": Display.groupedInFours(details.dedicatedAccountNumber), "remittances": remittances, "hasRemittances": !remittances.isEmpty,
                 "payers": payers, "hasPayers": !payers.isEmpty, "held": held, "hasHeld": !held.isEmpty,
                 "idem": console.formKey()]
     }
@@ -428,6 +429,16 @@ struct CustomerPages: Sendable {
                                                                              actor: v.session!.principal.actor)
             if replayed { throw WebFlow.redirect("/users") }
             return try await usersPageWith(v, accountId, createdKey: key)
+        }
+    }
+
+    @Sendable func revokeKey(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let (v, accountId) = try await console.customer(request, context, needs: .owner)
+        _ = try await console.form(request, v)
+        let keyId = try context.param("keyId")
+        return try await console.orShow(v, { e, s in try await usersPageWith(v, accountId, error: e, status: s) }) {
+            try await engine.accounts.revokeAccountKey(accountId: accountId, keyId: keyId, actor: v.session!.principal.actor)
+            throw WebFlow.redirect("/users?notice=notice_key_revoked")
         }
     }
 }

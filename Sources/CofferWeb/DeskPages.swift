@@ -23,6 +23,7 @@ struct DeskPages: Sendable {
         web.post("/desk/remittances/:remittanceId/approve", use: approve)
         web.post("/desk/remittances/:remittanceId/reject", use: reject)
         web.get("/desk/statements", use: statements)
+        web.get("/desk/statements/template.csv", use: statementTemplate)
         web.post("/desk/statements", use: importStatement)
         web.post("/desk/lines/:lineId/assign", use: assignLine)
         web.post("/desk/lines/:lineId/refund", use: refundLine)
@@ -189,6 +190,15 @@ struct DeskPages: Sendable {
     }
 
     // MARK: statements (T2) and the unmatched pool
+
+    /// T2: the statement file's columns, as a file to fill in.
+    @Sendable func statementTemplate(_ request: Request, _ context: CofferContext) async throws -> Response {
+        _ = try await console.staff(request, context)
+        var headers = HTTPFields()
+        headers[.contentType] = "text/csv; charset=utf-8"
+        headers[.contentDisposition] = "attachment; filename=\"statement-template.csv\""
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: StatementCSV.template)))
+    }
 
     func statementsPage(_ v: Visit, results: [StatementLineResult]? = nil, error: String? = nil,
                         status: HTTPResponse.Status = .ok) async throws -> Response {

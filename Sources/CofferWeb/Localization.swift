@@ -55,6 +55,16 @@ public struct Catalogs: Sendable {
 /// Money and time as a person reads them.
 enum Display {
     /// ¥1,234.50 (grouped by thousands, exact: from integer minor units, never through a floating point number).
+    /// A long account number as a person reads it out: groups of four.
+    static func groupedInFours(_ digits: String) -> String {
+        var out = ""
+        for (i, c) in digits.enumerated() {
+            if i > 0 && i % 4 == 0 { out.append(" ") }
+            out.append(c)
+        }
+        return out
+    }
+
     static func money(_ minor: Int64, currency: String = "CNY") -> String {
         let plain = MoneyFormat.format(minor)
         let negative = plain.hasPrefix("-")

@@ -69,7 +69,7 @@ struct SignInPages: Sendable {
         if let token = Cookies.parse(request.headers[.cookie])[Cookies.session] { try await engine.console.signOut(token: token) }
         var headers = HTTPFields()
         headers[.setCookie] = Cookies.expire(Cookies.session, secure: console.settings.secureCookies)
-        headers[.location] = v.session?.principal.isOperator == true ? "/desk/login" : "/login"
+        headers[.location] = (v.session?.principal.isOperator == true ? "/desk/login" : "/login") + "?notice=notice_signed_out"
         return Response(status: .seeOther, headers: headers)
     }
 

@@ -282,7 +282,11 @@ try:
         with open(receipt, "wb") as f:
             f.write(png(320, 200, (40, 110, 200)))
         customer.get(server.base + "/remittance")
-        assert len(text(customer, "#dedicated")) == 25
+        # The 25-digit number reads in groups of four; the copy button copies it without the spaces.
+        grouped = text(customer, "#dedicated")
+        assert len(grouped.replace(" ", "")) == 25 and grouped.split(" ")[0] == grouped.replace(" ", "")[:4], grouped
+        copy = customer.find_element(By.ID, "copy-dedicated")
+        assert copy.is_displayed() and copy.get_attribute("data-copy") == grouped.replace(" ", "")
         for field, value in [("payerName", "示例云科技有限公司"), ("payerAccount", "6222020200001234567"),
                              ("payerBank", "工商银行上海分行"), ("r-amount", "2000.00"), ("bankSerial", "BS%d" % (time.time() * 1000))]:
             customer.find_element(By.ID, field).send_keys(value)
@@ -549,6 +553,7 @@ try:
     def _():
         click(customer, customer.find_element(By.CSS_SELECTOR, "form[action='/logout'] button"))
         assert "/login" in customer.current_url
+        assert text(customer, ".notice") in ("您已安全退出。", "You are signed out."), customer.page_source[:500]
         customer.get(server.base + "/overview")
         assert "/login" in customer.current_url, customer.current_url
 finally:

@@ -384,3 +384,28 @@ struct AuditAPITests {
         }
     }
 }
+
+@Suite("API keys are revoked by the owner")
+struct ApiKeyRevocationTests {
+    @Test("Z3 the owner revokes an account key: it is refused at once, revoking again is api_key_not_found, another account's key is not found; audited",
+          arguments: Backend.available)
+    func revoke(backend: Backend) async throws {
+        try await APIFixture.run(backend) { api in
+            let a = api.accountId
+            let wallet = try await api.call(.get, "/v1/accounts/\(a)/wallet", key: api.financeKey)
+            #expect(wallet.status == 200)
+            let keys = try await api.env.store.apiKeys(accountId: a)
+            let finance = try #require(keys.first { k in api.financeKey.isEmpty == false && k.digest == Secrets.sha256Hex(api.financeKey) })
+            let other = try await api.env.createAccount().accountId
+            let stranger = try await api.call(.post, "/v1/accounts/\(other)/api-keys/\(finance.id)/revoke", key: api.platformKey)
+            #expect(stranger.status == 404 && stranger.code == "api_key_not_found")
+            let revoked = try await api.call(.post, "/v1/accounts/\(a)/api-keys/\(finance.id)/revoke", key: api.ownerKey)
+            #expect(revoked.status == 200 && revoked.string("state") == "revoked")
+            #expect(try await api.call(.get, "/v1/accounts/\(a)/wallet", key: api.financeKey).status == 401)
+            let again = try await api.call(.post, "/v1/accounts/\(a)/api-keys/\(finance.id)/revoke", key: api.ownerKey)
+            #expect(again.status == 404 && again.code == "api_key_not_found")
+            let audit = try await api.call(.get, "/v1/accounts/\(a)/audit-events?action=api_key.revoke", key: api.ownerKey)
+            #expect((audit.json["items"] as? [[String: Any]])?.count == 1)
+        }
+    }
+}

@@ -26,6 +26,7 @@ struct AuthorizationMatrixTests {
         "GET /v1/accounts/{accountId}": "UUAAAHA",
         "POST /v1/accounts/{accountId}/users": "UUAFFHA",
         "POST /v1/accounts/{accountId}/api-keys": "UUAFFHA",
+        "POST /v1/accounts/{accountId}/api-keys/{keyId}/revoke": "UUAFFHA",
         "GET /v1/accounts/{accountId}/wallet": "UUAAFHA",
         "POST /v1/accounts/{accountId}/gifts": "UUFFFHA",
         "POST /v1/accounts/{accountId}/adjustments": "UUFFFHA",

@@ -655,6 +655,17 @@ struct AuditConsoleTests {
             let own = try await owner.request(.get, "/audit")
             #expect(own.status == 200 && own.text.contains("console.sign_in_failed") && own.text.contains("console.sign_in"))
             #expect(!own.text.contains("not the password"))
+            // The owner revokes an API key from the users page; the signed-out page says so.
+            let users = try await owner.request(.get, "/users")
+            let ownerId = try #require(try await f.env.store.users(accountId: f.accountId).first?.id)
+            _ = try await owner.request(.post, "/keys", form: ["csrf": owner.csrf, "idem": "k-1", "name": "CI", "userId": ownerId])
+            let key = try #require(try await f.env.store.apiKeys(accountId: f.accountId).first)
+            #expect(users.status == 200)
+            let revoked = try await owner.request(.post, "/keys/\(key.id)/revoke", form: ["csrf": owner.csrf])
+            #expect(revoked.status == 303 && revoked.headers[.location] == "/users?notice=notice_key_revoked")
+            #expect(try await f.env.store.apiKeys(accountId: f.accountId).isEmpty)
+            let out = try await owner.request(.post, "/logout", form: ["csrf": owner.csrf])
+            #expect(out.headers[.location] == "/login?notice=notice_signed_out")
 
             _ = try await f.env.engine.console.createOperator(email: "auditor@example.com", name: "Auditor", password: "operator password", actor: "test")
             let desk = WebSession(f.client)

@@ -26,6 +26,7 @@ public enum ErrorCode: String, CaseIterable, Codable, Sendable {
     case forbidden = "forbidden"
     case accountNotFound = "account_not_found"
     case userNotFound = "user_not_found"
+    case apiKeyNotFound = "api_key_not_found"
     case freezeNotFound = "freeze_not_found"
     case chargeNotFound = "charge_not_found"
     case rechargeNotFound = "recharge_not_found"
@@ -136,7 +137,7 @@ public enum ErrorCode: String, CaseIterable, Codable, Sendable {
             .unauthorized
         case .forbidden, .csrfFailed:
             .forbidden
-        case .accountNotFound, .userNotFound, .freezeNotFound, .chargeNotFound, .rechargeNotFound, .remittanceNotFound,
+        case .accountNotFound, .userNotFound, .apiKeyNotFound, .freezeNotFound, .chargeNotFound, .rechargeNotFound, .remittanceNotFound,
              .statementLineNotFound, .payerNameNotFound, .codeBatchNotFound, .productNotFound, .codeNotFound, .channelRefundNotFound, .routeNotFound,
              .resourceNotFound, .projectNotFound, .settlementNotFound, .sandboxClockDisabled, .metricsDisabled,
              .sandboxDisabled, .receiptMissing, .orderNotFound, .orderPaymentNotFound, .planNotFound, .couponNotFound,

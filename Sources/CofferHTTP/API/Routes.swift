@@ -166,6 +166,7 @@ struct Routes: Sendable {
         v1.get("accounts/:accountId", use: getAccount)
         v1.post("accounts/:accountId/users", use: createUser)
         v1.post("accounts/:accountId/api-keys", use: createApiKey)
+        v1.post("accounts/:accountId/api-keys/:keyId/revoke", use: revokeApiKey)
         v1.get("accounts/:accountId/wallet", use: getWallet)
         v1.post("accounts/:accountId/gifts", use: grantGift)
         v1.post("accounts/:accountId/adjustments", use: adjust)
@@ -268,6 +269,13 @@ struct Routes: Sendable {
                                                                              name: body.name, idempotencyKey: key,
                                                                              actor: principal.actor)
         return try JSON.response(ApiKeyJSON(created), status: .created, replayed: replayed)
+    }
+
+    @Sendable func revokeApiKey(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let (principal, accountId) = try await authorize(request, context, .owner)
+        let keyId = try context.param("keyId")
+        try await engine.accounts.revokeAccountKey(accountId: accountId, keyId: keyId, actor: principal.actor)
+        return try JSON.response(["id": keyId, "state": "revoked"])
     }
 
     // MARK: wallet and operator money

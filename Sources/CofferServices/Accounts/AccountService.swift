@@ -149,6 +149,20 @@ public struct AccountService: Sendable {
                                    idempotency: idempotency, actor: actor)
     }
 
+    /// Z3: an account key stops working (within the key cache's 2 s); audited. Revoking it again is a 404: it is gone.
+    public func revokeAccountKey(accountId: String, keyId: String, actor: String) async throws {
+        let now = clock.nowMicros()
+        let audit = AuditRecord(id: ids.make("aud"), accountId: accountId, actor: actor, action: "api_key.revoke", detail: "account key \(keyId)",
+                                createdAtMicros: now)
+        let revoked = try await store.transaction { tx in
+            guard try await tx.revokeApiKey(accountId: accountId, id: keyId, atMicros: now) else { return false }
+            try await tx.insertAudit(audit)
+            return true
+        }
+        guard revoked else { throw CofferError.notFound(.apiKeyNotFound, keyId) }
+        keyCache.forgetAll()
+    }
+
     public func createPlatformKey(name: String, actor: String) async throws -> CreatedApiKey {
         let ctx = try IdempotencyContext(scope: "platform", key: "platform-key-" + ids.make("k"), fingerprint: name)
         return try await createKey(kind: .platform, accountId: nil, userId: nil, name: name, idempotency: ctx, actor: actor).0
@@ -264,4 +278,7 @@ final class PrincipalCache: Sendable {
             e[digest] = (principal, nowMicros + Self.ttlMicros)
         }
     }
+
+    /// After a revocation this instance forgets every key at once (other instances within the TTL).
+    func forgetAll() { entries.withLock { $0.removeAll(keepingCapacity: true) } }
 }

@@ -10,6 +10,10 @@ public enum StatementCSV {
     public static let columns = ["bank_serial", "booked_on", "amount", "currency", "payer_name", "payer_account",
                                  "payee_account", "memo"]
 
+    /// A file to fill in (the desk offers it): the header and one example line.
+    public static let template = "\u{FEFF}" + columns.joined(separator: ",") + "\r\n"
+        + "2026112300001,2026-11-23,80000.00,CNY,北京示例科技有限公司,110987654321,1109123456106010000012345,云服务费\r\n"
+
     public static func parse(_ text: String, maxLines: Int) throws(CofferError) -> [StatementLineInput] {
         var body = text
         if body.hasPrefix("\u{FEFF}") { body.removeFirst() }

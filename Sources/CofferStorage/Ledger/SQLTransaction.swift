@@ -183,6 +183,13 @@ struct SQLTransaction: StoreTransaction {
             """).all()
     }
 
+    func revokeApiKey(accountId: String, id: String, atMicros: Int64) async throws -> Bool {
+        try await db.raw("""
+            UPDATE api_keys SET revoked_at = \(bind: atMicros)
+            WHERE account_id = \(bind: accountId) AND id = \(bind: id) AND revoked_at IS NULL RETURNING id
+            """).all().count == 1
+    }
+
     func insertRecharge(_ r: RechargeRecord) async throws {
         _ = try await db.raw("""
             INSERT INTO recharges (account_id, id, channel, amount_minor, state, channel_trade_no, expires_at, paid_at, created_at,
