@@ -82,15 +82,19 @@ struct CustomerPages: Sendable {
         // R6: the last amount the customer recharged is offered again.
         let last = try await engine.store.recharges(accountId: accountId, limit: 20).first { $0.state == .paid }
         let firstEnabled = engine.recharges.catalog.first { $0.enabled && $0.protocolStatus != "not_implemented" }?.name
-        let channels: [[String: Any]] = engine.recharges.catalog.map { c in
+        // The methods that can be used first; each amount in the channel's own currency.
+        let catalog = engine.recharges.catalog
+        let ordered = catalog.filter { $0.enabled && $0.protocolStatus != "not_implemented" } + catalog.filter { !($0.enabled && $0.protocolStatus != "not_implemented") }
+        let channels: [[String: Any]] = ordered.map { c in
             let l = limits.channelLimits[c.name]
-            var parts = [console.t(v, "limit_range", ["min": Display.money(limits.minMinor), "max": Display.money(limits.maxMinor)])]
-            if let p = l?.perPaymentMinor { parts.append(console.t(v, "limit_per_payment", ["amount": Display.money(p)])) }
-            if let d = l?.perDayMinor { parts.append(console.t(v, "limit_per_day", ["amount": Display.money(d)])) }
-            if let m = l?.perMonthMinor { parts.append(console.t(v, "limit_per_month", ["amount": Display.money(m)])) }
+            func money(_ minor: Int64) -> String { Display.money(minor, currency: c.currency) }
+            var parts = [console.t(v, "limit_range", ["min": money(limits.minMinor), "max": money(limits.maxMinor)])]
+            if let p = l?.perPaymentMinor { parts.append(console.t(v, "limit_per_payment", ["amount": money(p)])) }
+            if let d = l?.perDayMinor { parts.append(console.t(v, "limit_per_day", ["amount": money(d)])) }
+            if let m = l?.perMonthMinor { parts.append(console.t(v, "limit_per_month", ["amount": money(m)])) }
             let usable = c.enabled && c.protocolStatus != "not_implemented"
             let fee = limits.feeRules[c.name].map { feeText(v, $0) } ?? console.t(v, "fee_none")
-            return ["name": c.name, "title": c.title, "currency": c.currency, "usable": usable,
+            return ["name": c.name, "title": console.channelName(v, c.name), "currency": c.currency, "usable": usable,
                     "test": c.protocolStatus == "test", "checked": usable && c.name == (chosen ?? firstEnabled),
                     "limits": parts.joined(separator: console.t(v, "list_separator")),
                     "status": usable ? fee : console.t(v, c.protocolStatus == "not_implemented" ? "channel_not_implemented" : "channel_disabled")]
@@ -101,7 +105,7 @@ struct CustomerPages: Sendable {
             "channels": channels, "idem": console.formKey(),
             "amount": amount ?? last.map { MoneyFormat.format($0.amountMinor) } ?? "",
             "lastAmount": last.map { Display.money($0.amountMinor) } as Any,
-            "recent": recent.map { ["id": $0.id, "amount": Display.money($0.amountMinor), "channel": $0.channel,
+            "recent": recent.map { ["id": $0.id, "amount": Display.money($0.amountMinor), "channel": console.channelName(v, $0.channel),
                                     "state": console.t(v, "recharge_state_" + $0.state.rawValue),
                                     "time": Display.time($0.createdAtMicros, timeZone: tz)] },
             "hasRecent": !recent.isEmpty,
@@ -154,7 +158,7 @@ struct CustomerPages: Sendable {
         let qr = view.payment.map { $0.kind == PaymentInstruction.qrKind } ?? false
         var model: [String: Any] = [
             "id": r.id, "amount": Display.money(r.amountMinor), "fee": (r.feeMinor ?? 0) > 0 ? Display.money(r.feeMinor!) : "",
-            "total": Display.money(r.totalMinor), "channel": engine.recharges.catalog.first { $0.name == r.channel }?.title ?? r.channel,
+            "total": Display.money(r.totalMinor), "channel": console.channelName(v, r.channel),
             "state": console.t(v, "recharge_state_" + r.state.rawValue), "pending": r.state == .pending, "paid": r.state == .paid,
             "expired": r.state == .expired, "refused": r.state == .refused, "test": view.testChannel, "sandbox": r.channel == SandboxChannel.channelName && console.deps.sandbox != nil,
             "qr": qr && QRCode.available, "qrMissing": qr && !QRCode.available, "paymentURL": view.payment?.url ?? "",

@@ -271,7 +271,7 @@ struct DeskPages: Sendable {
         let refunds = try await engine.store.channelRefunds(accountId: nil, states: states, limit: 200)
         return console.page("desk/refunds", v, title: console.t(v, "desk_refunds_title"), model: [
             "refunds": refunds.map { f -> [String: Any] in
-                ["id": f.id, "accountId": f.accountId, "rechargeId": f.rechargeId, "channel": f.channel,
+                ["id": f.id, "accountId": f.accountId, "rechargeId": f.rechargeId, "channel": console.channelName(v, f.channel),
                  "amount": Display.money(f.amountMinor), "state": console.t(v, "refund_state_" + f.state.rawValue),
                  "attempts": f.attempts, "lastError": f.lastError ?? "", "open": f.state == .pending || f.state == .processing,
                  "time": Display.time(f.createdAtMicros, timeZone: "Asia/Shanghai")]

@@ -185,6 +185,11 @@ public struct WebConsole: RouteModule {
 
     func t(_ v: Visit, _ key: String, _ args: [String: String] = [:]) -> String { catalogs.text(v.lang, key, args) }
 
+    /// A payment channel as the page's language names it (the catalog's title for a channel the catalogs do not know).
+    func channelName(_ v: Visit, _ channel: String) -> String {
+        catalogs.table(v.lang)["channel_name_" + channel] ?? engine.recharges.catalog.first { $0.name == channel }?.title ?? channel
+    }
+
     /// A site message as the reader reads it: from the catalogs in the page's language when it came from an event
     /// (`message_<kind>_title` / `_body` with the event's parameters), else the text it was written with.
     func messageText(_ m: SiteMessageRecord, _ v: Visit) -> (title: String, body: String) {
