@@ -364,7 +364,9 @@ struct CustomerPages: Sendable {
         let (v, accountId) = try await console.customer(request, context, needs: .finance)
         var (q, _) = try query(request, accountId, tz: try await timeZone(accountId), v: v)
         q.beforeId = nil
-        return try await Exports.transactions(engine.store, q)
+        let table = console.catalogs.table(v.lang)
+        return try await Exports.transactions(engine.store, q, header: Exports.csvColumns.map { table["csv_txn_" + $0] ?? $0 },
+                                              typeName: { table["type_" + $0] ?? $0 })
     }
 
     // MARK: users and API keys (owner)

@@ -565,6 +565,7 @@ struct ConsoleTests {
         for b in ["product", "project", "region", "tag"] { used.insert("bill_by_" + b) }
         for s in ["running", "finished"] { used.insert("settlement_state_" + s) }
         for c in AuditRoutes.csvColumns { used.insert("audit_csv_" + c) }
+        for c in Exports.csvColumns { used.insert("csv_txn_" + c) }
         for c in ChannelCatalog.entries(enabled: []) { used.insert("channel_name_" + c.name) }
         for c in ["wechatpay", "alipay", "sandbox"] { used.insert("channel_name_" + c) }
         for e in ErrorCode.allCases { used.insert("error_" + e.rawValue) }

@@ -58,19 +58,23 @@ struct TransactionRoutes: Sendable {
 
 /// CSV downloads: UTF-8 with BOM so that spreadsheet programs read Chinese right; the API and the console send the same files.
 public enum Exports {
-    static let csvColumns = ["id", "time", "type", "amount", "cash", "gift", "frozen", "balance_after", "available_after",
-                             "related_type", "related_id", "channel_trade_no", "memo"]
+    public static let csvColumns = ["id", "time", "type", "amount", "cash", "gift", "frozen", "balance_after", "available_after",
+                                    "related_type", "related_id", "channel_trade_no", "memo"]
 
-    public static func transactions(_ store: any CofferStore, _ query: TransactionQuery) async throws -> Response {
+    /// The API's file keeps the stable column names and type codes; the console's speaks its page's language (`header`,
+    /// `typeName`).
+    public static func transactions(_ store: any CofferStore, _ query: TransactionQuery, header: [String] = csvColumns,
+                                    typeName: @Sendable (String) -> String = { $0 }) async throws -> Response {
+        precondition(header.count == csvColumns.count)
         var q = query
         q.limit = 1_000
-        var out = "\u{FEFF}" + csvColumns.joined(separator: ",") + "\r\n"
+        var out = "\u{FEFF}" + header.map { csvField($0, text: true) }.joined(separator: ",") + "\r\n"
         var rows = 0
         while rows < Limits.maxCSVRows {
             let page = try await store.transactions(q)
             for t in page {
                 let v = TransactionView(t)
-                let fields = [v.id, v.time, v.type, v.amount, v.cash, v.gift, v.frozen, v.balanceAfter, v.availableAfter,
+                let fields = [v.id, v.time, typeName(v.type), v.amount, v.cash, v.gift, v.frozen, v.balanceAfter, v.availableAfter,
                               v.relatedType ?? "", v.relatedId ?? "", v.channelTradeNo ?? "", v.memo ?? ""]
                 out += fields.enumerated().map { csvField($0.element, text: $0.offset >= 9) }.joined(separator: ",") + "\r\n"
             }
