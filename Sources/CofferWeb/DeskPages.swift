@@ -146,13 +146,26 @@ struct DeskPages: Sendable {
     func queuePage(_ v: Visit, error: String? = nil, status: HTTPResponse.Status = .ok) async throws -> Response {
         var rows: [[String: Any]] = []
         var accounts: [String: AccountRecord?] = [:]   // one read per account, however many transfers it has queued
-        for r in try await engine.bank.reviewQueue(limit: 200) {
+        var credited: [String: [RemittanceRecord]] = [:]
+        let queue = try await engine.bank.reviewQueue(limit: 200)
+        /// T1: the same payer, amount and transfer date as another report (queued or credited) is probably one transfer
+        /// reported twice; the reviewer is told which.
+        func sameTransfer(_ a: RemittanceRecord, _ b: RemittanceRecord) -> Bool {
+            a.id != b.id && a.accountId == b.accountId && a.amountMinor == b.amountMinor && a.remittedOn == b.remittedOn
+                && a.payerName.trimmingCharacters(in: .whitespaces) == b.payerName.trimmingCharacters(in: .whitespaces)
+        }
+        for r in queue {
             if accounts[r.accountId] == nil { accounts[r.accountId] = .some(try await engine.store.account(id: r.accountId)) }
+            if credited[r.accountId] == nil {
+                credited[r.accountId] = try await engine.store.remittances(accountId: r.accountId, state: .approved, limit: 200)
+            }
+            let twin = (queue + (credited[r.accountId] ?? [])).first { sameTransfer(r, $0) }
             let a = accounts[r.accountId] ?? nil
             rows.append(["id": r.id, "accountId": r.accountId, "account": a?.entityName ?? r.accountId, "payer": r.payerName,
                          "payerAccount": r.payerAccount, "bank": r.payerBank, "amount": Display.money(r.amountMinor),
                          "date": r.remittedOn, "serial": r.bankSerial ?? "", "image": r.receiptType.hasPrefix("image/"),
                          "resubmission": r.resubmissionOf != nil, "idem": console.formKey(),
+                         "duplicate": twin.map { console.t(v, $0.state == .approved ? "desk_duplicate_credited" : "desk_duplicate_queued", ["id": $0.id]) } ?? "",
                          "time": Display.time(r.createdAtMicros, timeZone: a?.timeZone ?? "Asia/Shanghai")])
         }
         return console.page("desk/remittances", v, title: console.t(v, "desk_queue_title"),

@@ -687,3 +687,29 @@ struct AuditConsoleTests {
         }
     }
 }
+
+@Suite("Desk review flags")
+struct DeskReviewFlagTests {
+    @Test("T1 two reports with the same payer, amount and transfer date are flagged as possibly one transfer reported twice; a different date is not",
+          arguments: [Backend.sqlite])
+    func duplicates(backend: Backend) async throws {
+        try await ConsoleFixture.run(backend) { f in
+            let png: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + Array(repeating: 0, count: 64)
+            func submit(_ key: String, on day: String) async throws -> RemittanceRecord {
+                try await f.env.engine.bank.submitRemittance(
+                    accountId: f.accountId, RemittanceInput(payerName: "测试科技有限公司", payerAccount: "6222000011112222", payerBank: "工商银行",
+                                                            amountText: "300.00", remittedOn: day, bankSerial: nil, receipt: png + Array(key.utf8),
+                                                            resubmissionOf: nil),
+                    idempotencyKey: key, actor: "test").0
+            }
+            let a = try await submit("a", on: "2026-11-20"), b = try await submit("b", on: "2026-11-20"), c = try await submit("c", on: "2026-11-21")
+            _ = try await f.env.engine.console.createOperator(email: "review@example.com", name: "Review", password: "operator password", actor: "test")
+            let desk = WebSession(f.client)
+            _ = try await desk.signIn("review@example.com", "operator password", desk: true)
+            let page = try await desk.request(.get, "/desk/remittances")
+            #expect(page.status == 200)
+            #expect(page.text.contains("汇款 \(b.id) 同样待审核") && page.text.contains("汇款 \(a.id) 同样待审核"))
+            #expect(!page.text.contains("汇款 \(c.id) "))
+        }
+    }
+}
