@@ -8,6 +8,7 @@
 #   3. builds once (`swift build --build-tests`) and runs every suite from that build;
 #   4. runs the README's curl walk-through against a started server on SQLite and on PostgreSQL, then `coffer verify`;
 #   4b. runs schemathesis (tests generated from the OpenAPI document) against a started server on both databases;
+#   4c. greps the JSON logs of the servers of 4 and 4b for keys, passwords, tokens and account numbers (scripts/check-logs.py);
 #   5. drives the web console in headless chromium with Selenium (Tests/Browser), on SQLite and PostgreSQL, saving
 #      screenshots under .build/browser-screenshots;
 #   6. kills the server with SIGKILL under load on both databases and checks that nothing acknowledged was lost and
@@ -59,12 +60,18 @@ rm -f "$log"
 [ "$swift_tests" -gt 0 ] || { echo "no Swift tests ran"; exit 1; }
 
 echo "== README walk-through against a started server"
+# Every server the walk-throughs and schemathesis start logs JSON lines here; scripts/check-logs.py greps them for secrets.
+export COFFER_LOG_DIR=$(mktemp -d /tmp/coffer-logs.XXXXXX)
 bash scripts/walkthrough.sh sqlite
 bash scripts/walkthrough.sh "$COFFER_TEST_POSTGRES_URL"
 
 echo "== schemathesis: tests generated from the OpenAPI document against a started server"
 bash scripts/schemathesis.sh "$venv/bin/python" sqlite
 bash scripts/schemathesis.sh "$venv/bin/python" "$COFFER_TEST_POSTGRES_URL"
+
+echo "== server logs: JSON lines, no keys, passwords, tokens or account numbers"
+python3 scripts/check-logs.py "$COFFER_LOG_DIR"
+rm -rf "$COFFER_LOG_DIR"
 
 echo "== web console in a real browser (headless chromium, Selenium)"
 "$venv/bin/python" Tests/Browser/console_test.py .build/debug/coffer
@@ -75,4 +82,4 @@ echo "== crash test: SIGKILL under load, restart, retry with the same idempotenc
 python3 scripts/crash-test.py .build/debug/coffer
 python3 scripts/crash-test.py .build/debug/coffer --database "$COFFER_TEST_POSTGRES_URL"
 
-echo "coffer: $((swift_tests + 8)) passed, 0 failed (${swift_tests} Swift tests, 2 walk-throughs, 2 schemathesis runs, 2 browser runs, 2 crash tests)"
+echo "coffer: $((swift_tests + 9)) passed, 0 failed (${swift_tests} Swift tests, 2 walk-throughs, 2 schemathesis runs, 1 log check, 2 browser runs, 2 crash tests)"

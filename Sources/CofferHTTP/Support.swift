@@ -83,6 +83,15 @@ struct ProblemMiddleware: RouterMiddleware {
         return response
     }
 
+    /// What a log line says of its request: method, path (apart from the message, so that log checks can tell them
+    /// apart) and request id. Never the query, headers or body: they may carry keys and personal data.
+    static func requestMetadata(_ request: Request, _ extra: Logger.Metadata = [:]) -> Logger.Metadata {
+        var m: Logger.Metadata = ["method": "\(request.method)", "path": "\(request.uri.path)",
+                                  "request_id": "\(RequestOrigin.current?.requestId ?? "-")"]
+        m.merge(extra) { $1 }
+        return m
+    }
+
     /// Every error as a CofferError with a stable code; anything unexpected is logged and becomes `internal_error`.
     private func cofferError(_ error: any Error, _ request: Request) -> CofferError {
         switch error {
@@ -104,14 +113,13 @@ struct ProblemMiddleware: RouterMiddleware {
             case .methodNotAllowed:
                 return CofferError(.methodNotAllowed, "\(request.method) is not allowed on \(request.uri.path).")
             case let status where status.code >= 500:
-                logger.error("HTTP error on \(request.method) \(request.uri.path): \(status.code)", metadata: ["request_id": "\(RequestOrigin.current?.requestId ?? "-")"])
+                logger.error("HTTP error", metadata: Self.requestMetadata(request, ["status": "\(status.code)"]))
                 return .internalError
             default:
                 return CofferError(.badRequest, e.body ?? e.status.reasonPhrase)
             }
         default:
-            logger.error("internal error on \(request.method) \(request.uri.path): \(String(describing: error))",
-                         metadata: ["request_id": "\(RequestOrigin.current?.requestId ?? "-")"])
+            logger.error("internal error: \(String(describing: error))", metadata: Self.requestMetadata(request))
             return CofferError(.internalError, "Something went wrong on our side; nothing was changed. Retry with the same Idempotency-Key.")
         }
     }

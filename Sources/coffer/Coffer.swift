@@ -86,6 +86,8 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Leave the Secure flag off the console's cookies: only for plain HTTP on a host name other than localhost.")
     var insecureCookies = false
     @Flag(help: "Serve the API only, without the web console.") var noConsole = false
+    @Option(help: "Log lines as text or as JSON objects (json: one per line, with the request id). Default: $COFFER_LOG_FORMAT or text.")
+    var logFormat: String?
     @Option(help: "Serve Prometheus metrics at /metrics to callers with this bearer token. Default: $COFFER_METRICS_TOKEN; none: /metrics is off.")
     var metricsToken: String?
     @Option(help: "B2: seconds after a cycle ends before the jobs loop settles it, so late usage joins its cycle (default 900).")
@@ -105,6 +107,11 @@ struct Serve: AsyncParsableCommand {
     }
 
     func run() async throws {
+        switch logFormat ?? ProcessInfo.processInfo.environment["COFFER_LOG_FORMAT"] ?? "text" {
+        case "json": LoggingSystem.bootstrap { JSONLogHandler(label: $0) }
+        case "text": break
+        case let other: throw ValidationError("--log-format must be text or json, not \(other)")
+        }
         var logger = Logger(label: "coffer")
         logger.logLevel = .info
         // swift-metrics → Prometheus, bootstrapped before anything records a metric.

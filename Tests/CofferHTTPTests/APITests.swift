@@ -5,6 +5,7 @@ import CofferTestSupport
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Logging
 import Testing
 
 @Suite("HTTP API on SQLite and PostgreSQL")
@@ -407,5 +408,28 @@ struct ApiKeyRevocationTests {
             let audit = try await api.call(.get, "/v1/accounts/\(a)/audit-events?action=api_key.revoke", key: api.ownerKey)
             #expect((audit.json["items"] as? [[String: Any]])?.count == 1)
         }
+    }
+}
+
+@Suite("JSON log lines")
+struct JSONLogTests {
+    final class Lines: @unchecked Sendable {
+        let lock = NSLock()
+        var all: [String] = []
+        func add(_ s: String) { lock.lock(); all.append(s); lock.unlock() }
+    }
+
+    @Test("Z3 --log-format json writes one JSON object a line with time, level, label, message and the metadata (the request id)")
+    func jsonLines() throws {
+        let lines = Lines()
+        var logger = Logger(label: "coffer.test") { JSONLogHandler(label: $0, write: { lines.add($0) }) }
+        logger[metadataKey: "instance"] = "a"
+        logger.info("settled \"3\" cycles\nnext line", metadata: ["request_id": "req_1", "count": "3"])
+        logger.debug("not at info level")
+        #expect(lines.all.count == 1 && !lines.all[0].contains("\n"))
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(lines.all[0].utf8)) as? [String: Any])
+        #expect(object["message"] as? String == "settled \"3\" cycles\nnext line" && object["level"] as? String == "info")
+        #expect(object["label"] as? String == "coffer.test" && object["request_id"] as? String == "req_1" && object["instance"] as? String == "a")
+        #expect((object["time"] as? String)?.hasSuffix("Z") == true)
     }
 }

@@ -79,3 +79,32 @@ struct AuditTests {
         }
     }
 }
+
+/// Z2 (rate limits across instances): failed sign-ins are counted in the database, so two servers on one database throttle
+/// an address together, and the window forgets them.
+@Suite("Sign-in throttle kept in the database")
+struct SignInThrottleTests {
+    @Test("Z2 five failures spread over two instances throttle the address on both; after the window it signs in again",
+          arguments: Backend.available)
+    func acrossInstances(backend: Backend) async throws {
+        try await TestEnvironment.with(backend) { env in
+            let (accountId, ownerId) = try await env.createAccount()
+            let email = try #require(try await env.store.user(accountId: accountId, id: ownerId)).email
+            var settings = CofferEngine.Settings()
+            settings.bcryptCost = 4
+            // A second server on the same database (its ledger writer never runs: only sign-ins are asked of it).
+            let other = CofferEngine(store: env.store, clock: env.clock, channels: [env.sandbox], settings: settings)
+            for (i, console) in [env.engine.console, other.console, env.engine.console, other.console, env.engine.console].enumerated() {
+                let code = await refusalCode { try await console.signIn(email: email, password: "wrong \(i)", as: .user, client: "198.51.100.\(i)") }
+                #expect(code == .signInFailed)
+            }
+            for console in [env.engine.console, other.console] {
+                let code = await refusalCode { try await console.signIn(email: email, password: "correct horse battery", as: .user, client: "198.51.100.9") }
+                #expect(code == .signInThrottled)
+            }
+            env.clock.advance(seconds: env.engine.console.settings.failureWindowSeconds + 1)
+            let (session, _) = try await other.console.signIn(email: email, password: "correct horse battery", as: .user, client: "198.51.100.9")
+            #expect(session.principal.accountId == accountId)
+        }
+    }
+}

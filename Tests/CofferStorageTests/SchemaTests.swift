@@ -26,6 +26,7 @@ struct SchemaTests {
         "df7ca994ba3f4c58901ab44cbb844141a1464877c67dc87a83209b4ecad59956",  // 16
         "dbac2bc409a1c71a8d8331c473ac870d2424a71cac2a798666b61df553ac85e7",  // 17
         "148effbf81c3b55202416e3065a8d1a854c845d6d1d0ef182402befc7e96416f",  // 18
+        "f1b157ddc88bd6b1b188a4a2ec99bc4c860ade1ffe431ffc9fc50d2f55a99abc",  // 19
     ]
 
     @Test("An applied migration's text never changes; new ones are appended")

@@ -55,6 +55,9 @@ public protocol ConsoleReads: Sendable {
     func recharges(accountId: String, limit: Int) async throws -> [RechargeRecord]
     /// The wallets of several accounts in one read (an account without a wallet row is absent).
     func wallets(accountIds: [String]) async throws -> [String: WalletBalances]
+    /// Sign-in throttle: failures recorded under a key (its SHA-256) since an instant. In the database, so that every
+    /// instance behind a load balancer counts the same failures.
+    func signInFailures(keyDigest: String, sinceMicros: Int64) async throws -> Int
 }
 
 public protocol ConsoleWrites: Sendable {
@@ -65,6 +68,8 @@ public protocol ConsoleWrites: Sendable {
     /// Every session of one user or operator but `keep` (after a password change).
     func deleteWebSessions(subject: SessionSubject, subjectId: String, except keep: String?) async throws
     func deleteExpiredWebSessions(nowMicros: Int64) async throws
+    /// Records one failed sign-in under each key digest and forgets failures older than `forgetBeforeMicros`.
+    func recordSignInFailure(keyDigests: [String], atMicros: Int64, forgetBeforeMicros: Int64) async throws
     func updatePasswordHash(_ session: WebSessionRecord, hash: String) async throws
     /// False when no such non-owner user exists in the account.
     func updateUserRole(accountId: String, userId: String, role: UserRole) async throws -> Bool

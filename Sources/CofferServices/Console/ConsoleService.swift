@@ -28,7 +28,6 @@ public struct ConsoleService: Sendable {
     let ids: IdGenerator
     let bcryptCost: UInt8
     public let settings: ConsoleSettings
-    let throttle = LoginThrottle()
 
     public init(store: any CofferStore, clock: any Clock, ids: IdGenerator, bcryptCost: UInt8, settings: ConsoleSettings = .init()) {
         self.store = store
@@ -46,10 +45,11 @@ public struct ConsoleService: Sendable {
         let email = rawEmail.trimmingCharacters(in: .whitespaces).lowercased()
         guard email.count <= 254, password.count <= 200 else { throw Self.signInFailed }
         let now = clock.nowMicros()
-        let keys = ["email:\(subject.rawValue):\(email)", "client:\(client)"]
+        // Counted in the database, so that every instance sees the same failures.
+        let keys = ["email:\(subject.rawValue):\(email)", "client:\(client)"].map { Secrets.sha256Hex($0) }
         let window = settings.failureWindowSeconds * 1_000_000
-        guard throttle.allowed(keys[0], max: settings.maxFailuresPerEmail, nowMicros: now, windowMicros: window),
-              throttle.allowed(keys[1], max: settings.maxFailuresPerClient, nowMicros: now, windowMicros: window) else {
+        guard try await store.signInFailures(keyDigest: keys[0], sinceMicros: now - window) < settings.maxFailuresPerEmail,
+              try await store.signInFailures(keyDigest: keys[1], sinceMicros: now - window) < settings.maxFailuresPerClient else {
             throw CofferError(.signInThrottled, "Too many failed sign-ins. Wait \(settings.failureWindowSeconds / 60) minutes, or reset the password.")
         }
         let found: (id: String, hash: String, accountId: String?)?
@@ -60,11 +60,13 @@ public struct ConsoleService: Sendable {
         // An unknown address costs one bcrypt too, so that timing does not tell which addresses exist.
         let ok = Bcrypt.verify(password, hash: found?.hash ?? Self.dummyHash)
         guard let found, ok else {
-            for key in keys { throttle.fail(key, nowMicros: now) }
             // Z3: a failed sign-in is audited (never the password), on the account when the address is one of its users.
             let failure = AuditRecord(id: ids.make("aud"), accountId: found?.accountId, actor: "\(subject.rawValue):\(found?.id ?? "unknown")",
                                       action: "console.sign_in_failed", detail: "as \(email) from \(client)", createdAtMicros: now)
-            try await store.transaction { tx in try await tx.insertAudit(failure) }
+            try await store.transaction { tx in
+                try await tx.recordSignInFailure(keyDigests: keys, atMicros: now, forgetBeforeMicros: now - window)
+                try await tx.insertAudit(failure)
+            }
             throw Self.signInFailed
         }
         let token = Secrets.token(prefix: "cs_")
@@ -173,29 +175,3 @@ extension Principal {
     }
 }
 
-/// Failed sign-ins per key in a sliding window, in memory: a restart forgets them, which costs an attacker a restart of
-/// the server per 5 guesses — acceptable, and it keeps a database write off every failed attempt.
-final class LoginThrottle: Sendable {
-    private let failures = Mutex<[String: [Int64]]>([:])
-    private static let maxKeys = 100_000
-
-    func allowed(_ key: String, max: Int, nowMicros: Int64, windowMicros: Int64) -> Bool {
-        failures.withLock { all in
-            let recent = (all[key] ?? []).filter { $0 > nowMicros - windowMicros }
-            all[key] = recent.isEmpty ? nil : recent
-            if recent.isEmpty && all.count >= Self.maxKeys {
-                all = all.filter { $0.value.last.map { $0 > nowMicros - windowMicros } ?? false }
-                // Still full of live failures: under attack, fail closed for new keys rather than forget old ones.
-                return all.count < Self.maxKeys
-            }
-            return recent.count < max
-        }
-    }
-
-    func fail(_ key: String, nowMicros: Int64) {
-        failures.withLock { all in
-            guard all[key] != nil || all.count < Self.maxKeys else { return }
-            all[key, default: []].append(nowMicros)
-        }
-    }
-}

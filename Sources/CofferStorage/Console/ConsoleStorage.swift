@@ -20,6 +20,14 @@ extension Rows {
 }
 
 extension SQLStore {
+    public func signInFailures(keyDigest: String, sinceMicros: Int64) async throws -> Int {
+        try await read { db in
+            try await db.raw("""
+                SELECT COUNT(*) AS n FROM sign_in_failures WHERE key_digest = \(bind: keyDigest) AND at > \(bind: sinceMicros)
+                """).first()!.decode(column: "n", as: Int.self)
+        }
+    }
+
     public func operatorUser(id: String) async throws -> OperatorRecord? {
         try await read { db in try await db.raw("SELECT * FROM operators WHERE id = \(bind: id)").first().map(Rows.operatorUser) }
     }
@@ -122,6 +130,13 @@ extension SQLTransaction {
 
     func deleteExpiredWebSessions(nowMicros: Int64) async throws {
         _ = try await db.raw("DELETE FROM web_sessions WHERE expires_at <= \(bind: nowMicros)").all()
+    }
+
+    func recordSignInFailure(keyDigests: [String], atMicros: Int64, forgetBeforeMicros: Int64) async throws {
+        for digest in keyDigests {
+            _ = try await db.raw("DELETE FROM sign_in_failures WHERE key_digest = \(bind: digest) AND at <= \(bind: forgetBeforeMicros)").all()
+            _ = try await db.raw("INSERT INTO sign_in_failures (key_digest, at) VALUES (\(bind: digest), \(bind: atMicros))").all()
+        }
     }
 
     func updatePasswordHash(_ session: WebSessionRecord, hash: String) async throws {

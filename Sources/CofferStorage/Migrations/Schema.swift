@@ -1179,6 +1179,17 @@ enum Schema {
             "CREATE UNIQUE INDEX audit_log_by_seq ON audit_log(seq)",
             "CREATE INDEX audit_log_by_time ON audit_log(created_at)",
         ], name: "AuditStorage.chainExisting"),
+        // 19: failed sign-ins in the database rather than in one process's memory, so that the throttle holds across the
+        // instances behind a load balancer. Keys are digests (an e-mail address or a client address, hashed).
+        .sql([
+            """
+            CREATE TABLE sign_in_failures (
+                key_digest TEXT NOT NULL CHECK (length(key_digest) = 64),
+                at BIGINT NOT NULL
+            )
+            """,
+            "CREATE INDEX sign_in_failures_by_key ON sign_in_failures(key_digest, at)",
+        ]),
     ]
 }
 
