@@ -324,7 +324,7 @@ struct BillPages: Sendable {
                  "failed": r.failed, "hasFailed": r.failed > 0, "actor": r.actor, "state": console.t(v, "settlement_state_" + r.state.rawValue)]
             },
             "hasRuns": !runs.isEmpty, "idem": console.formKey(),
-            "grace": String(engine.settlement.settings.graceSeconds / 60),
+            "grace": console.t(v, "desk_settlements_grace", ["minutes": String(engine.settlement.settings.graceSeconds / 60)]),
         ], status: status, error: error)
     }
 

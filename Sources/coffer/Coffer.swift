@@ -166,6 +166,9 @@ struct Serve: AsyncParsableCommand {
         let qrLine = QRCode.available ? nil : "console: libqrencode not found, payment QR codes are shown as links (apt-get install libqrencode4)"
         let app = buildApplication(deps, settings: settings, logger: logger, modules: modules) { port in
             say("Coffer is running on http://\(host == "127.0.0.1" ? "localhost" : host):\(port) (database: \(database))")
+            if database.hasPrefix("sqlite") {
+                say("database: SQLite serves one instance; to run several Coffer servers, give them one PostgreSQL (--database)")
+            }
             if !modules.isEmpty { say("console: http://\(host == "127.0.0.1" ? "localhost" : host):\(port)/ (operator desk: /desk)") }
             if let qrLine, !modules.isEmpty { say(qrLine) }
             if sandboxEnabled { say("sandbox channel: enabled (test channel, moves no real money)") }
