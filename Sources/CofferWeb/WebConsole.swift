@@ -289,7 +289,9 @@ public struct WebConsole: RouteModule {
         }
         let detail = error.detail.isEmpty ? nil : message(error, v)
         return page("error", v, title: t(v, key), model: ["heading": t(v, key), "advice": t(v, key + "_advice"),
-                                                          "detail": detail as Any, "code": error.code.rawValue, "status": status.code],
+                                                          // A missing page needs no code to quote to support.
+                                                          "detail": detail as Any, "code": error.kind == .notFound ? "" : error.code.rawValue,
+                                                          "status": status.code],
                     status: status)
     }
 }

@@ -291,7 +291,7 @@ struct ConsoleTests {
             let page = try await web.request(.get, "/no-such-page")
             #expect(page.status == 404)
             #expect(page.headers[.contentType]?.hasPrefix("text/html") == true)
-            #expect(page.text.contains("页面不存在") && !page.text.contains("Swift"))
+            #expect(page.text.contains("页面不存在") && !page.text.contains("Swift") && !page.text.contains("route_not_found"))
             let api = try await f.client.executeRequest(uri: "/no-such-page", method: .get, headers: [:], body: nil)
             #expect(api.status.code == 404)
             #expect(api.headers[.contentType] == "application/problem+json")
