@@ -220,7 +220,10 @@ public struct WebConsole: RouteModule {
                 "type": self.t(v, "type_" + m.type.rawValue), "amount": Display.money(m.amountMinor),
                 "incoming": m.amountMinor > 0, "cash": Display.money(m.cashDeltaMinor), "gift": Display.money(m.giftDeltaMinor),
                 "frozen": Display.money(m.frozenDeltaMinor), "balanceAfter": Display.money(m.balanceAfterMinor),
-                "availableAfter": Display.money(m.availableAfterMinor), "memo": t.memo ?? "", "tradeNo": t.channelTradeNo ?? ""]
+                "availableAfter": Display.money(m.availableAfterMinor), "memo": t.memo ?? "", "tradeNo": t.channelTradeNo ?? "",
+                // The record names what it belongs to (the recharge order's rch_…, the order, the charge) as that object's
+                // own page and messages do; the channel's trade number is labelled as the channel's.
+                "related": t.relatedId ?? ""]
     }
 
     /// The request's query as a dictionary (the last value of a repeated name).

@@ -160,6 +160,9 @@ struct ConsoleTests {
             _ = try await web.request(.get, "/lang/zh?back=/overview")
             let chinese = try await web.request(.get, "/overview")
             #expect(chinese.text.contains("充值 ¥88.00 已到账"))
+            // The record names the recharge order the message names, and labels the channel's own trade number.
+            let records = try await web.request(.get, "/transactions")
+            #expect(records.text.contains("<code>\(view.recharge.id)</code>") && records.text.contains("渠道交易号 <code>MSG-1</code>"))
         }
     }
 
