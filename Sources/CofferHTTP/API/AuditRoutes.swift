@@ -19,13 +19,13 @@ public struct AuditRoutes: Sendable {
         let params = Self.params(request)
         var q = try Self.query(params)
         if let a = params["accountId"] {
-            guard a.count <= 64, a.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" }) else {
+            guard (1...64).contains(a.count), a.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") }) else {
                 throw CofferError.invalidField("accountId", "is not an account id")
             }
             q.accountId = a
         }
         if let a = params["actor"] {
-            guard (1...128).contains(a.count) else { throw CofferError.invalidField("actor", "1–128 characters, e.g. operator:alice or key:…") }
+            guard (1...128).contains(a.unicodeScalars.count) else { throw CofferError.invalidField("actor", "1–128 characters, e.g. operator:alice or key:…") }
             q.actor = a
         }
         return try await answer(q, params, name: "audit-events")
@@ -52,7 +52,7 @@ public struct AuditRoutes: Sendable {
         (q.fromMicros, q.toMicros) = (window.from, window.to)
         if let limit = window.limit { q.limit = limit }
         if let a = params["action"] {
-            guard (1...64).contains(a.count), a.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "." }) else {
+            guard (1...64).contains(a.count), a.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == ".") }) else {
                 throw .invalidField("action", "an action or its prefix, e.g. wallet. or user.sign_in")
             }
             q.actionPrefix = a
