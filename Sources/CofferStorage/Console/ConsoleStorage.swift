@@ -133,8 +133,9 @@ extension SQLTransaction {
     }
 
     func recordSignInFailure(keyDigests: [String], atMicros: Int64, forgetBeforeMicros: Int64) async throws {
+        // Every key's failures older than the window go, so the table holds one window's failures whatever keys stop failing.
+        _ = try await db.raw("DELETE FROM sign_in_failures WHERE at <= \(bind: forgetBeforeMicros)").all()
         for digest in keyDigests {
-            _ = try await db.raw("DELETE FROM sign_in_failures WHERE key_digest = \(bind: digest) AND at <= \(bind: forgetBeforeMicros)").all()
             _ = try await db.raw("INSERT INTO sign_in_failures (key_digest, at) VALUES (\(bind: digest), \(bind: atMicros))").all()
         }
     }
