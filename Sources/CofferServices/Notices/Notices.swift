@@ -34,11 +34,14 @@ public struct LoggingNoticeSender: NoticeSender {
         logger.info("\(medium.rawValue) notice (logged, not sent) to \(Self.mask(notice.to)): \(notice.subject) [\(notice.messageId)]")
     }
 
-    /// o***r@example.com: enough to tell recipients apart in a log, not a list of addresses.
+    /// o***r@e***.com: enough to tell recipients apart in a log, not a list of addresses (nor a place for numbers an
+    /// address may hold: only two characters of the name and one of the domain are kept, and a letters-only top level).
     public static func mask(_ address: String) -> String {
         let parts = address.split(separator: "@", maxSplits: 1)
-        guard parts.count == 2, let first = parts[0].first, let last = parts[0].last else { return "***" }
-        return "\(first)***\(parts[0].count > 1 ? String(last) : "")@\(parts[1])"
+        guard parts.count == 2, let first = parts[0].first, let last = parts[0].last, let domainFirst = parts[1].first else { return "***" }
+        let tld = parts[1].split(separator: ".").last.map(String.init) ?? ""
+        let keptTLD = parts[1].contains(".") && (1...10).contains(tld.count) && tld.allSatisfy { $0.isASCII && $0.isLetter } ? "." + tld : ""
+        return "\(first)***\(parts[0].count > 1 ? String(last) : "")@\(domainFirst)***\(keptTLD)"
     }
 }
 
