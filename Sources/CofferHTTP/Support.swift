@@ -16,6 +16,15 @@ public struct CofferContext: RequestContext {
     }
 }
 
+extension Request {
+    /// The query as a dictionary (the last value of a repeated name): what every list route and page reads.
+    public var queryDictionary: [String: String] {
+        var params: [String: String] = [:]
+        for (k, v) in uri.queryParameters { params[String(k)] = String(v) }
+        return params
+    }
+}
+
 /// Hard limits (TIGER_STYLE: a limit on everything).
 enum Limits {
     static let maxBodyBytes = 64 * 1024
@@ -44,14 +53,8 @@ struct RequestOriginMiddleware: RouterMiddleware {
         return response
     }
 
-    static func newId() -> String {
-        var rng = SystemRandomNumberGenerator()
-        // 128 random bits as 32 hex digits.
-        return "req_" + (0..<2).map { _ in
-            let hex = String(rng.next(), radix: 16)
-            return String(repeating: "0", count: 16 - hex.count) + hex
-        }.joined()
-    }
+    /// 128 random bits as 32 hex digits.
+    static func newId() -> String { "req_" + Secrets.token(prefix: "").prefix(32) }
 }
 
 /// Renders every error as application/problem+json (RFC 9457) with a stable `code`. Internal errors are logged, never shown.

@@ -18,35 +18,16 @@ struct AuditPages: Sendable {
         web.get("/audit", use: own)
     }
 
-    /// The filters a page or its download was asked for, checked like the API's.
+    /// The filters a page or its download was asked for, checked by the API's own parser (a form's empty fields are
+    /// no filter).
     func query(_ p: [String: String], accountId: String?) throws(CofferError) -> AuditQuery {
-        var q = AuditQuery()
+        var q = try AuditRoutes.query(p.filter { !$0.value.isEmpty }, accountField: accountId == nil ? "account" : nil)
+        if let accountId { q.accountId = accountId }
         q.limit = Self.pageSize
-        q.accountId = accountId
-        if accountId == nil, let a = p["account"].flatMap({ $0.isEmpty ? nil : $0 }) {
-            guard a.count <= 64, a.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" }) else {
-                throw CofferError.invalidField("account", "is not an account id")
-            }
-            q.accountId = a
-        }
-        if let a = p["actor"].flatMap({ $0.isEmpty ? nil : $0 }) {
-            guard a.count <= 128 else { throw CofferError.invalidField("actor", "at most 128 characters") }
-            q.actor = a
-        }
-        if let a = p["action"].flatMap({ $0.isEmpty ? nil : $0 }) {
-            guard a.count <= 64, a.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "." }) else {
-                throw CofferError.invalidField("action", "an action or its prefix, e.g. wallet.")
-            }
-            q.actionPrefix = a
-        }
-        if let c = p["cursor"] {
-            guard let seq = Int64(c), seq > 0 else { throw CofferError.invalidField("cursor", "is not a page of this list") }
-            q.beforeSeq = seq
-        }
         return q
     }
 
-    func rows(_ records: [AuditRecord], _ v: Visit, timeZone: String) -> [[String: Any]] {
+    func rows(_ records: [AuditRecord], timeZone: String) -> [[String: Any]] {
         records.map { a in
             ["seq": a.seq.map(String.init) ?? "", "time": Display.time(a.createdAtMicros, timeZone: timeZone, withSeconds: true),
              "account": a.accountId ?? "", "actor": a.actor, "action": a.action, "detail": a.detail,
@@ -64,7 +45,7 @@ struct AuditPages: Sendable {
         let base = filters.joined(separator: "&")
         let next = records.count == q.limit ? records.last?.seq.map { path + "?" + (base.isEmpty ? "" : base + "&") + "cursor=\($0)" } : nil
         var model: [String: Any] = [
-            "records": rows(records, v, timeZone: timeZone), "hasRecords": !records.isEmpty, "next": next ?? "",
+            "records": rows(records, timeZone: timeZone), "hasRecords": !records.isEmpty, "next": next ?? "",
             "account": p["account"] ?? "", "actor": p["actor"] ?? "", "action": p["action"] ?? "",
         ]
         // Staff only: the download and the chain's head (its length counts every account's records).

@@ -159,7 +159,7 @@ struct DeskPages: Sendable {
             if credited[r.accountId] == nil {
                 credited[r.accountId] = try await engine.store.remittances(accountId: r.accountId, state: .approved, limit: 200)
             }
-            let twin = (queue + (credited[r.accountId] ?? [])).first { sameTransfer(r, $0) }
+            let twin = queue.first { sameTransfer(r, $0) } ?? credited[r.accountId]?.first { sameTransfer(r, $0) }
             let a = accounts[r.accountId] ?? nil
             rows.append(["id": r.id, "accountId": r.accountId, "account": a?.entityName ?? r.accountId, "payer": r.payerName,
                          "payerAccount": r.payerAccount, "bank": r.payerBank, "amount": Display.money(r.amountMinor),

@@ -227,11 +227,7 @@ public struct WebConsole: RouteModule {
     }
 
     /// The request's query as a dictionary (the last value of a repeated name).
-    func query(_ request: Request) -> [String: String] {
-        var p: [String: String] = [:]
-        for (k, v) in request.uri.queryParameters { p[String(k)] = String(v) }
-        return p
-    }
+    func query(_ request: Request) -> [String: String] { request.queryDictionary }
 
     /// Product names in the page's language, by product id.
     func productNames(_ v: Visit) async throws -> [String: String] {

@@ -175,7 +175,8 @@ extension LedgerDecisions {
             var refundOrder = OrderRecord(
                 id: OrderRecord.refundOrderId(refundId: refundId), accountId: accountId, type: .refund, productId: term.productId,
                 productVersion: version, specification: term.specification, durationMonths: 0, resourceId: resourceId,
-                listPriceMinor: record.cashMinor + record.giftMinor + record.cashCouponMinor, discountMinor: 0, couponsAllowed: false,
+                listPriceMinor: try Checked.add(Checked.add(record.cashMinor, record.giftMinor), record.cashCouponMinor), discountMinor: 0,
+                couponsAllowed: false,
                 expiresAtMicros: now, createdAtMicros: now, reference: refundId)
             (refundOrder.state, refundOrder.cashMinor, refundOrder.giftMinor) = (.refunded, record.cashMinor, record.giftMinor)
             (refundOrder.couponMinor, refundOrder.resolvedAtMicros) = (record.cashCouponMinor, now)

@@ -16,41 +16,36 @@ public struct AuditRoutes: Sendable {
 
     @Sendable func operatorList(_ request: Request, _ context: CofferContext) async throws -> Response {
         try Access.requireOperator(try await routes.authenticate(request))
-        let params = Self.params(request)
-        var q = try Self.query(params)
-        if let a = params["accountId"] {
-            guard (1...64).contains(a.count), a.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") }) else {
-                throw CofferError.invalidField("accountId", "is not an account id")
-            }
-            q.accountId = a
-        }
-        if let a = params["actor"] {
-            guard (1...128).contains(a.unicodeScalars.count) else { throw CofferError.invalidField("actor", "1–128 characters, e.g. operator:alice or key:…") }
-            q.actor = a
-        }
-        return try await answer(q, params, name: "audit-events")
+        let params = request.queryDictionary
+        return try await answer(try Self.query(params, accountField: "accountId"), params, name: "audit-events")
     }
 
     /// The account's own audit trail (its owner): sign-ins, keys, users and what operators did to it.
     @Sendable func accountList(_ request: Request, _ context: CofferContext) async throws -> Response {
         let (_, accountId) = try await routes.authorize(request, context, .owner)
-        let params = Self.params(request)
-        var q = try Self.query(params)
+        let params = request.queryDictionary
+        var q = try Self.query(params, accountField: nil)
         q.accountId = accountId
         return try await answer(q, params, name: "audit-events-\(accountId)")
     }
 
-    static func params(_ request: Request) -> [String: String] {
-        var params: [String: String] = [:]
-        for (k, v) in request.uri.queryParameters { params[String(k)] = String(v) }
-        return params
-    }
-
-    static func query(_ params: [String: String]) throws(CofferError) -> AuditQuery {
+    /// The filters of an audit list (the API's and the console's): the account (under `accountField`; nil where the
+    /// account is the caller's own), actor, action prefix, from/to, limit and cursor.
+    public static func query(_ params: [String: String], accountField: String?) throws(CofferError) -> AuditQuery {
         var q = AuditQuery()
         let window = try TransactionRoutes.window(params)
         (q.fromMicros, q.toMicros) = (window.from, window.to)
         if let limit = window.limit { q.limit = limit }
+        if let field = accountField, let a = params[field] {
+            guard (1...64).contains(a.count), a.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") }) else {
+                throw .invalidField(field, "is not an account id")
+            }
+            q.accountId = a
+        }
+        if let a = params["actor"] {
+            guard (1...128).contains(a.unicodeScalars.count) else { throw .invalidField("actor", "1–128 characters, e.g. operator:alice or key:…") }
+            q.actor = a
+        }
         if let a = params["action"] {
             guard (1...64).contains(a.count), a.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == ".") }) else {
                 throw .invalidField("action", "an action or its prefix, e.g. wallet. or user.sign_in")

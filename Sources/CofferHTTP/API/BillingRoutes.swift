@@ -208,8 +208,7 @@ struct BillingRoutes: Sendable {
     // MARK: bills (B3, B4, B6)
 
     private func query(_ request: Request) throws(CofferError) -> [String: String] {
-        var params: [String: String] = [:]
-        for (k, v) in request.uri.queryParameters { params[String(k)] = String(v) }
+        let params = request.queryDictionary
         if let f = params["format"], f != "json", f != "csv" { throw .invalidField("format", "must be json or csv") }
         return params
     }

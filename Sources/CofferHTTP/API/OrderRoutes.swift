@@ -70,9 +70,7 @@ struct OrderRoutes: Sendable {
     /// O2: by state, product and time, newest first.
     @Sendable func list(_ request: Request, _ context: CofferContext) async throws -> Response {
         let (_, accountId) = try await routes.authorize(request, context, .finance)
-        var params: [String: String] = [:]
-        for (k, v) in request.uri.queryParameters { params[String(k)] = String(v) }
-        let q = try Self.query(accountId: accountId, params)
+        let q = try Self.query(accountId: accountId, request.queryDictionary)
         let page = try await engine.orders.orders(q)
         struct Page: Encodable { let items: [OrderView]; let nextCursor: String? }
         return try JSON.response(Page(items: page.map { OrderView($0) },

@@ -44,8 +44,7 @@ struct TransactionRoutes: Sendable {
 
     @Sendable func list(_ request: Request, _ context: CofferContext) async throws -> Response {
         let (_, accountId) = try await routes.authorize(request, context, .finance)
-        var params: [String: String] = [:]
-        for (k, v) in request.uri.queryParameters { params[String(k)] = String(v) }
+        let params = request.queryDictionary
         let q = try Self.query(accountId: accountId, params)
         if params["format"] == "csv" { return try await Exports.transactions(routes.engine.store, q) }
         if let format = params["format"], format != "json" { throw CofferError.invalidField("format", "must be json or csv") }

@@ -107,7 +107,7 @@ extension SQLStore {
             var sql: SQLQueryString = "SELECT * FROM audit_log WHERE seq IS NOT NULL"
             if let a = q.accountId { sql += " AND account_id = \(bind: a)" }
             if let a = q.actor { sql += " AND actor = \(bind: a)" }
-            if let a = q.actionPrefix { sql += " AND action LIKE \(bind: Self.likePrefix(a)) ESCAPE '\\'" }
+            if let a = q.actionPrefix { sql += " AND action LIKE \(bind: Self.likeEscaped(a) + "%") ESCAPE '\\'" }
             if let f = q.fromMicros { sql += " AND created_at >= \(bind: f)" }
             if let t = q.toMicros { sql += " AND created_at < \(bind: t)" }
             if let b = q.beforeSeq { sql += " AND seq < \(bind: b)" }
@@ -116,7 +116,8 @@ extension SQLStore {
         }
     }
 
-    static func likePrefix(_ s: String) -> String {
-        s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_") + "%"
+    /// Text for LIKE with its wildcards escaped (`ESCAPE '\'`): "50%" finds "50%", not everything.
+    static func likeEscaped(_ s: String) -> String {
+        s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_")
     }
 }

@@ -61,10 +61,7 @@ extension SQLStore {
             guard let text, !text.isEmpty else {
                 return try await db.raw("SELECT * FROM accounts ORDER BY created_at DESC, id DESC LIMIT \(bind: limit)").all().map(Rows.account)
             }
-            // LIKE with its wildcards escaped: a search for "50%" finds "50%", not everything.
-            let escaped = text.lowercased().replacingOccurrences(of: "\\", with: "\\\\")
-                .replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_")
-            let pattern = "%" + escaped + "%"
+            let pattern = "%" + Self.likeEscaped(text.lowercased()) + "%"
             return try await db.raw("""
                 SELECT * FROM accounts a WHERE LOWER(a.id) LIKE \(bind: pattern) ESCAPE '\\'
                   OR LOWER(a.entity_name) LIKE \(bind: pattern) ESCAPE '\\' OR LOWER(a.contact_email) LIKE \(bind: pattern) ESCAPE '\\'
