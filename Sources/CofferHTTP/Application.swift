@@ -70,22 +70,24 @@ struct LedgerWriterService: Service {
     }
 }
 
-/// Runs scheduled work (freeze expiry, recharge expiry) every `intervalSeconds`.
+/// Runs the due scheduled jobs whose lease this instance can take, looking every `intervalSeconds`.
 struct JobsService: Service {
     let jobs: BackgroundJobs
     let intervalSeconds: Int
     let logger: Logger
     func run() async throws {
         let duration = Metrics.Timer(label: "coffer_jobs_run_seconds")
-        // Job lag for alerts: `time() - coffer_jobs_last_success_timestamp_seconds` grows when scheduled work stops running.
+        // Job lag for alerts: `time() - coffer_jobs_last_success_timestamp_seconds` grows when scheduled work stops running
+        // on this instance (per job: coffer_job_last_success_timestamp_seconds, on the instance that ran it).
         let lastSuccess = Gauge(label: "coffer_jobs_last_success_timestamp_seconds")
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             let started = ContinuousClock.now
             do {
-                let report = try await jobs.runOnce()
+                let (report, failures) = try await jobs.runDue()
                 let took = ContinuousClock.now - started
                 duration.recordNanoseconds(took.components.seconds * 1_000_000_000 + took.components.attoseconds / 1_000_000_000)
-                lastSuccess.record(Date().timeIntervalSince1970)
+                for (job, error) in failures { logger.error("job \(job.rawValue) failed: \(String(describing: error))") }
+                if failures.isEmpty { lastSuccess.record(Date().timeIntervalSince1970) }
                 if report.freezesExpired + report.rechargesExpired + report.noticesDelivered + report.refundsFinished > 0 {
                     logger.info("jobs: \(report.freezesExpired) freezes expired, \(report.rechargesExpired) recharges expired, \(report.noticesDelivered) notices delivered, \(report.refundsFinished) channel refunds finished")
                 }

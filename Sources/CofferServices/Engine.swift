@@ -40,6 +40,7 @@ public struct CofferEngine: Sendable {
         public var webhooks = WebhookSettings()
         /// O8: whether customers (owner, finance) may refund their own prepaid resources; off: the provider's key only.
         public var selfServiceRefunds = false
+        public var jobs = JobSettings()
         public init() {}
     }
 
@@ -69,6 +70,6 @@ public struct CofferEngine: Sendable {
                                   logger: logger)
         jobs = BackgroundJobs(store: store, writer: writer, recharges: recharges, settlement: settlement, orders: orders, prepaid: prepaid, webhooks: webhooks,
                               notices: NoticeDelivery(store: store, senders: settings.noticeSenders, clock: clock, logger: logger),
-                              clock: clock)
+                              clock: clock, settings: settings.jobs, logger: logger)
     }
 }

@@ -136,7 +136,8 @@ public struct VerifyProblem: Sendable, CustomStringConvertible {
 }
 
 /// The storage port: one implementation over SQLite and PostgreSQL (CofferStorage).
-public protocol CofferStore: MoneyInReads, ConsoleReads, ProductReads, BillingReads, OrderReads, WebhookReads, PrepaidTermReads {
+public protocol CofferStore: MoneyInReads, ConsoleReads, ProductReads, BillingReads, OrderReads, WebhookReads, PrepaidTermReads,
+    JobLeaseStore {
     var backendName: String { get }
     func migrate() async throws
     func transaction<R: Sendable>(_ body: @escaping @Sendable (any StoreTransaction) async throws -> R) async throws -> R

@@ -94,6 +94,9 @@ struct Serve: AsyncParsableCommand {
     var settlementGraceSeconds: Int64 = 900
     @Flag(help: "O8: let customers (owner, finance) refund their own prepaid resources; without it only the platform key refunds.")
     var selfServiceRefunds = false
+    @Option(help: "Seconds between runs of each scheduled job across all instances (1–3600).") var jobIntervalSeconds = 5
+    @Option(help: "Seconds a job stays with the instance that claimed it without a renewal (3–3600): how long a killed instance's jobs wait.")
+    var jobLeaseSeconds = 60
 
     func validate() throws {
         guard (1...8192).contains(ledgerMaxBatch) else { throw ValidationError("--ledger-max-batch must be between 1 and 8192") }
@@ -101,6 +104,8 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--ledger-max-wait-micros must be between 0 and 100000")
         }
         if let w = ledgerWorkers, !(1...64).contains(w) { throw ValidationError("--ledger-workers must be between 1 and 64") }
+        guard (1...3600).contains(jobIntervalSeconds) else { throw ValidationError("--job-interval-seconds must be between 1 and 3600") }
+        guard (3...3600).contains(jobLeaseSeconds) else { throw ValidationError("--job-lease-seconds must be between 3 and 3600") }
         guard (0...(400 * 86_400 * 365)).contains(settlementGraceSeconds) else {
             throw ValidationError("--settlement-grace-seconds must be between 0 and 12614400000")
         }
@@ -132,6 +137,8 @@ struct Serve: AsyncParsableCommand {
         engineSettings.settlement.graceSeconds = settlementGraceSeconds
         engineSettings.webhookTransport = HTTPWebhookTransport()
         engineSettings.selfServiceRefunds = selfServiceRefunds
+        engineSettings.jobs.intervalSeconds = jobIntervalSeconds
+        engineSettings.jobs.leaseSeconds = jobLeaseSeconds
         if let path = channelsFile ?? ProcessInfo.processInfo.environment["COFFER_CHANNELS_FILE"], !path.isEmpty {
             let file = try ChannelsFile.load(path: path)
             channels += file.channels
@@ -157,6 +164,7 @@ struct Serve: AsyncParsableCommand {
         var settings = ServerSettings()
         settings.host = host
         settings.port = port
+        settings.jobIntervalSeconds = jobIntervalSeconds
         let database = db.displayName
         let realChannels = channels.filter(\.movesRealMoney).map(\.name)
         let deps = HTTPDependencies(engine: engine, sandbox: sandboxChannel, sandboxClock: clock, metrics: metricsExport)

@@ -1190,6 +1190,34 @@ enum Schema {
             """,
             "CREATE INDEX sign_in_failures_by_key ON sign_in_failures(key_digest, at)",
         ]),
+        // 20: scheduled jobs as leased rows, so that several instances on one database share them: an instance runs a job
+        // only while it holds the job's lease (claimed with FOR UPDATE SKIP LOCKED on PostgreSQL), renews it while it
+        // runs, and a lease left by a killed instance runs out. `runs` numbers every run; `job_runs` keeps the last
+        // thousand of each job (who, when, what it did) for operators and for the multi-instance test.
+        .sql([
+            """
+            CREATE TABLE job_leases (
+                job TEXT PRIMARY KEY,
+                holder TEXT,
+                lease_until BIGINT NOT NULL DEFAULT 0,
+                next_run_at BIGINT NOT NULL DEFAULT 0,
+                runs BIGINT NOT NULL DEFAULT 0 CHECK (runs >= 0),
+                CHECK ((holder IS NULL) = (lease_until = 0))
+            )
+            """,
+            """
+            CREATE TABLE job_runs (
+                job TEXT NOT NULL REFERENCES job_leases(job),
+                run BIGINT NOT NULL CHECK (run > 0),
+                holder TEXT NOT NULL,
+                started_at BIGINT NOT NULL,
+                finished_at BIGINT CHECK (finished_at IS NULL OR finished_at >= started_at),
+                items BIGINT CHECK (items IS NULL OR items >= 0),
+                error TEXT,
+                PRIMARY KEY (job, run)
+            )
+            """,
+        ]),
     ]
 }
 
