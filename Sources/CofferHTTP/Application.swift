@@ -49,7 +49,7 @@ public func buildRouter(_ deps: HTTPDependencies, logger: Logger = Logger(label:
                         modules: [any RouteModule] = []) -> Router<CofferContext> {
     let router = Router(context: CofferContext.self)
     // Outermost, so that every answer — errors included — carries the request's id.
-    router.add(middleware: RequestOriginMiddleware())
+    router.add(middleware: RequestOriginMiddleware(trustedProxies: deps.trustedProxies))
     // Request counts and latency by route template, method and status (Hummingbird's, through swift-metrics).
     router.add(middleware: MetricsMiddleware())
     router.add(middleware: ProblemMiddleware(logger: logger, modules: modules))

@@ -8,8 +8,9 @@ import NIOCore
 
 public struct CofferContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
-    /// The peer's IP address (for per-client limits such as sign-in attempts); nil in router tests.
-    public let remoteIP: String?
+    /// The client's IP address (for per-client limits such as sign-in attempts, and the audit log): the peer's, or behind
+    /// a trusted proxy the one it forwarded; nil in router tests.
+    public var remoteIP: String?
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         remoteIP = source.channel.remoteAddress?.ipAddress
@@ -40,9 +41,14 @@ enum Limits {
 struct RequestOriginMiddleware: RouterMiddleware {
     typealias Context = CofferContext
     static let header = HTTPField.Name("X-Request-Id")!
+    static let forwardedFor = HTTPField.Name("X-Forwarded-For")!
+    var trustedProxies: Set<String> = []
 
     func handle(_ request: Request, context: CofferContext,
                 next: (Request, CofferContext) async throws -> Response) async throws -> Response {
+        var context = context
+        context.remoteIP = Self.clientIP(peer: context.remoteIP, forwardedFor: request.headers[values: Self.forwardedFor],
+                                         trustedProxies: trustedProxies)
         let incoming = request.headers[Self.header].flatMap { v in
             (1...64).contains(v.count) && v.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }) ? v : nil
         }
@@ -51,6 +57,18 @@ struct RequestOriginMiddleware: RouterMiddleware {
         var response = try await RequestOrigin.$current.withValue(origin) { try await next(request, context) }
         response.headers[Self.header] = id
         return response
+    }
+
+    /// The rightmost address of X-Forwarded-For that is not a trusted proxy: addresses left of it were written by the
+    /// client and prove nothing. Only when the peer itself is trusted; a value that is not an address is ignored.
+    static func clientIP(peer: String?, forwardedFor: [String], trustedProxies: Set<String>) -> String? {
+        guard let peer, trustedProxies.contains(peer) else { return peer }
+        let hops = forwardedFor.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces) }
+        for hop in hops.reversed().prefix(16) where !trustedProxies.contains(hop) {
+            guard (2...45).contains(hop.count), hop.allSatisfy({ $0.isHexDigit || $0 == "." || $0 == ":" }) else { return peer }
+            return hop
+        }
+        return peer
     }
 
     /// 128 random bits as 32 hex digits.

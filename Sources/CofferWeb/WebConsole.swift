@@ -60,7 +60,7 @@ public struct WebConsole: RouteModule {
         try await visit(request, remoteIP: context.remoteIP)
     }
 
-    /// The peer address only: X-Forwarded-For is not trusted, or anyone could pick a new address per guess.
+    /// The client's address as the HTTP layer resolved it (X-Forwarded-For only from a trusted proxy).
     func visit(_ request: Request, remoteIP: String?) async throws -> Visit {
         let cookies = Cookies.parse(request.headers[.cookie])
         let lang = cookies["coffer_lang"].flatMap(Language.init(rawValue:))

@@ -97,6 +97,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds between runs of each scheduled job across all instances (1–3600).") var jobIntervalSeconds = 5
     @Option(help: "Seconds a job stays with the instance that claimed it without a renewal (3–3600): how long a killed instance's jobs wait.")
     var jobLeaseSeconds = 60
+    @Option(help: "The address of a load balancer in front (repeatable): from it the client's address is read from X-Forwarded-For. Default: $COFFER_TRUSTED_PROXIES (comma-separated).")
+    var trustedProxy: [String] = []
 
     func validate() throws {
         guard (1...8192).contains(ledgerMaxBatch) else { throw ValidationError("--ledger-max-batch must be between 1 and 8192") }
@@ -167,7 +169,10 @@ struct Serve: AsyncParsableCommand {
         settings.jobIntervalSeconds = jobIntervalSeconds
         let database = db.displayName
         let realChannels = channels.filter(\.movesRealMoney).map(\.name)
-        let deps = HTTPDependencies(engine: engine, sandbox: sandboxChannel, sandboxClock: clock, metrics: metricsExport)
+        var deps = HTTPDependencies(engine: engine, sandbox: sandboxChannel, sandboxClock: clock, metrics: metricsExport)
+        deps.trustedProxies = Set(trustedProxy.isEmpty
+            ? (ProcessInfo.processInfo.environment["COFFER_TRUSTED_PROXIES"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            : trustedProxy).subtracting([""])
         var webSettings = WebSettings()
         webSettings.secureCookies = !insecureCookies
         let modules: [any RouteModule] = noConsole ? [] : [try await WebConsole.load(deps: deps, settings: webSettings)]

@@ -433,3 +433,25 @@ struct JSONLogTests {
         #expect((object["time"] as? String)?.hasSuffix("Z") == true)
     }
 }
+
+@Suite("Job runs for operators")
+struct JobRunsAPITests {
+    @Test("N1 operators read which instance ran each job; a job name outside the list and a bad limit are refused", arguments: Backend.available)
+    func list(backend: Backend) async throws {
+        try await APIFixture.run(backend) { api in
+            _ = try await api.env.engine.jobs.runOnce()
+            let all = try await api.call(.get, "/v1/operator/job-runs", key: api.platformKey)
+            let items = try #require(all.json["items"] as? [[String: Any]])
+            #expect(Set(items.compactMap { $0["job"] as? String }) == Set(ScheduledJob.allCases.map(\.rawValue)))
+            #expect(items.allSatisfy { $0["holder"] as? String == api.env.engine.jobs.holder && $0["finishedAt"] is String })
+            let one = try await api.call(.get, "/v1/operator/job-runs?job=notices&limit=1", key: api.platformKey)
+            let only = try #require(one.json["items"] as? [[String: Any]])
+            #expect(only.count == 1 && only.first?["job"] as? String == "notices" && only.first?["run"] as? Int == 1)
+            for bad in ["job=payroll", "limit=0", "limit=1001", "limit=x"] {
+                let r = try await api.call(.get, "/v1/operator/job-runs?\(bad)", key: api.platformKey)
+                #expect(r.status == 400 && r.code == "invalid_field", "\(bad)")
+            }
+            #expect(try await api.call(.get, "/v1/operator/job-runs", key: api.ownerKey).status == 403)
+        }
+    }
+}

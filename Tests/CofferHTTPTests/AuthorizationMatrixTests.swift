@@ -101,6 +101,7 @@ struct AuthorizationMatrixTests {
         "POST /v1/operator/webhook-endpoints/{endpointId}/enable": "UUFFFFA",
         "GET /v1/operator/webhook-deliveries": "UUFFFFA",
         "GET /v1/operator/audit-events": "UUFFFFA",
+        "GET /v1/operator/job-runs": "UUFFFFA",
         "GET /v1/accounts/{accountId}/audit-events": "UUAFFHA",
         "GET /v1/sandbox/clock": "UUFFFFA",
         "POST /v1/sandbox/clock": "UUFFFFA",

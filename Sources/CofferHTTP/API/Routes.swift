@@ -13,6 +13,9 @@ public struct HTTPDependencies: Sendable {
     public var sandboxClock: (any AdjustableClock)?
     /// `/metrics`, when a metrics token is configured.
     public var metrics: MetricsExport?
+    /// Addresses of the load balancers in front (nginx): from these peers the client's address is read from
+    /// X-Forwarded-For; from anyone else that header is ignored, or a client could pick a new address per guess.
+    public var trustedProxies: Set<String> = []
     public init(engine: CofferEngine, sandbox: SandboxChannel?, sandboxClock: (any AdjustableClock)? = nil, metrics: MetricsExport? = nil) {
         self.engine = engine
         self.sandbox = sandbox
@@ -196,6 +199,7 @@ struct Routes: Sendable {
         OrderRoutes(routes: self).register(on: v1)
         WebhookRoutes(routes: self).register(on: v1)
         AuditRoutes(routes: self).register(on: v1)
+        JobRoutes(routes: self).register(on: v1)
         v1.get("sandbox/clock", use: sandboxClockNow)
         v1.post("sandbox/clock", use: advanceSandboxClock)
     }
