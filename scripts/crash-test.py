@@ -28,7 +28,8 @@ port = free_port()
 def start():
     log = open(os.path.join(data_dir, "serve.log"), "a")
     # The jobs loop leaves usage alone (a grace period of ten years): the settlement below is the test's own run.
-    proc = subprocess.Popen([bin_path, "serve", "--demo", "--port", str(port), "--settlement-grace-seconds", "315360000"] + db_args,
+    proc = subprocess.Popen([bin_path, "serve", "--demo", "--port", str(port), "--settlement-grace-seconds", "315360000",
+                             "--log-format", "json"] + db_args,
                             stdout=log, stderr=log)
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -226,6 +227,8 @@ if verify.returncode != 0:
     failures.append("coffer verify failed: " + verify.stdout)
 
 import shutil
+if os.environ.get("COFFER_LOG_DIR"):  # the test command greps every server's log for secrets (scripts/check-logs.py)
+    shutil.copy(os.path.join(data_dir, "serve.log"), os.path.join(os.environ["COFFER_LOG_DIR"], f"crash-{label}.log"))
 shutil.rmtree(data_dir, ignore_errors=True)
 print(f"crash test ({label}): {ledger_summary}")
 print(f"crash test ({label}): {settle_summary}")

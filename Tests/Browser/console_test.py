@@ -83,7 +83,8 @@ class Server:
     def __init__(self, channels_file=None):
         self.data = tempfile.mkdtemp(prefix="coffer-browser-")
         self.port = free_port()
-        cmd = [args.coffer, "serve", "--demo", "--port", str(self.port), "--data-dir", self.data]
+        # JSON log lines: the test command greps them for secrets (scripts/check-logs.py) when COFFER_LOG_DIR is set.
+        cmd = [args.coffer, "serve", "--demo", "--port", str(self.port), "--data-dir", self.data, "--log-format", "json"]
         if channels_file:
             cmd += ["--channels-file", channels_file]
         if args.database:
@@ -125,6 +126,9 @@ class Server:
     def stop(self):
         self.proc.terminate()
         self.proc.wait(10)
+        if os.environ.get("COFFER_LOG_DIR"):
+            shutil.copy(os.path.join(self.data, "serve.log"),
+                        os.path.join(os.environ["COFFER_LOG_DIR"], "browser-%s-%d.log" % ("postgres" if args.database else "sqlite", self.port)))
         shutil.rmtree(self.data, ignore_errors=True)
 
 
