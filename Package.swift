@@ -26,6 +26,9 @@ let package = Package(
         .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        // The SMTP client of e-mail notices (STARTTLS); both already come with async-http-client.
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     ],
     targets: [
         .target(name: "CofferCore"),
@@ -44,6 +47,9 @@ let package = Package(
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             // WeChat Pay's platform certificates (X.509) when they are downloaded and rotated.
             .product(name: "X509", package: "swift-certificates"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ]),
         .target(name: "CofferStorage", dependencies: [
             "CofferCore", "CofferServices",

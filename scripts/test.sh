@@ -10,6 +10,8 @@
 #   4b. runs schemathesis (tests generated from the OpenAPI document) against a started server on both databases;
 #   4c. starts three servers on one PostgreSQL behind nginx (Debian's package, installed when missing), runs load through
 #       it, kills one with SIGKILL, and checks nothing was lost or applied twice and no job ran twice (scripts/cluster-test.py);
+#   4d. sends notices through a local SMTP relay (aiosmtpd: STARTTLS, AUTH) and checks each arrives once, in the account's
+#       language (scripts/smtp-test.py);
 #   5. drives the web console in headless chromium with Selenium (Tests/Browser), on SQLite and PostgreSQL, saving
 #      screenshots under .build/browser-screenshots;
 #   6. kills the server with SIGKILL under load on both databases and checks that nothing acknowledged was lost and
@@ -49,12 +51,12 @@ if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3-venv >/dev/null
 fi
 venv=.build/interop-venv
-if ! "$venv/bin/python" -c 'import wechatpayv3, alipay, cryptography, selenium, schemathesis' >/dev/null 2>&1; then
+if ! "$venv/bin/python" -c 'import wechatpayv3, alipay, cryptography, selenium, schemathesis, aiosmtpd' >/dev/null 2>&1; then
   echo "== Python virtual environment for the interoperability and browser tests ($venv)"
   mkdir -p .build
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check wechatpayv3==2.0.4 python-alipay-sdk==3.4.0 'cryptography>=42' \
-    selenium==4.51.0 schemathesis==4.32.5
+    selenium==4.51.0 schemathesis==4.32.5 aiosmtpd==1.4.6
 fi
 export COFFER_TEST_PYTHON=$PWD/$venv/bin/python COFFER_REQUIRE_INTEROP=1 COFFER_REQUIRE_QRENCODE=1
 
@@ -81,6 +83,9 @@ bash scripts/schemathesis.sh "$venv/bin/python" "$COFFER_TEST_POSTGRES_URL"
 echo "== several instances: three servers on one PostgreSQL behind nginx, one killed with SIGKILL under load"
 python3 scripts/cluster-test.py .build/debug/coffer --database "$COFFER_TEST_POSTGRES_URL"
 
+echo "== e-mail: notices through a local SMTP relay (aiosmtpd, STARTTLS with a private CA, AUTH PLAIN)"
+"$venv/bin/python" scripts/smtp-test.py .build/debug/coffer
+
 echo "== web console in a real browser (headless chromium, Selenium)"
 "$venv/bin/python" Tests/Browser/console_test.py .build/debug/coffer
 "$venv/bin/python" Tests/Browser/console_test.py .build/debug/coffer --database "$COFFER_TEST_POSTGRES_URL" \
@@ -94,4 +99,4 @@ echo "== server logs: JSON lines, no keys, passwords, tokens or account numbers"
 python3 scripts/check-logs.py "$COFFER_LOG_DIR"
 rm -rf "$COFFER_LOG_DIR"
 
-echo "coffer: $((swift_tests + 10)) passed, 0 failed (${swift_tests} Swift tests, 2 walk-throughs, 2 schemathesis runs, 1 multi-instance test, 2 browser runs, 2 crash tests, 1 log check)"
+echo "coffer: $((swift_tests + 11)) passed, 0 failed (${swift_tests} Swift tests, 2 walk-throughs, 2 schemathesis runs, 1 multi-instance test, 1 SMTP test, 2 browser runs, 2 crash tests, 1 log check)"

@@ -30,10 +30,10 @@ struct WalletView: Codable, Equatable {
 
 struct AccountView: Codable {
     let id: String, type: String, entityName: String, taxId: String?, contactEmail: String, currency: String
-    let timeZone: String, createdAt: String
+    let timeZone: String, createdAt: String, language: String
     init(_ a: AccountRecord) {
         id = a.id; type = a.type.rawValue; entityName = a.entityName; taxId = a.taxId; contactEmail = a.contactEmail
-        currency = a.currency; timeZone = a.timeZone; createdAt = RFC3339.format(micros: a.createdAtMicros)
+        currency = a.currency; timeZone = a.timeZone; createdAt = RFC3339.format(micros: a.createdAtMicros); language = a.language.rawValue
     }
 }
 

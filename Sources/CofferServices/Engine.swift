@@ -32,8 +32,10 @@ public struct CofferEngine: Sendable {
         public var bank = BankTransferSettings()
         public var console = ConsoleSettings()
         public var settlement = SettlementSettings()
-        /// E-mail and SMS: logging senders until a real relay is configured (none exists yet).
+        /// E-mail and SMS: logging senders unless an SMTP relay is configured (`SMTPNoticeSender`); SMS has no gateway yet.
         public var noticeSenders: [any NoticeSender] = [LoggingNoticeSender(medium: .email), LoggingNoticeSender(medium: .sms)]
+        /// Notices in the account's language (the console's catalogs); nil: the text each message was written with.
+        public var noticeRenderer: (any NoticeRenderer)?
         public var bcryptCost: UInt8 = 12
         /// N2: how webhooks are sent (nil: events are kept and fanned out, nothing is sent — tests that do not look).
         public var webhookTransport: (any WebhookTransport)?
@@ -69,7 +71,8 @@ public struct CofferEngine: Sendable {
         webhooks = WebhookService(store: store, clock: clock, ids: ids, transport: settings.webhookTransport, settings: settings.webhooks,
                                   logger: logger)
         jobs = BackgroundJobs(store: store, writer: writer, recharges: recharges, settlement: settlement, orders: orders, prepaid: prepaid, webhooks: webhooks,
-                              notices: NoticeDelivery(store: store, senders: settings.noticeSenders, clock: clock, logger: logger),
+                              notices: NoticeDelivery(store: store, senders: settings.noticeSenders, clock: clock,
+                                                       renderer: settings.noticeRenderer, logger: logger),
                               clock: clock, settings: settings.jobs, logger: logger)
     }
 }

@@ -12,7 +12,8 @@ enum Rows {
                       contactEmail: try r.decode(column: "contact_email", as: String.self),
                       currency: try r.decode(column: "currency", as: String.self),
                       timeZone: try r.decode(column: "time_zone", as: String.self),
-                      createdAtMicros: try r.decode(column: "created_at", as: Int64.self))
+                      createdAtMicros: try r.decode(column: "created_at", as: Int64.self),
+                      language: AccountLanguage(rawValue: try r.decode(column: "language", as: String.self)) ?? .zh)
     }
 
     static func user(_ r: any SQLRow) throws -> UserRecord {

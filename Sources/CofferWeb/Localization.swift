@@ -1,4 +1,5 @@
 import CofferCore
+import CofferServices
 import Foundation
 
 /// The console's two languages. Chinese is the default: Coffer's customers are customers of Chinese providers.
@@ -43,6 +44,13 @@ public struct Catalogs: Sendable {
     }
 
     func table(_ lang: Language) -> [String: String] { messages[lang] ?? [:] }
+
+    /// A site message in a language: from the catalogs when it came from an event (`message_<kind>_title` / `_body` with
+    /// the event's parameters), else the text it was written with.
+    func messageText(_ m: SiteMessageRecord, _ lang: Language) -> (title: String, body: String) {
+        guard let parameters = m.parameters, table(lang)["message_\(m.kind)_title"] != nil else { return (m.title, m.body) }
+        return (text(lang, "message_\(m.kind)_title", parameters), text(lang, "message_\(m.kind)_body", parameters))
+    }
 
     /// A message with `{name}` placeholders filled; the key itself when missing, so a gap shows instead of hiding.
     func text(_ lang: Language, _ key: String, _ args: [String: String] = [:]) -> String {
@@ -101,5 +109,16 @@ enum Display {
         f.dateFormat = "yyyy-MM-dd"
         guard let d = f.date(from: text) else { return nil }
         return Int64(d.timeIntervalSince1970) * 1_000_000
+    }
+}
+
+/// E-mail notices in the account's language, from the console's catalogs.
+public struct CatalogNoticeRenderer: NoticeRenderer {
+    let catalogs: Catalogs
+    public init() throws { catalogs = try Catalogs.load() }
+
+    public func render(_ message: SiteMessageRecord, language: AccountLanguage) -> (subject: String, body: String) {
+        let text = catalogs.messageText(message, Language(rawValue: language.rawValue) ?? .zh)
+        return (text.title, text.body)
     }
 }

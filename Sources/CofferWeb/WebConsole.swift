@@ -192,10 +192,7 @@ public struct WebConsole: RouteModule {
 
     /// A site message as the reader reads it: from the catalogs in the page's language when it came from an event
     /// (`message_<kind>_title` / `_body` with the event's parameters), else the text it was written with.
-    func messageText(_ m: SiteMessageRecord, _ v: Visit) -> (title: String, body: String) {
-        guard let parameters = m.parameters, catalogs.table(v.lang)["message_\(m.kind)_title"] != nil else { return (m.title, m.body) }
-        return (t(v, "message_\(m.kind)_title", parameters), t(v, "message_\(m.kind)_body", parameters))
-    }
+    func messageText(_ m: SiteMessageRecord, _ v: Visit) -> (title: String, body: String) { catalogs.messageText(m, v.lang) }
 
     /// An error as a person reads it: the catalog's text for its code in the page's language, with the error's parameters.
     func message(_ error: CofferError, _ v: Visit) -> String {

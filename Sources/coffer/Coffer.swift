@@ -97,6 +97,11 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds between runs of each scheduled job across all instances (1–3600).") var jobIntervalSeconds = 5
     @Option(help: "Seconds a job stays with the instance that claimed it without a renewal (3–3600): how long a killed instance's jobs wait.")
     var jobLeaseSeconds = 60
+    @Option(help: "SMTP relay for e-mail notices: smtp://user:password@host:587 (STARTTLS required) or smtp+plain://host:25. Default: $COFFER_SMTP_URL; none: notices are logged, not sent.")
+    var smtpUrl: String?
+    @Option(help: "The From address of e-mail notices. Default: $COFFER_SMTP_FROM.") var smtpFrom: String?
+    @Option(help: "PEM file of the certificate authorities that sign the SMTP relay's certificate, instead of the system's. Default: $COFFER_SMTP_CA_FILE.")
+    var smtpCaFile: String?
     @Option(help: "The address of a load balancer in front (repeatable): from it the client's address is read from X-Forwarded-For. Default: $COFFER_TRUSTED_PROXIES (comma-separated).")
     var trustedProxy: [String] = []
 
@@ -139,6 +144,16 @@ struct Serve: AsyncParsableCommand {
         engineSettings.settlement.graceSeconds = settlementGraceSeconds
         engineSettings.webhookTransport = HTTPWebhookTransport()
         engineSettings.selfServiceRefunds = selfServiceRefunds
+        let env = ProcessInfo.processInfo.environment
+        var mailLine = "e-mail: no SMTP relay configured (--smtp-url); notices are logged, not sent"
+        if let url = smtpUrl ?? env["COFFER_SMTP_URL"], !url.isEmpty {
+            guard let from = smtpFrom ?? env["COFFER_SMTP_FROM"] else { throw ValidationError("--smtp-from is needed with --smtp-url") }
+            let smtp = try SMTPSettings.parse(url: url, from: from, caFile: smtpCaFile ?? env["COFFER_SMTP_CA_FILE"])
+            engineSettings.noticeSenders = [try SMTPNoticeSender(settings: smtp), LoggingNoticeSender(medium: .sms)]
+            mailLine = "e-mail: notices through SMTP relay \(smtp.host):\(smtp.port) (\(smtp.security == .starttls ? "STARTTLS" : "no TLS")) from \(from)"
+        }
+        engineSettings.noticeRenderer = try CatalogNoticeRenderer()
+        let emailLine = mailLine
         engineSettings.jobs.intervalSeconds = jobIntervalSeconds
         engineSettings.jobs.leaseSeconds = jobLeaseSeconds
         if let path = channelsFile ?? ProcessInfo.processInfo.environment["COFFER_CHANNELS_FILE"], !path.isEmpty {
@@ -184,6 +199,7 @@ struct Serve: AsyncParsableCommand {
             }
             if !modules.isEmpty { say("console: http://\(host == "127.0.0.1" ? "localhost" : host):\(port)/ (operator desk: /desk)") }
             if let qrLine, !modules.isEmpty { say(qrLine) }
+            say(emailLine)
             if sandboxEnabled { say("sandbox channel: enabled (test channel, moves no real money)") }
             if let clock { say("sandbox clock: enabled (POST /v1/sandbox/clock moves time forward; now \(clock.offsetSeconds) s ahead)") }
             for name in realChannels { say("payment channel: \(name)") }

@@ -455,3 +455,26 @@ struct JobRunsAPITests {
         }
     }
 }
+
+@Suite("An account's language")
+struct AccountLanguageTests {
+    @Test("Notices: an account is created in zh (the default) or en; any other language is refused and nothing is created",
+          arguments: Backend.available)
+    func language(backend: Backend) async throws {
+        try await APIFixture.run(backend) { api in
+            func body(_ email: String, _ language: String?) -> String {
+                #"{"type":"personal","entityName":"L","contactEmail":"\#(email)","owner":{"email":"\#(email)","name":"o","password":"correct horse battery"}"#
+                    + (language.map { #","language":"\#($0)"}"# } ?? "}")
+            }
+            let plain = try await api.post("/v1/accounts", key: api.platformKey, body("lang-zh@example.com", nil))
+            #expect(plain.status == 201 && plain.string("account", "language") == "zh")
+            let english = try await api.post("/v1/accounts", key: api.platformKey, body("lang-en@example.com", "en"))
+            #expect(english.status == 201 && english.string("account", "language") == "en")
+            let id = try #require(english.string("account", "id"))
+            #expect(try await api.env.store.account(id: id)?.language == .en)
+            let refused = try await api.post("/v1/accounts", key: api.platformKey, body("lang-fr@example.com", "fr"))
+            #expect(refused.status == 400 && refused.code == "invalid_field")
+            #expect(try await api.env.store.user(email: "lang-fr@example.com") == nil)
+        }
+    }
+}

@@ -62,10 +62,10 @@ struct AccountKeysMigrationTests {
         defer { cleanup() }
         let old = try await SQLStore.open(location)
         try await old.migrate(upTo: 8)
-        try await old.transaction { tx in
-            for id in [Self.a, Self.b] {
-                try await tx.insertAccount(AccountRecord(id: id, type: .personal, entityName: "迁移", contactEmail: "\(id)@example.com",
-                                                         currency: "CNY", timeZone: "Asia/Shanghai", createdAtMicros: 1))
+        for id in [Self.a, Self.b] {
+            for row in OldSchemaRows.account(AccountRecord(id: id, type: .personal, entityName: "迁移", contactEmail: "\(id)@example.com",
+                                                           currency: "CNY", timeZone: "Asia/Shanghai", createdAtMicros: 1)) {
+                try await old.executeRawForTests(row)
             }
         }
         for row in Self.rows { try await old.executeRawForTests(row) }

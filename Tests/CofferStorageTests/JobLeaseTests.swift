@@ -17,30 +17,28 @@ struct JobLeaseTests {
             try await store.ensureJobs([job])
             try await store.ensureJobs([job])   // twice: the row is made once
             let t0: Int64 = 1_000_000_000
-            let first = try #require(try await store.claimJob(job, holder: "a", nowMicros: t0, leaseUntilMicros: t0 + 10_000_000,
-                                                              ignoringSchedule: false))
+            /// A claim by `holder` at time `t` for a lease until `until`.
+            func claim(_ holder: String, at t: Int64, until: Int64, ignoringSchedule: Bool = false) async throws -> JobLease? {
+                try await store.claimJob(job, holder: holder, clock: ManualClock(micros: t), leaseMicros: until - t,
+                                         ignoringSchedule: ignoringSchedule)?.lease
+            }
+            let first = try #require(try await claim("a", at: t0, until: t0 + 10_000_000))
             #expect(first.run == 1)
             // Another instance, before the lease runs out, whether or not it ignores the schedule.
-            #expect(try await store.claimJob(job, holder: "b", nowMicros: t0 + 9_999_999, leaseUntilMicros: t0 + 20_000_000,
-                                             ignoringSchedule: true) == nil)
+            #expect(try await claim("b", at: t0 + 9_999_999, until: t0 + 20_000_000, ignoringSchedule: true) == nil)
             // The holder renews; then it is "killed" and the renewed lease runs out.
             #expect(try await store.renewJob(first, untilMicros: t0 + 15_000_000))
-            #expect(try await store.claimJob(job, holder: "b", nowMicros: t0 + 14_000_000, leaseUntilMicros: t0 + 30_000_000,
-                                             ignoringSchedule: false) == nil)
-            let second = try #require(try await store.claimJob(job, holder: "b", nowMicros: t0 + 15_000_000,
-                                                               leaseUntilMicros: t0 + 30_000_000, ignoringSchedule: false))
+            #expect(try await claim("b", at: t0 + 14_000_000, until: t0 + 30_000_000) == nil)
+            let second = try #require(try await claim("b", at: t0 + 15_000_000, until: t0 + 30_000_000))
             #expect(second.run == 2)
             // The first holder comes back: it can neither renew nor finish, and the second's lease is untouched.
             #expect(try await store.renewJob(first, untilMicros: t0 + 40_000_000) == false)
             #expect(try await store.finishJob(first, nowMicros: t0 + 16_000_000, nextRunAtMicros: t0 + 21_000_000, items: 1, error: nil) == false)
-            #expect(try await store.claimJob(job, holder: "c", nowMicros: t0 + 29_000_000, leaseUntilMicros: t0 + 40_000_000,
-                                             ignoringSchedule: true) == nil)
+            #expect(try await claim("c", at: t0 + 29_000_000, until: t0 + 40_000_000, ignoringSchedule: true) == nil)
             #expect(try await store.finishJob(second, nowMicros: t0 + 17_000_000, nextRunAtMicros: t0 + 22_000_000, items: 3, error: nil))
             // Released, but not due until its next run.
-            #expect(try await store.claimJob(job, holder: "c", nowMicros: t0 + 21_999_999, leaseUntilMicros: t0 + 40_000_000,
-                                             ignoringSchedule: false) == nil)
-            let third = try #require(try await store.claimJob(job, holder: "c", nowMicros: t0 + 22_000_000,
-                                                              leaseUntilMicros: t0 + 40_000_000, ignoringSchedule: false))
+            #expect(try await claim("c", at: t0 + 21_999_999, until: t0 + 40_000_000) == nil)
+            let third = try #require(try await claim("c", at: t0 + 22_000_000, until: t0 + 40_000_000))
             #expect(third.run == 3)
             let runs = try await store.jobRuns(job: job, limit: 10).sorted { $0.run < $1.run }
             #expect(runs.map(\.holder) == ["a", "b", "c"])

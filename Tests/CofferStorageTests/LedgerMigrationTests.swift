@@ -96,9 +96,9 @@ struct LedgerMigrationTests {
         let (_, location, cleanup) = try TestEnvironment.freshDatabase(backend)
         let old = try await SQLStore.open(location)
         try await old.migrate(upTo: 6)
-        try await old.transaction { tx in
-            try await tx.insertAccount(AccountRecord(id: Self.a, type: .personal, entityName: "迁移", contactEmail: "m7@example.com",
-                                                     currency: "CNY", timeZone: "Asia/Shanghai", createdAtMicros: 1))
+        for row in OldSchemaRows.account(AccountRecord(id: Self.a, type: .personal, entityName: "迁移", contactEmail: "m7@example.com",
+                                                       currency: "CNY", timeZone: "Asia/Shanghai", createdAtMicros: 1)) {
+            try await old.executeRawForTests(row)
         }
         try await old.executeRawForTests(OldSchemaRows.recharge(Self.recharge))
         let encoder = JSONEncoder()

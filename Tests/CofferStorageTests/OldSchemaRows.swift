@@ -1,10 +1,20 @@
 import CofferCore
+import CofferServices
 
 /// Rows as a server of an earlier schema wrote them, for migration tests (the current writers also fill tables that
 /// did not exist then).
 enum OldSchemaRows {
     static func sql(_ v: String?) -> String { v.map { "'" + $0.replacingOccurrences(of: "'", with: "''") + "'" } ?? "NULL" }
     static func sql(_ v: Int64?) -> String { v.map(String.init) ?? "NULL" }
+
+    /// An account and its wallet as schemas before 21 wrote them (no language).
+    static func account(_ a: AccountRecord) -> [String] {
+        ["""
+        INSERT INTO accounts (id, type, entity_name, tax_id, contact_email, currency, time_zone, created_at)
+        VALUES (\(sql(a.id)), \(sql(a.type.rawValue)), \(sql(a.entityName)), \(sql(a.taxId)), \(sql(a.contactEmail)), \(sql(a.currency)),
+                \(sql(a.timeZone)), \(a.createdAtMicros))
+        """, "INSERT INTO wallets (account_id, currency, updated_at) VALUES (\(sql(a.id)), \(sql(a.currency)), \(a.createdAtMicros))"]
+    }
 
     /// A recharge row of schemas 5–8 (no payer).
     static func recharge(_ r: RechargeRecord) -> String {

@@ -101,7 +101,7 @@ struct PayerLimitTests {
         // A server of the version before: schema 5 and its rows.
         let old = try await SQLStore.open(location)
         try await old.migrate(upTo: 5)
-        try await old.transaction { tx in try await tx.insertAccount(account) }
+        for row in OldSchemaRows.account(account) { try await old.executeRawForTests(row) }
         try await old.executeRawForTests(OldSchemaRows.recharge(pending))
         try await old.executeRawForTests(OldSchemaRows.recharge(paid))
         await old.shutdown()

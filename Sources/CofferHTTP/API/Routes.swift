@@ -69,6 +69,7 @@ struct CreateAccountBody: Decodable {
     let taxId: String?
     let contactEmail: String
     let owner: Owner
+    let language: String?
 }
 struct CreateUserBody: Decodable { let email: String; let name: String; let role: String; let password: String }
 struct CreateKeyBody: Decodable { let userId: String; let name: String }
@@ -241,7 +242,8 @@ struct Routes: Sendable {
         let body = try await JSON.decode(CreateAccountBody.self, from: request)
         let input = NewAccount(type: try parseEnum(AccountType.self, body.type, field: "type"), entityName: body.entityName,
                                taxId: body.taxId, contactEmail: body.contactEmail,
-                               owner: NewUser(email: body.owner.email, name: body.owner.name, role: .owner, password: body.owner.password))
+                               owner: NewUser(email: body.owner.email, name: body.owner.name, role: .owner, password: body.owner.password),
+                               language: try body.language.map { try parseEnum(AccountLanguage.self, $0, field: "language") } ?? .zh)
         let (created, replayed) = try await engine.accounts.createAccount(input, idempotencyKey: key, actor: principal.actor)
         struct Out: Encodable { let account: AccountView; let owner: UserJSON }
         return try JSON.response(Out(account: AccountView(created.account), owner: UserJSON(created.owner)),

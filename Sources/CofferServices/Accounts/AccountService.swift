@@ -9,7 +9,9 @@ public struct NewAccount: Sendable {
     public var taxId: String?
     public var contactEmail: String
     public var owner: NewUser
-    public init(type: AccountType, entityName: String, taxId: String?, contactEmail: String, owner: NewUser) {
+    public var language: AccountLanguage
+    public init(type: AccountType, entityName: String, taxId: String?, contactEmail: String, owner: NewUser, language: AccountLanguage = .zh) {
+        self.language = language
         self.type = type
         self.entityName = entityName
         self.taxId = taxId
@@ -105,14 +107,16 @@ public struct AccountService: Sendable {
         let owner = try Self.validate(input.owner)
         let now = clock.nowMicros()
         let account = AccountRecord(id: ids.make("acc"), type: input.type, entityName: entity, taxId: input.taxId,
-                                    contactEmail: contact, currency: "CNY", timeZone: "Asia/Shanghai", createdAtMicros: now)
+                                    contactEmail: contact, currency: "CNY", timeZone: "Asia/Shanghai", createdAtMicros: now,
+                                    language: input.language)
         let user = UserRecord(id: ids.make("usr"), accountId: account.id, email: owner.email, name: owner.name, role: .owner,
                               passwordHash: Bcrypt.hash(owner.password, cost: bcryptCost), createdAtMicros: now)
         let created = CreatedAccount(account: account, owner: UserView(user))
         // The fingerprint leaves the password out: it is stored, and must not become a fast-hashed copy of the password.
         let idempotency = try IdempotencyContext(
             scope: "platform", key: idempotencyKey,
-            fingerprint: "account|\(input.type)|\(entity)|\(input.taxId ?? "")|\(contact)|\(owner.email)|\(owner.name)")
+            fingerprint: "account|\(input.type)|\(entity)|\(input.taxId ?? "")|\(contact)|\(owner.email)|\(owner.name)"
+                + (input.language == .zh ? "" : "|\(input.language.rawValue)"))
         return try await Idempotent.write(store, idempotency, created, at: now) { tx in
             try await Self.requireFreeEmail(user.email, tx)
             try await tx.insertAccount(account)

@@ -6,6 +6,9 @@ public enum AccountType: String, Codable, Sendable, CaseIterable { case personal
 /// owner (创建者), finance (管理财务: may see and move money), member (everything else).
 public enum UserRole: String, Codable, Sendable, CaseIterable { case owner, finance, member }
 
+/// The language an account's notices (e-mail) are written in; the console follows each reader's own choice.
+public enum AccountLanguage: String, Codable, Sendable, CaseIterable { case zh, en }
+
 public struct AccountRecord: Codable, Sendable, Equatable {
     public var id: String
     public var type: AccountType
@@ -15,8 +18,11 @@ public struct AccountRecord: Codable, Sendable, Equatable {
     public var currency: String
     public var timeZone: String
     public var createdAtMicros: Int64
+    public var language: AccountLanguage
 
-    public init(id: String, type: AccountType, entityName: String, taxId: String? = nil, contactEmail: String, currency: String, timeZone: String, createdAtMicros: Int64) {
+    public init(id: String, type: AccountType, entityName: String, taxId: String? = nil, contactEmail: String, currency: String, timeZone: String,
+                createdAtMicros: Int64, language: AccountLanguage = .zh) {
+        self.language = language
         self.id = id
         self.type = type
         self.entityName = entityName
@@ -25,6 +31,18 @@ public struct AccountRecord: Codable, Sendable, Equatable {
         self.currency = currency
         self.timeZone = timeZone
         self.createdAtMicros = createdAtMicros
+    }
+
+    private enum CodingKeys: String, CodingKey { case id, type, entityName, taxId, contactEmail, currency, timeZone, createdAtMicros, language }
+
+    /// Answers stored under idempotency keys before accounts had a language read as Chinese, the default then and now.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(id: try c.decode(String.self, forKey: .id), type: try c.decode(AccountType.self, forKey: .type),
+                  entityName: try c.decode(String.self, forKey: .entityName), taxId: try c.decodeIfPresent(String.self, forKey: .taxId),
+                  contactEmail: try c.decode(String.self, forKey: .contactEmail), currency: try c.decode(String.self, forKey: .currency),
+                  timeZone: try c.decode(String.self, forKey: .timeZone), createdAtMicros: try c.decode(Int64.self, forKey: .createdAtMicros),
+                  language: try c.decodeIfPresent(AccountLanguage.self, forKey: .language) ?? .zh)
     }
 }
 

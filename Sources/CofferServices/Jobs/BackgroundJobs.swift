@@ -112,9 +112,8 @@ public struct BackgroundJobs: Sendable {
         var failures: [(job: ScheduledJob, error: any Error)] = []
         let leaseMicros = Int64(settings.leaseSeconds) * 1_000_000
         for job in ScheduledJob.allCases {
-            let now = settings.leaseClock.nowMicros()
-            guard let lease = try await store.claimJob(job.rawValue, holder: settings.holder, nowMicros: now,
-                                                        leaseUntilMicros: now + leaseMicros, ignoringSchedule: ignoringSchedule)
+            guard let (lease, now) = try await store.claimJob(job.rawValue, holder: settings.holder, clock: settings.leaseClock,
+                                                               leaseMicros: leaseMicros, ignoringSchedule: ignoringSchedule)
             else { continue }
             report.jobsRun.append(job)
             let heartbeat = renewing(lease, leaseMicros: leaseMicros)

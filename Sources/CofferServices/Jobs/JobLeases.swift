@@ -38,9 +38,11 @@ public struct JobRunRecord: Sendable, Equatable {
 public protocol JobLeaseStore: Sendable {
     /// Makes sure each job has its lease row.
     func ensureJobs(_ names: [String]) async throws
-    /// Claims the job when its lease is free (never taken, released, or run out) and — unless `ignoringSchedule` — its
-    /// next run is due; nil when another instance holds it or it is not due.
-    func claimJob(_ name: String, holder: String, nowMicros: Int64, leaseUntilMicros: Int64, ignoringSchedule: Bool) async throws -> JobLease?
+    /// Claims the job for `leaseMicros` when its lease is free (never taken, released, or run out) and — unless
+    /// `ignoringSchedule` — its next run is due; nil when another instance holds it or it is not due. The clock is read
+    /// inside the claim, after the row is locked; the answer carries that start.
+    func claimJob(_ name: String, holder: String, clock: any Clock, leaseMicros: Int64,
+                  ignoringSchedule: Bool) async throws -> (lease: JobLease, startedAtMicros: Int64)?
     /// Extends a lease still held; false when it was lost (it ran out and another instance took the job).
     func renewJob(_ lease: JobLease, untilMicros: Int64) async throws -> Bool
     /// Records the run's end and frees the lease; false when the lease had been lost.

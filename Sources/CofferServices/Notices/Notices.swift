@@ -13,6 +13,18 @@ public struct Notice: Sendable, Equatable {
     public var to: String
     public var subject: String
     public var body: String
+    public var language: AccountLanguage = .zh
+
+    public init(messageId: String, accountId: String, medium: NoticeMedium, to: String, subject: String, body: String,
+                language: AccountLanguage = .zh) {
+        (self.messageId, self.accountId, self.medium, self.to, self.subject, self.body, self.language)
+            = (messageId, accountId, medium, to, subject, body, language)
+    }
+}
+
+/// How a site message reads in an account's language (the console's catalogs); without one, the text it was written with.
+public protocol NoticeRenderer: Sendable {
+    func render(_ message: SiteMessageRecord, language: AccountLanguage) -> (subject: String, body: String)
 }
 
 /// Where notices leave Coffer: an SMTP relay or an SMS gateway in production. Throwing means "not sent, try again".
@@ -52,8 +64,11 @@ public struct NoticeDelivery: Sendable {
     let senders: [any NoticeSender]
     let clock: any Clock
     let logger: Logger
+    let renderer: (any NoticeRenderer)?
 
-    public init(store: any CofferStore, senders: [any NoticeSender], clock: any Clock, logger: Logger = Logger(label: "coffer.notices")) {
+    public init(store: any CofferStore, senders: [any NoticeSender], clock: any Clock, renderer: (any NoticeRenderer)? = nil,
+                logger: Logger = Logger(label: "coffer.notices")) {
+        self.renderer = renderer
         self.store = store
         self.senders = senders
         self.clock = clock
@@ -64,16 +79,19 @@ public struct NoticeDelivery: Sendable {
     public func deliverPending(limit: Int = 100) async throws -> Int {
         guard let email = senders.first(where: { $0.medium == .email }) else { return 0 }
         var delivered: [ObjectKey] = []
-        var contacts: [String: String] = [:]   // one read per account, however many messages it has waiting
+        var contacts: [String: (email: String, language: AccountLanguage)] = [:]   // one read per account, however many messages it has waiting
         let pending = try await store.undeliveredMessages(limit: limit)
         // The outbox's depth as this run saw it (at most `limit`).
         Gauge(label: "coffer_outbox_pending").record(pending.count)
         for message in pending {
-            if contacts[message.accountId] == nil { contacts[message.accountId] = try await store.account(id: message.accountId)?.contactEmail }
-            guard let contactEmail = contacts[message.accountId] else { continue }
+            if contacts[message.accountId] == nil {
+                contacts[message.accountId] = try await store.account(id: message.accountId).map { ($0.contactEmail, $0.language) }
+            }
+            guard let contact = contacts[message.accountId] else { continue }
+            let text = renderer?.render(message, language: contact.language) ?? (subject: message.title, body: message.body)
             // Accounts have a contact e-mail and no phone number yet: SMS has a port and no recipients.
-            let notice = Notice(messageId: message.id, accountId: message.accountId, medium: .email, to: contactEmail,
-                                subject: message.title, body: message.body)
+            let notice = Notice(messageId: message.id, accountId: message.accountId, medium: .email, to: contact.email,
+                                subject: text.subject, body: text.body, language: contact.language)
             do {
                 try await email.send(notice)
                 delivered.append(ObjectKey(message.accountId, message.id))

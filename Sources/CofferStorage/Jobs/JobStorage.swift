@@ -12,21 +12,28 @@ extension SQLStore {
         }
     }
 
-    public func claimJob(_ name: String, holder: String, nowMicros: Int64, leaseUntilMicros: Int64,
-                         ignoringSchedule: Bool) async throws -> JobLease? {
-        precondition(leaseUntilMicros > nowMicros, "a lease ends after it is taken")
+    public func claimJob(_ name: String, holder: String, clock: any Clock, leaseMicros: Int64,
+                         ignoringSchedule: Bool) async throws -> (lease: JobLease, startedAtMicros: Int64)? {
+        precondition(leaseMicros > 0, "a lease ends after it is taken")
         return try await writeTransaction { tx in
             let db = tx.db
-            // PostgreSQL: an instance that finds the row locked by another's claim moves on instead of waiting for it.
-            // SQLite: the transaction holds the database's write lock already.
-            var sql: SQLQueryString = """
-                SELECT runs FROM job_leases
-                WHERE job = \(bind: name) AND (holder IS NULL OR lease_until <= \(bind: nowMicros))
-                """
-            if !ignoringSchedule { sql += " AND next_run_at <= \(bind: nowMicros)" }
+            // PostgreSQL: an instance that finds the row locked by another's claim or finish moves on instead of waiting
+            // for it. SQLite: the transaction holds the database's write lock already.
+            var sql: SQLQueryString = "SELECT holder, lease_until, next_run_at, runs FROM job_leases WHERE job = \(bind: name)"
             if tx.postgres { sql += " FOR UPDATE SKIP LOCKED" }
             guard let row = try await db.raw(sql).first() else { return nil }
+            // The time is read with the row in hand: a finish committed before is then earlier than this start, so the
+            // recorded runs of a job never seem to overlap.
+            let now = clock.nowMicros()
+            let holderNow = try row.decode(column: "holder", as: String?.self)
+            let leaseUntil = try row.decode(column: "lease_until", as: Int64.self)
+            let nextRunAt = try row.decode(column: "next_run_at", as: Int64.self)
+            let free = holderNow == nil || leaseUntil <= now
+            let due = ignoringSchedule || nextRunAt <= now
+            guard free && due else { return nil }
             let run = try row.decode(column: "runs", as: Int64.self) + 1
+            let leaseUntilMicros = now + leaseMicros
+            let nowMicros = now
             _ = try await db.raw("""
                 UPDATE job_leases SET holder = \(bind: holder), lease_until = \(bind: leaseUntilMicros), runs = \(bind: run)
                 WHERE job = \(bind: name)
@@ -36,7 +43,7 @@ extension SQLStore {
                 """).all()
             // A limit on everything: the last thousand runs of each job are kept.
             _ = try await db.raw("DELETE FROM job_runs WHERE job = \(bind: name) AND run <= \(bind: run - 1000)").all()
-            return JobLease(job: name, run: run, holder: holder)
+            return (JobLease(job: name, run: run, holder: holder), now)
         }
     }
 

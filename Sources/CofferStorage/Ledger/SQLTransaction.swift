@@ -155,9 +155,9 @@ struct SQLTransaction: StoreTransaction {
 
     func insertAccount(_ a: AccountRecord) async throws {
         _ = try await db.raw("""
-            INSERT INTO accounts (id, type, entity_name, tax_id, contact_email, currency, time_zone, created_at)
+            INSERT INTO accounts (id, type, entity_name, tax_id, contact_email, currency, time_zone, created_at, language)
             VALUES (\(bind: a.id), \(bind: a.type.rawValue), \(bind: a.entityName), \(bind: a.taxId), \(bind: a.contactEmail),
-                    \(bind: a.currency), \(bind: a.timeZone), \(bind: a.createdAtMicros))
+                    \(bind: a.currency), \(bind: a.timeZone), \(bind: a.createdAtMicros), \(bind: a.language.rawValue))
             """).all()
         _ = try await db.raw("INSERT INTO wallets (account_id, currency, updated_at) VALUES (\(bind: a.id), \(bind: a.currency), \(bind: a.createdAtMicros))").all()
     }

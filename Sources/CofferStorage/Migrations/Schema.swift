@@ -1218,6 +1218,10 @@ enum Schema {
             )
             """,
         ]),
+        // 21: the language of an account's notices, so that e-mail goes out in it (the console follows each reader).
+        .sql([
+            "ALTER TABLE accounts ADD COLUMN language TEXT NOT NULL DEFAULT 'zh' CHECK (language IN ('zh', 'en'))",
+        ]),
     ]
 }
 
