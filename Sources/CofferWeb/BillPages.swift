@@ -114,11 +114,17 @@ struct BillPages: Sendable {
         return console.page("bills", v, title: console.t(v, "bills_title"), model: model)
     }
 
+    /// The console's files speak the page's language (the API's keep the stable names and codes).
+    func labels(_ v: Visit) -> BillExports.Labels {
+        let table = console.catalogs.table(v.lang)
+        return BillExports.Labels(column: { table["csv_bill_" + $0] ?? $0 }, code: { table["csv_bill_code_" + $0] ?? $0 }, english: v.lang == .en)
+    }
+
     @Sendable func overviewCSV(_ request: Request, _ context: CofferContext) async throws -> Response {
-        let (_, accountId) = try await console.customer(request, context, needs: .finance)
+        let (v, accountId) = try await console.customer(request, context, needs: .finance)
         let (m, _) = try await month(request, accountId)
         let products = Dictionary(uniqueKeysWithValues: try await engine.store.products().map { ($0.id, $0) })
-        return BillExports.overview(try await engine.bills.overview(accountId: accountId, month: m), products: products)
+        return BillExports.overview(try await engine.bills.overview(accountId: accountId, month: m), products: products, labels: labels(v))
     }
 
     @Sendable func switchPeriod(_ request: Request, _ context: CofferContext) async throws -> Response {
@@ -177,10 +183,11 @@ struct BillPages: Sendable {
     }
 
     @Sendable func summaryCSV(_ request: Request, _ context: CofferContext) async throws -> Response {
-        let (_, accountId) = try await console.customer(request, context, needs: .finance)
+        let (v, accountId) = try await console.customer(request, context, needs: .finance)
         let (m, _) = try await month(request, accountId)
         let (dim, by) = try dimension(params(request))
-        return BillExports.summary(try await engine.bills.summary(accountId: accountId, month: m, by: dim), accountId: accountId, month: m, by: by)
+        return BillExports.summary(try await engine.bills.summary(accountId: accountId, month: m, by: dim), accountId: accountId, month: m, by: by,
+                                   labels: labels(v))
     }
 
     // MARK: L2
@@ -208,9 +215,10 @@ struct BillPages: Sendable {
     }
 
     @Sendable func resourcesCSV(_ request: Request, _ context: CofferContext) async throws -> Response {
-        let (_, accountId) = try await console.customer(request, context, needs: .finance)
+        let (v, accountId) = try await console.customer(request, context, needs: .finance)
         let (m, _) = try await month(request, accountId)
-        return BillExports.resources(try await engine.bills.resources(accountId: accountId, month: m), accountId: accountId, month: m)
+        return BillExports.resources(try await engine.bills.resources(accountId: accountId, month: m), accountId: accountId, month: m,
+                                     labels: labels(v))
     }
 
     // MARK: L3
@@ -254,9 +262,9 @@ struct BillPages: Sendable {
     }
 
     @Sendable func linesCSV(_ request: Request, _ context: CofferContext) async throws -> Response {
-        let (_, accountId) = try await console.customer(request, context, needs: .finance)
+        let (v, accountId) = try await console.customer(request, context, needs: .finance)
         let (m, _) = try await month(request, accountId)
-        return try await BillExports.lines(engine.bills, accountId: accountId, month: m, filter: filter(params(request)))
+        return try await BillExports.lines(engine.bills, accountId: accountId, month: m, filter: filter(params(request)), labels: labels(v))
     }
 
     // MARK: projects (B5)

@@ -350,6 +350,8 @@ struct DeskPages: Sendable {
     @Sendable func exportCodes(_ request: Request, _ context: CofferContext) async throws -> Response {
         let v = try await console.staff(request, context)
         let (batch, codes) = try await engine.codes.export(batchId: try context.param("batchId"), actor: actor(v))
-        return Exports.codes(batch, codes)
+        let table = console.catalogs.table(v.lang)
+        return Exports.codes(batch, codes, header: Exports.codeColumns.map { table["csv_code_" + $0] ?? $0 },
+                             codeName: { table["csv_code_value_" + $0] ?? $0 })
     }
 }

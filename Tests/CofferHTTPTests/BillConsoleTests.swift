@@ -42,10 +42,23 @@ struct BillConsoleTests {
             #expect(lines.text.contains("¥0.16") && lines.text.contains("0.8"), "\(lines.text.suffix(2000))")
             #expect(try await web.request(.get, "/bills/lines?month=\(month)&cursor=zz").status == 400)
             #expect(try await web.request(.get, "/bills?month=2026-13").status == 400)
-            for path in ["/bills.csv", "/bills/summary.csv?by=project", "/bills/resources.csv", "/bills/lines.csv"] {
-                let csv = try await web.request(.get, path + (path.contains("?") ? "&" : "?") + "month=\(month)")
-                #expect(csv.status == 200 && csv.text.hasPrefix("\u{FEFF}") && csv.headers[.contentType]?.hasPrefix("text/csv") == true, "\(path)")
+            // The console's files speak the page's language: Chinese headers and codes here, English after the switch.
+            let firstColumns = ["/bills.csv": ("产品编号,产品名称,应付金额", "Product ID,Product,Amount due"),
+                                "/bills/summary.csv?by=project": ("项目,应付金额", "Project,Amount due"),
+                                "/bills/resources.csv": ("资源编号,资源名称", "Resource ID,Resource"),
+                                "/bills/lines.csv": ("结算编号,资源编号", "Settlement ID,Resource ID")]
+            for english in [false, true] {
+                if english { _ = try await web.request(.get, "/lang/en?back=/bills") }
+                for (path, header) in firstColumns {
+                    let csv = try await web.request(.get, path + (path.contains("?") ? "&" : "?") + "month=\(month)")
+                    #expect(csv.status == 200 && csv.text.hasPrefix("\u{FEFF}" + (english ? header.1 : header.0))
+                            && csv.headers[.contentType]?.hasPrefix("text/csv") == true, "\(path): \(csv.text.prefix(80))")
+                    if path == "/bills/lines.csv" {
+                        #expect(csv.text.contains(english ? ",Pay-as-you-go," : ",后付费,") && !csv.text.contains(",postpaid,"))
+                    }
+                }
             }
+            _ = try await web.request(.get, "/lang/zh?back=/bills")
             try await web.request(.get, "/bills")
             let unconfirmed = try await web.request(.post, "/bills/settings", form: ["csrf": web.csrf])
             #expect(unconfirmed.headers[.location] == "/bills?notice=notice_period_confirm")

@@ -349,6 +349,9 @@ struct ConsoleTests {
             #expect(batches.count == 1 && batches[0].count == 3)
             let csv = try await desk.request(.get, "/desk/codes/\(batches[0].id)/codes.csv")
             #expect(csv.status == 200 && csv.text.split(separator: "\r\n").count == 4)
+            // In the desk's language: Chinese headers and states (the API's file keeps code,amount,credit,…).
+            #expect(csv.text.hasPrefix("\u{FEFF}充值码,面额,入账类型,有效期至,状态,使用账号,使用时间\r\n") && csv.text.contains(",未使用,"),
+                    "\(csv.text.prefix(120))")
             try await desk.request(.get, "/desk/codes")
             let voided = try await desk.request(.post, "/desk/codes/\(batches[0].id)/void", form: ["csrf": desk.csrf, "reason": "活动取消"])
             #expect(voided.status == 200 && voided.text.contains("已作废 3 个"))
@@ -569,6 +572,10 @@ struct ConsoleTests {
         for s in ["running", "finished"] { used.insert("settlement_state_" + s) }
         for c in AuditRoutes.csvColumns { used.insert("audit_csv_" + c) }
         for c in Exports.csvColumns { used.insert("csv_txn_" + c) }
+        for c in BillExports.columns { used.insert("csv_bill_" + c) }
+        for c in BillExports.codes { used.insert("csv_bill_code_" + c) }
+        for c in Exports.codeColumns { used.insert("csv_code_" + c) }
+        for c in ["cash", "gift", "unused", "redeemed", "voided"] { used.insert("csv_code_value_" + c) }
         for c in ChannelCatalog.entries(enabled: []) { used.insert("channel_name_" + c.name) }
         for c in ["wechatpay", "alipay", "sandbox"] { used.insert("channel_name_" + c) }
         for e in ErrorCode.allCases { used.insert("error_" + e.rawValue) }

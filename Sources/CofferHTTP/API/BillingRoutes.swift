@@ -449,43 +449,71 @@ struct BillLineView: Encodable {
 /// Bill CSVs for the API and the console alike: UTF-8 with BOM, the same quoting and formula defusing as the transaction
 /// export, stable column names and codes.
 public enum BillExports {
-    public static func overview(_ o: BillOverview, products: [String: ProductRecord]) -> Response {
-        let view = BillOverviewView(o, products: products)
-        return csv("bill-\(o.accountId)-\(o.month).csv", header: ["product_id", "product_name"] + BillAmountsView.csvColumns,
-                   rows: view.byProduct.map { [$0.productId, $0.name.zh] + $0.amounts.csvFields }
-                       + [["billing_precision_difference", "月度计费精度差异"] + BillAmountsView.precisionRow(o.postpaid)])
+    /// What a file's header and codes read as: the API keeps the stable names; the console passes its page's language.
+    public struct Labels: Sendable {
+        /// A column's name (every name in `columns`) as the file's header shows it.
+        public var column: @Sendable (String) -> String = { $0 }
+        /// A code in a cell (`postpaid`, `compensation`, `billing_precision_difference`) as the file shows it.
+        public var code: @Sendable (String) -> String = { $0 }
+        /// Product names in English rather than Chinese.
+        public var english = false
+        /// The overview's row of the monthly billing precision difference (the API's file has always named it in Chinese).
+        public var precisionName = "月度计费精度差异"
+        public init() {}
+        public init(column: @escaping @Sendable (String) -> String, code: @escaping @Sendable (String) -> String, english: Bool) {
+            (self.column, self.code, self.english) = (column, code, english)
+            precisionName = code("billing_precision_difference")
+        }
     }
 
-    public static func summary(_ rows: [BillSummaryRow], accountId: String, month: String, by: String) -> Response {
-        csv("bill-\(accountId)-\(month)-by-\(by).csv", header: [by] + BillAmountsView.csvColumns,
+    /// Every column name and code the bill files use (the console's catalogs have a text for each).
+    public static let columns = Set(["product_id", "product_name", "resource_id", "resource_name", "project_id", "region",
+                                     "product", "project", "tag"] + BillAmountsView.csvColumns + BillLineView.csvColumns)
+    /// Codes in cells, and the name of the precision row.
+    public static let codes = ["postpaid", "compensation", "billing_precision_difference"]
+    static let paymentTypeColumn = BillLineView.csvColumns.firstIndex(of: "payment_type")!
+
+    public static func overview(_ o: BillOverview, products: [String: ProductRecord], labels: Labels = .init()) -> Response {
+        let view = BillOverviewView(o, products: products)
+        return csv("bill-\(o.accountId)-\(o.month).csv", header: (["product_id", "product_name"] + BillAmountsView.csvColumns).map(labels.column),
+                   rows: view.byProduct.map { [$0.productId, labels.english ? $0.name.en : $0.name.zh] + $0.amounts.csvFields }
+                       + [["billing_precision_difference", labels.precisionName] + BillAmountsView.precisionRow(o.postpaid)])
+    }
+
+    public static func summary(_ rows: [BillSummaryRow], accountId: String, month: String, by: String, labels: Labels = .init()) -> Response {
+        csv("bill-\(accountId)-\(month)-by-\(by).csv", header: ([by] + BillAmountsView.csvColumns).map(labels.column),
             rows: rows.map { [$0.key] + BillAmountsView($0.amounts).csvFields })
     }
 
-    public static func resources(_ rows: [BillResourceRow], accountId: String, month: String) -> Response {
+    public static func resources(_ rows: [BillResourceRow], accountId: String, month: String, labels: Labels = .init()) -> Response {
         csv("bill-\(accountId)-\(month)-resources.csv",
-            header: ["resource_id", "resource_name", "product_id", "project_id", "region"] + BillAmountsView.csvColumns,
+            header: (["resource_id", "resource_name", "product_id", "project_id", "region"] + BillAmountsView.csvColumns).map(labels.column),
             rows: rows.map { [$0.resourceId, $0.resourceName, $0.productId, $0.projectId ?? "", $0.region ?? ""] + BillAmountsView($0.amounts).csvFields })
     }
 
     /// Every line of the month (from `cursor` on), up to the CSV row limit.
     public static func lines(_ bills: BillService, accountId: String, month: String, cursor: String? = nil,
-                             filter: BillLineFilter = .init()) async throws -> Response {
+                             filter: BillLineFilter = .init(), labels: Labels = .init()) async throws -> Response {
         var rows: [[String]] = []
         var cursor = cursor
         repeat {
             let page = try await bills.lines(accountId: accountId, month: month, cursor: cursor, limit: 1_000, filter: filter)
-            rows += page.rows.map { BillLineView($0).csvFields }
+            rows += page.rows.map { line in
+                var fields = BillLineView(line).csvFields
+                fields[Self.paymentTypeColumn] = labels.code(fields[Self.paymentTypeColumn])
+                return fields
+            }
             cursor = page.next
         } while cursor != nil && rows.count < Limits.maxCSVRows
         // Compensations follow as negative lines of their settlement.
         for c in try await bills.compensations(accountId: accountId, month: month) {
             let s = c.settlement
-            rows.append([s.id, s.resourceId, s.resourceName, s.productId, s.projectId ?? "", s.region ?? "", "compensation", "", "",
+            rows.append([s.id, s.resourceId, s.resourceName, s.productId, s.projectId ?? "", s.region ?? "", labels.code("compensation"), "", "",
                          RFC3339.format(micros: s.cycle.startMicros), RFC3339.format(micros: s.cycle.endMicros),
-                         RFC3339.format(micros: c.compensation.createdAtMicros), c.compensation.month, c.compensation.month, "compensation",
+                         RFC3339.format(micros: c.compensation.createdAtMicros), c.compensation.month, c.compensation.month, labels.code("compensation"),
                          MoneyFormat.format(-c.compensation.amountMinor), "-", "-"])
         }
-        return csv("bill-\(accountId)-\(month)-lines.csv", header: BillLineView.csvColumns, rows: rows)
+        return csv("bill-\(accountId)-\(month)-lines.csv", header: BillLineView.csvColumns.map(labels.column), rows: rows)
     }
 
     static func csv(_ filename: String, header: [String], rows: [[String]]) -> Response {

@@ -109,11 +109,17 @@ public enum Exports {
     }
 
     /// For printing recharge codes; the caller audits the export.
-    public static func codes(_ batch: CodeBatchRecord, _ codes: [RechargeCodeRecord]) -> Response {
-        var out = "\u{FEFF}code,amount,credit,valid_until,state,redeemed_by,redeemed_at\r\n"
+    public static let codeColumns = ["code", "amount", "credit", "valid_until", "state", "redeemed_by", "redeemed_at"]
+
+    /// A batch's codes for printing. The API's file has the stable names; the desk passes its page's language: `header`
+    /// for the columns, `codeName` for a cell's code (`cash`, `gift`, `unused`, `redeemed`, `voided`).
+    public static func codes(_ batch: CodeBatchRecord, _ codes: [RechargeCodeRecord], header: [String] = codeColumns,
+                             codeName: (String) -> String = { $0 }) -> Response {
+        precondition(header.count == codeColumns.count)
+        var out = "\u{FEFF}" + header.map { csvField($0, text: false) }.joined(separator: ",") + "\r\n"
         for c in codes {
-            out += [c.code, MoneyFormat.format(c.amountMinor), c.bucket.rawValue, RFC3339.format(micros: c.validUntilMicros),
-                    c.state.rawValue, c.redeemedBy ?? "", c.redeemedAtMicros.map { RFC3339.format(micros: $0) } ?? ""]
+            out += [c.code, MoneyFormat.format(c.amountMinor), codeName(c.bucket.rawValue), RFC3339.format(micros: c.validUntilMicros),
+                    codeName(c.state.rawValue), c.redeemedBy ?? "", c.redeemedAtMicros.map { RFC3339.format(micros: $0) } ?? ""]
                 .map { csvField($0, text: false) }.joined(separator: ",") + "\r\n"
         }
         var headers = HTTPFields()
