@@ -132,7 +132,7 @@ server.send_signal(signal.SIGTERM)
 server.wait(timeout=30)
 controller.stop()
 
-expected = {"zh": ("充值到账", "充值 ¥1234.50 已到账"), "en": ("Recharge credited", "Your recharge of ¥1234.50 has been credited")}
+expected = {"zh": ("充值到账", "充值 ¥1,234.50 已到账"), "en": ("Recharge credited", "Your recharge of ¥1,234.50 has been credited")}
 for lang, (account, address, recharge_id) in accounts.items():
     mine = [m for m in received if m["to"] == [address]]
     ids = [m["message"]["Message-ID"] for m in mine]

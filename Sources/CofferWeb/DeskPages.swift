@@ -77,6 +77,7 @@ struct DeskPages: Sendable {
              "time": Display.time(c.compensation.createdAtMicros, timeZone: a.timeZone)]
         }
         return console.page("desk/account", v, title: a.entityName, model: [
+            "titleIsData": true,
             "settlements": settled.sorted { $0.key > $1.key }.prefix(50).map { ["id": $0.key, "label": $0.value.0 + " · " + Display.money($0.value.1)] },
             "hasSettlements": !settled.isEmpty, "compensateIdem": console.formKey(), "compensations": compensations,
             "hasCompensations": !compensations.isEmpty,

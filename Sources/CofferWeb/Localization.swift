@@ -48,9 +48,15 @@ public struct Catalogs: Sendable {
     /// A site message in a language: from the catalogs when it came from an event (`message_<kind>_title` / `_body` with
     /// the event's parameters), else the text it was written with.
     func messageText(_ m: SiteMessageRecord, _ lang: Language) -> (title: String, body: String) {
-        guard let parameters = m.parameters, table(lang)["message_\(m.kind)_title"] != nil else { return (m.title, m.body) }
+        guard var parameters = m.parameters, table(lang)["message_\(m.kind)_title"] != nil else { return (m.title, m.body) }
+        // Amounts are stored plain (1234.50) and read grouped, as on every page (1,234.50); the text carries the ¥.
+        for key in Self.moneyParameters {
+            if let plain = parameters[key], let minor = try? MoneyFormat.parse(plain) { parameters[key] = Display.grouped(minor) }
+        }
         return (text(lang, "message_\(m.kind)_title", parameters), text(lang, "message_\(m.kind)_body", parameters))
     }
+
+    static let moneyParameters = ["amount", "balance", "shortfall"]
 
     /// A message with `{name}` placeholders filled; the key itself when missing, so a gap shows instead of hiding.
     func text(_ lang: Language, _ key: String, _ args: [String: String] = [:]) -> String {
@@ -74,18 +80,24 @@ enum Display {
     }
 
     static func money(_ minor: Int64, currency: String = "CNY") -> String {
+        let symbol = ["CNY": "¥", "USD": "US$", "HKD": "HK$"][currency] ?? currency + " "
+        let text = grouped(minor)
+        return text.hasPrefix("-") ? "-" + symbol + text.dropFirst() : symbol + text
+    }
+
+    /// 1,234.50 without a currency symbol.
+    static func grouped(_ minor: Int64) -> String {
         let plain = MoneyFormat.format(minor)
         let negative = plain.hasPrefix("-")
         let digits = negative ? String(plain.dropFirst()) : plain
         let parts = digits.split(separator: ".")
         var whole = String(parts[0])
-        var grouped = ""
+        var groups = ""
         while whole.count > 3 {
-            grouped = "," + whole.suffix(3) + grouped
+            groups = "," + whole.suffix(3) + groups
             whole = String(whole.dropLast(3))
         }
-        let symbol = ["CNY": "¥", "USD": "US$", "HKD": "HK$"][currency] ?? currency + " "
-        return (negative ? "-" : "") + symbol + whole + grouped + "." + parts[1]
+        return (negative ? "-" : "") + whole + groups + "." + parts[1]
     }
 
     static func time(_ micros: Int64, timeZone: String, withSeconds: Bool = false) -> String {

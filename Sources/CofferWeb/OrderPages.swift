@@ -314,6 +314,7 @@ struct OrderPages: Sendable {
         let orders = try await engine.orders.orders(q).map { orderRow($0, v, names, a.timeZone) }
         let coupons = try await engine.coupons.coupons(accountId: accountId).map { couponRow($0, v, names, a.timeZone) }
         return console.page("desk/orders", v, title: a.entityName, model: [
+            "titleIsData": true,
             "id": a.id, "name": a.entityName, "orders": orders, "hasOrders": !orders.isEmpty, "coupons": coupons,
             "hasCoupons": !coupons.isEmpty, "idem": console.formKey(),
             "defaultUntil": Display.day(engine.clock.nowMicros() + 30 * 86_400_000_000, timeZone: a.timeZone),

@@ -6,7 +6,7 @@ Starts `coffer serve --demo` on a free port with a fresh data directory, then wa
 a member without the finance permission, and an operator. Each test saves a screenshot under
 .build/browser-screenshots/ (pass --screenshots DIR to change) so that a person can look at the pages.
 """
-import argparse, json, os, re, shutil, socket, struct, subprocess, sys, tempfile, time, traceback, urllib.request, zlib
+import argparse, json, os, re, shutil, socket, struct, subprocess, sys, tempfile, time, traceback, urllib.parse, urllib.request, zlib
 
 from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
@@ -203,15 +203,74 @@ def sign_in(driver, email, password, desk=False):
     click(driver, driver.find_element(By.CSS_SELECTOR, "button[type=submit].primary"))
 
 
+CATALOG_ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "Sources", "CofferWeb", "Resources", "locales")
+# Data — ids, amounts, names, memos, table cells — may be in any language; the page's own words may not.
+PAGE_TEXT = """
+    const body = document.body.cloneNode(true);
+    body.querySelectorAll('td, code, pre, option, textarea, .data, a.lang, svg, .user').forEach(e => e.remove());
+    return body.innerText;"""
+WRAPPED = """
+    const bad = [];
+    for (const el of document.querySelectorAll('button, a.button, label, .tabs a, nav.side a')) {
+      const r = el.getBoundingClientRect();
+      if (r.width === 0 || el.closest('[hidden]')) continue;
+      // The lines of the label's own text (a checkbox beside it sits at its own height and is not a line).
+      const tops = new Set();
+      const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+      while (walker.nextNode()) {
+        if (!walker.currentNode.textContent.trim()) continue;
+        const range = document.createRange();
+        range.selectNodeContents(walker.currentNode);
+        for (const x of range.getClientRects()) if (x.width > 0) tops.add(Math.round(x.top));
+      }
+      if (el.tagName !== 'LABEL' && tops.size > 1) bad.push(el.outerHTML.slice(0, 120));
+      if (el.tagName === 'LABEL' && el.textContent.trim().length <= 6 && tops.size > 1) bad.push(el.outerHTML.slice(0, 120));
+    }
+    return bad;"""
+
+
+def layout_problems(driver, home, pages):
+    """Each page at 1024, 1440 and 1920 px in English and Chinese: no control wraps its label; an English page has no
+    Chinese outside data, a Chinese page no catalog key. Leaves the driver in Chinese at 1280 px."""
+    with open(os.path.join(CATALOG_ROOT, "zh.json"), encoding="utf-8") as f:
+        keys = [k for k in json.load(f) if "_" in k]
+    problems = []
+    for lang in ["en", "zh"]:
+        driver.get(server.base + "/lang/%s?back=%s" % (lang, urllib.parse.quote(home, safe="")))
+        for width in [1024, 1440, 1920]:
+            driver.set_window_size(width, 900)
+            for page in pages:
+                driver.get(server.base + page)
+                for html in driver.execute_script(WRAPPED):
+                    problems.append("%s %d %s: wraps: %s" % (lang, width, page, html))
+                if width != 1024:
+                    continue
+                words = driver.execute_script(PAGE_TEXT)
+                if lang == "en":
+                    cjk = re.findall(r"[\u3000-\u30ff\u4e00-\u9fff\uff00-\uffef]+", words)
+                    if cjk:
+                        problems.append("en %s: Chinese text %s" % (page, cjk[:5]))
+                else:
+                    found = [k for k in keys if re.search(r"(?<![\w.])" + re.escape(k) + r"(?![\w])", words)]
+                    if found:
+                        problems.append("zh %s: catalog keys %s" % (page, found[:5]))
+    driver.set_window_size(1280, 900)
+    driver.get(server.base + "/lang/zh?back=" + urllib.parse.quote(home, safe=""))
+    return problems
+
+
 def text(driver, css):
     return driver.find_element(By.CSS_SELECTOR, css).text
 
 
-def status_with_cookie(driver, path):
-    """The HTTP status of a page fetched with the browser's session cookie (Selenium cannot see status codes)."""
+def status_with_cookie(driver, path, lang="en"):
+    """The HTTP status and body of a page fetched with the browser's session cookie (Selenium cannot see status codes
+    or downloads), asking for `lang` (the browser's language cookie, when it has one, wins as in the browser)."""
     cookie = driver.get_cookie("coffer_session")
-    req = urllib.request.Request(server.base + path, headers={"Cookie": "coffer_session=" + cookie["value"],
-                                                             "Accept": "text/html", "Accept-Language": "en"})
+    lang_cookie = driver.get_cookie("coffer_lang")
+    req = urllib.request.Request(server.base + path, headers={
+        "Cookie": "coffer_session=" + cookie["value"] + ("; coffer_lang=" + lang_cookie["value"] if lang_cookie else ""),
+        "Accept": "text/html", "Accept-Language": lang})
     try:
         with urllib.request.urlopen(req) as r:
             return r.status, r.read().decode()
@@ -401,8 +460,13 @@ try:
             assert "月度计费精度差异" in text(b, "#precision-line")
             assert "2027" in text(b, "#estimate") or "消费预估" in text(b, "#estimate")
             shot(b, "bills-zh")
-            status, body = status_with_cookie(b, "/bills.csv")
-            assert status == 200 and body.startswith("\ufeff"), status
+            # The console's downloads speak the page's language (the API's files keep their stable names).
+            status, body = status_with_cookie(b, "/bills.csv", lang="zh-CN")
+            assert status == 200 and body.startswith("\ufeff产品编号,产品名称,应付金额"), (status, body[:80])
+            status, body = status_with_cookie(b, "/bills/lines.csv", lang="zh-CN")
+            assert status == 200 and body.startswith("\ufeff结算编号") and ",后付费," in body and ",postpaid," not in body, body[:200]
+            status, body = status_with_cookie(b, "/transactions.csv", lang="zh-CN")
+            assert status == 200 and body.startswith("\ufeff流水号,时间,类型"), body[:80]
             click(b, b.find_element(By.ID, "to-summary"))
             Select(b.find_element(By.ID, "by")).select_by_value("project")
             click(b, b.find_element(By.ID, "summary-show"))
@@ -557,51 +621,22 @@ try:
 
     @test("console layout at 1024, 1440 and 1920 px in both languages: no button wraps its label; English pages have no Chinese and Chinese pages no catalog keys outside data")
     def _():
-        catalog_root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "Sources", "CofferWeb", "Resources", "locales")
-        with open(os.path.join(catalog_root, "zh.json"), encoding="utf-8") as f:
-            keys = [k for k in json.load(f) if "_" in k]
-        # Data — ids, amounts, names, memos, table cells — may be in any language; the page's own words may not.
-        page_text = """
-            const body = document.body.cloneNode(true);
-            body.querySelectorAll('td, code, pre, option, textarea, .data, a.lang, svg, .user').forEach(e => e.remove());
-            return body.innerText;"""
-        wrapped = """
-            const bad = [];
-            for (const el of document.querySelectorAll('button, a.button, label, .tabs a, nav.side a')) {
-              const r = el.getBoundingClientRect();
-              if (r.width === 0 || el.closest('[hidden]')) continue;
-              const range = document.createRange();
-              range.selectNodeContents(el);
-              const tops = new Set(Array.from(range.getClientRects()).filter(x => x.width > 0).map(x => Math.round(x.top)));
-              if (el.tagName !== 'LABEL' && tops.size > 1) bad.push(el.outerHTML.slice(0, 120));
-              if (el.tagName === 'LABEL' && el.textContent.trim().length <= 6 && tops.size > 1) bad.push(el.outerHTML.slice(0, 120));
-            }
-            return bad;"""
-        pages = ["/overview", "/recharge", "/remittance", "/codes", "/transactions", "/bills", "/projects", "/orders", "/coupons",
-                 "/renewals", "/refund-records", "/users", "/audit"]
-        problems = []
-        for lang in ["en", "zh"]:
-            customer.get(server.base + "/lang/%s?back=%%2Foverview" % lang)
-            for width in [1024, 1440, 1920]:
-                customer.set_window_size(width, 900)
-                for page in pages:
-                    customer.get(server.base + page)
-                    for html in customer.execute_script(wrapped):
-                        problems.append("%s %d %s: wraps: %s" % (lang, width, page, html))
-                    if width != 1024:
-                        continue
-                    words = customer.execute_script(page_text)
-                    if lang == "en":
-                        cjk = re.findall(r"[\u3000-\u30ff\u4e00-\u9fff\uff00-\uffef]+", words)
-                        if cjk:
-                            problems.append("en %s: Chinese text %s" % (page, cjk[:5]))
-                    else:
-                        found = [k for k in keys if re.search(r"(?<![\w.])" + re.escape(k) + r"(?![\w])", words)]
-                        if found:
-                            problems.append("zh %s: catalog keys %s" % (page, found[:5]))
-        customer.set_window_size(1280, 900)
+        problems = layout_problems(customer, "/overview", ["/overview", "/recharge", "/remittance", "/codes", "/transactions", "/bills",
+                                                           "/projects", "/orders", "/coupons", "/renewals", "/refund-records", "/users", "/audit"])
         customer.get(server.base + "/lang/zh?back=%2Foverview")
         assert not problems, "\n".join(problems[:40])
+
+    @test("desk layout at 1024, 1440 and 1920 px in both languages: the same checks on every page of the operator desk")
+    def _():
+        op = browser()
+        try:
+            sign_in(op, *server.operator, desk=True)
+            account = "/desk/accounts/" + server.demo_account
+            problems = layout_problems(op, "/desk", ["/desk", account, account + "/orders", "/desk/remittances", "/desk/statements",
+                                                     "/desk/codes", "/desk/refunds", "/desk/settlements", "/desk/webhooks", "/desk/audit"])
+            assert not problems, "\n".join(problems[:40])
+        finally:
+            op.quit()
 
     @test("sign-out ends the session")
     def _():

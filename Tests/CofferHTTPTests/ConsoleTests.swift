@@ -633,6 +633,11 @@ struct ConsoleTests {
             }
         }
         for kind in LedgerEvent.Kind.allCases where kind.isSiteMessage { #expect(Self.messageKinds[kind.rawValue] != nil, "\(kind)") }
+        // Amounts are stored plain and read grouped, like on the pages; ids are left alone. E-mail reads the same text.
+        let message = SiteMessageRecord(id: "msg_1", accountId: "acc_1", kind: "recharge_credited", title: "t", body: "b", createdAtMicros: 0,
+                                        parameters: ["amount": "1234567.50", "recharge": "rch_1000000"])
+        #expect(c.messageText(message, .zh).body == "充值 ¥1,234,567.50 已到账（订单 rch_1000000）。")
+        #expect(try CatalogNoticeRenderer().render(message, language: .en).body == "Your recharge of ¥1,234,567.50 has been credited (order rch_1000000).")
     }
 
     @Test("QR codes come from libqrencode: a WeChat code_url encodes to a square with the three finder patterns")
