@@ -27,10 +27,20 @@ struct AuditPages: Sendable {
         return q
     }
 
+    /// Before and after as a person reads them: each field that changed, `cash 0.00 → 100.00`; what was created, `url …`.
+    static func change(_ a: AuditRecord) -> String {
+        let keys = Set((a.before ?? [:]).keys).union((a.after ?? [:]).keys).sorted()
+        return keys.compactMap { k -> String? in
+            let (old, new) = (a.before?[k], a.after?[k])
+            guard old != new else { return nil }
+            return "\(k) \(old ?? "–") → \(new ?? "–")"
+        }.joined(separator: "; ")
+    }
+
     func rows(_ records: [AuditRecord], timeZone: String) -> [[String: Any]] {
         records.map { a in
             ["seq": a.seq.map(String.init) ?? "", "time": Display.time(a.createdAtMicros, timeZone: timeZone, withSeconds: true),
-             "account": a.accountId ?? "", "actor": a.actor, "action": a.action, "detail": a.detail,
+             "account": a.accountId ?? "", "actor": a.actor, "action": a.action, "detail": a.detail, "change": Self.change(a),
              "origin": [a.ip, a.userAgent, a.requestId].compactMap { $0 }.joined(separator: " · ")]
         }
     }

@@ -369,10 +369,12 @@ struct AuditAPITests {
             let audited = try #require(items.first { ($0["detail"] as? String)?.contains("audit me") == true })
             #expect(audited["requestId"] as? String == "trace-42" && audited["userAgent"] as? String == "coffer-test/1")
             #expect(audited["action"] as? String == "wallet.gift_grant" && (audited["hash"] as? String)?.count == 64)
+            let before = try #require(audited["before"] as? [String: String]), after = try #require(audited["after"] as? [String: String])
+            #expect(Set(before.keys) == ["cash", "gift", "frozen", "advanceOutstanding"] && before["gift"] != after["gift"])
             #expect(items.allSatisfy { ($0["action"] as? String)?.hasPrefix("wallet.") == true })
             // CSV: BOM, header, the same record.
             let csv = try await api.call(.get, "/v1/operator/audit-events?accountId=\(a)&format=csv", key: p)
-            #expect(csv.status == 200 && csv.text.hasPrefix("\u{FEFF}seq,time,account_id,actor,action,detail,ip,user_agent,request_id,hash"))
+            #expect(csv.status == 200 && csv.text.hasPrefix("\u{FEFF}seq,time,account_id,actor,action,detail,ip,user_agent,request_id,hash,before,after\r\n"))
             #expect(csv.text.contains("trace-42"))
             // The owner reads the account's own trail; finance may not; bad filters are refused.
             let own = try await api.call(.get, "/v1/accounts/\(a)/audit-events?action=wallet.gift_grant", key: api.ownerKey)

@@ -694,6 +694,8 @@ struct AuditConsoleTests {
             #expect(gift.status == 303)
             let log = try await desk.request(.get, "/desk/audit?account=\(f.accountId)&action=wallet.")
             #expect(log.status == 200 && log.text.contains("wallet.gift_grant") && log.text.contains("审计测试") && !log.text.contains("console.sign_in"))
+            // Before and after: only what changed, as a person reads it.
+            #expect(log.text.contains(#"<span class="hint change">gift 0.00 → 8.00</span>"#), "\(log.text.suffix(1500))")
             let csv = try await desk.request(.get, "/desk/audit.csv?account=\(f.accountId)")
             #expect(csv.status == 200 && csv.text.hasPrefix("\u{FEFF}序号,时间,账户,操作人,操作,内容") && csv.text.contains("wallet.gift_grant"))
             #expect(try await desk.request(.get, "/desk/audit?cursor=abc").status == 400)

@@ -33,6 +33,12 @@ struct AuditTests {
             let records = try await env.store.auditEvents(q)
             let mine = records.filter { $0.action.hasPrefix("wallet.") }
             #expect(mine.count == 2 && mine.allSatisfy { $0.ip == "203.0.113.7" && $0.userAgent == "curl/8.5" && $0.requestId == "req-audit-1" })
+            // Before and after, as fields: the adjustment moved cash from 0.00 to 50.00, the gift then moved gift credit.
+            let adjustment = try #require(mine.first { $0.action == "wallet.adjustment" })
+            #expect(adjustment.before == ["cash": "0.00", "gift": "0.00", "frozen": "0.00", "advanceOutstanding": "0.00"])
+            #expect(adjustment.after == ["cash": "50.00", "gift": "0.00", "frozen": "0.00", "advanceOutstanding": "0.00"])
+            let gift = try #require(mine.first { $0.action == "wallet.gift_grant" })
+            #expect(gift.before?["gift"] == "0.00" && gift.after?["gift"] == "8.00" && gift.after?["cash"] == "50.00")
             // Newest first, seq without gaps, and the head is the newest record's hash.
             let all = try await env.store.auditEvents(AuditQuery())
             let seqs = all.compactMap(\.seq)
@@ -55,6 +61,8 @@ struct AuditTests {
     static let tampering: [(String, @Sendable (String) -> String, String)] = [
         ("a changed detail", { _ in "UPDATE audit_log SET detail = 'nothing happened' WHERE seq = 2" }, "audit record 2"),
         ("a changed actor", { _ in "UPDATE audit_log SET actor = 'operator:mallory' WHERE seq = 1" }, "audit record 1"),
+        ("a changed after state", { _ in #"UPDATE audit_log SET after_state = '{"cash":"9999.00"}' WHERE seq = 2"# }, "audit record 2"),
+        ("a removed before state", { _ in "UPDATE audit_log SET before_state = NULL WHERE seq = 3" }, "audit record 3"),
         ("a removed record", { _ in "DELETE FROM audit_log WHERE seq = 2" }, "audit record 2 is missing"),
         ("a cut-off tail", { _ in "DELETE FROM audit_log WHERE seq = (SELECT MAX(seq) FROM audit_log)" }, "records were removed from the end"),
         ("a record slipped in outside the chain", { a in
@@ -62,7 +70,8 @@ struct AuditTests {
         }, "outside the hash chain"),
     ]
 
-    @Test("Z4 tampering with the audit log is seen by verify: a changed, removed, cut-off or slipped-in record", arguments: Backend.available)
+    @Test("Z4 tampering with the audit log is seen by verify: a changed record or state, a removed, cut-off or slipped-in record",
+          arguments: Backend.available)
     func tamper(backend: Backend) async throws {
         for (name, sql, expected) in Self.tampering {
             let env = try await TestEnvironment.make(backend)

@@ -29,6 +29,7 @@ struct SchemaTests {
         "f1b157ddc88bd6b1b188a4a2ec99bc4c860ade1ffe431ffc9fc50d2f55a99abc",  // 19
         "485cfcc3e01c0e9c4d8b52ff02f5a742542c8441c8e6111dfc7faef3a0c580af",  // 20
         "372ed9833a712044f8d731dc2a2dd647386b517cd6b462220ce41870cb2b5b68",  // 21
+        "1abc84a2bdfa838f0c31b63dd56f050277797b084e6a4eb7ebeb2ed20a0073f8",  // 22
     ]
 
     @Test("An applied migration's text never changes; new ones are appended")

@@ -73,7 +73,8 @@ public struct AuditRoutes: Sendable {
         }
     }
 
-    public static let csvColumns = ["seq", "time", "account_id", "actor", "action", "detail", "ip", "user_agent", "request_id", "hash"]
+    public static let csvColumns = ["seq", "time", "account_id", "actor", "action", "detail", "ip", "user_agent", "request_id", "hash",
+                                    "before", "after"]
 
     /// The API's file has the stable column names; the console passes its page's language (`header`).
     public static func csv(_ store: any CofferStore, _ query: AuditQuery, name: String, header: [String] = csvColumns) async throws -> Response {
@@ -86,7 +87,8 @@ public struct AuditRoutes: Sendable {
             let page = try await store.auditEvents(q)
             for a in page {
                 let fields = [String(a.seq ?? 0), RFC3339.format(micros: a.createdAtMicros), a.accountId ?? "", a.actor, a.action, a.detail,
-                              a.ip ?? "", a.userAgent ?? "", a.requestId ?? "", a.hash ?? ""]
+                              a.ip ?? "", a.userAgent ?? "", a.requestId ?? "", a.hash ?? "",
+                              AuditChain.stateText(a.before) ?? "", AuditChain.stateText(a.after) ?? ""]
                 out += fields.enumerated().map { Exports.csvField($0.element, text: $0.offset >= 3) }.joined(separator: ",") + "\r\n"
             }
             rows += page.count
@@ -103,8 +105,10 @@ public struct AuditRoutes: Sendable {
 struct AuditEventView: Encodable {
     let seq: Int64, time: String, accountId: String?, actor: String, action: String, detail: String
     let ip: String?, userAgent: String?, requestId: String?, hash: String
+    let before: [String: String]?, after: [String: String]?
     init(_ a: AuditRecord) {
         (seq, time, accountId, actor, action, detail) = (a.seq ?? 0, RFC3339.format(micros: a.createdAtMicros), a.accountId, a.actor, a.action, a.detail)
         (ip, userAgent, requestId, hash) = (a.ip, a.userAgent, a.requestId, a.hash ?? "")
+        (before, after) = (a.before, a.after)
     }
 }

@@ -157,7 +157,7 @@ public struct AccountService: Sendable {
     public func revokeAccountKey(accountId: String, keyId: String, actor: String) async throws {
         let now = clock.nowMicros()
         let audit = AuditRecord(id: ids.make("aud"), accountId: accountId, actor: actor, action: "api_key.revoke", detail: "account key \(keyId)",
-                                createdAtMicros: now)
+                                createdAtMicros: now, before: ["key": keyId, "state": "active"], after: ["key": keyId, "state": "revoked"])
         let revoked = try await store.transaction { tx in
             guard try await tx.revokeApiKey(accountId: accountId, id: keyId, atMicros: now) else { return false }
             try await tx.insertAudit(audit)

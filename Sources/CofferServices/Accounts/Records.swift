@@ -149,11 +149,17 @@ public struct AuditRecord: Sendable, Equatable {
     public var ip: String?
     public var userAgent: String?
     public var requestId: String?
+    /// Z3: what the action changed, as it was and as it became (field → value); nil where the action creates or reads
+    /// something rather than changing it (the detail says what).
+    public var before: [String: String]?
+    public var after: [String: String]?
     /// Position in the chain and the chain's hash through this record (nil until committed).
     public var seq: Int64?
     public var hash: String?
     public init(id: String, accountId: String?, actor: String, action: String, detail: String, createdAtMicros: Int64,
-                origin: RequestOrigin? = RequestOrigin.current) {
+                before: [String: String]? = nil, after: [String: String]? = nil, origin: RequestOrigin? = RequestOrigin.current) {
+        self.before = before
+        self.after = after
         self.id = id
         self.accountId = accountId
         self.actor = actor
@@ -197,9 +203,23 @@ public enum AuditChain {
 
     public static func hash(previous: String, seq: Int64, _ r: AuditRecord) -> String {
         // Each field prefixed by its length in UTF-8 bytes: unambiguous boundaries, the same bytes on every machine.
-        let fields: [String] = [previous, String(seq), r.id, r.accountId ?? "", r.actor, r.action, r.detail, String(r.createdAtMicros),
+        var fields: [String] = [previous, String(seq), r.id, r.accountId ?? "", r.actor, r.action, r.detail, String(r.createdAtMicros),
                                 r.ip ?? "", r.userAgent ?? "", r.requestId ?? ""]
+        // Records from before migration 22 have neither, so their hashes stay as they were.
+        if r.before != nil || r.after != nil { fields += [stateText(r.before) ?? "-", stateText(r.after) ?? "-"] }
         return Secrets.sha256Hex(fields.map { "\($0.utf8.count):\($0)" }.joined(separator: "|"))
+    }
+
+    /// A before/after state as stored and hashed: a JSON object with sorted keys, the same bytes on every machine.
+    public static func stateText(_ state: [String: String]?) -> String? {
+        guard let state else { return nil }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: (try? encoder.encode(state)) ?? Data("{}".utf8), as: UTF8.self)
+    }
+
+    public static func state(_ text: String?) -> [String: String]? {
+        text.flatMap { try? JSONDecoder().decode([String: String].self, from: Data($0.utf8)) }
     }
 }
 

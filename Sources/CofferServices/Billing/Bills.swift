@@ -101,7 +101,9 @@ public struct BillService: Sendable {
         let now = clock.nowMicros()
         let month = SettlementCalendar.month(of: now, timeZone: account.timeZone)
         let audit = AuditRecord(id: ids.make("aud"), accountId: accountId, actor: actor, action: "bill_settings.statistic_period",
-                                detail: "deduction → billing from \(month)", createdAtMicros: now)
+                                detail: "deduction → billing from \(month)", createdAtMicros: now,
+                                before: ["statisticPeriod": StatisticPeriod.deduction.rawValue],
+                                after: ["statisticPeriod": StatisticPeriod.billing.rawValue, "from": month])
         guard try await store.switchToBillingPeriod(accountId: accountId, month: month, audit: audit) else {
             return try await settings(accountId: accountId)
         }

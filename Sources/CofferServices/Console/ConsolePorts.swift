@@ -72,5 +72,6 @@ public protocol ConsoleWrites: Sendable {
     func recordSignInFailure(keyDigests: [String], atMicros: Int64, forgetBeforeMicros: Int64) async throws
     func updatePasswordHash(_ session: WebSessionRecord, hash: String) async throws
     /// False when no such non-owner user exists in the account.
-    func updateUserRole(accountId: String, userId: String, role: UserRole) async throws -> Bool
+    /// The role the user had; nil when there is no such user (or it is the owner, whose role never changes here).
+    func updateUserRole(accountId: String, userId: String, role: UserRole) async throws -> UserRole?
 }

@@ -157,11 +157,12 @@ public struct ConsoleService: Sendable {
         guard role != .owner else { throw CofferError.invalidField("role", "an account has one owner; use finance or member") }
         let now = clock.nowMicros()
         try await store.transaction { tx in
-            guard try await tx.updateUserRole(accountId: accountId, userId: userId, role: role) else {
+            guard let previous = try await tx.updateUserRole(accountId: accountId, userId: userId, role: role) else {
                 throw CofferError.notFound(.userNotFound, userId)
             }
             try await tx.insertAudit(AuditRecord(id: ids.make("aud"), accountId: accountId, actor: actor, action: "user.role",
-                                                 detail: "\(userId) → \(role.rawValue)", createdAtMicros: now))
+                                                 detail: "\(userId) → \(role.rawValue)", createdAtMicros: now,
+                                                 before: ["user": userId, "role": previous.rawValue], after: ["user": userId, "role": role.rawValue]))
         }
     }
 }

@@ -248,10 +248,18 @@ struct LedgerBatchApplier {
                 detail: "entry \(entryId); cash \(MoneyFormat.format(before.cashMinor)) → \(MoneyFormat.format(after.cashMinor)), "
                     + "gift \(MoneyFormat.format(before.giftMinor)) → \(MoneyFormat.format(after.giftMinor)), "
                     + "advance \(MoneyFormat.format(before.advanceOutstandingMinor)) → \(MoneyFormat.format(after.advanceOutstandingMinor)); \(d.memo ?? "")",
-                createdAtMicros: now, origin: request.origin))
+                createdAtMicros: now, before: Self.auditState(before), after: Self.auditState(after), origin: request.origin))
         }
         touchedWallets.insert(accountId)
         return receipt
+    }
+}
+
+extension LedgerBatchApplier {
+    /// A wallet as an audit record's before or after.
+    static func auditState(_ w: WalletBalances) -> [String: String] {
+        ["cash": MoneyFormat.format(w.cashMinor), "gift": MoneyFormat.format(w.giftMinor), "frozen": MoneyFormat.format(w.frozenMinor),
+         "advanceOutstanding": MoneyFormat.format(w.advanceOutstandingMinor)]
     }
 }
 

@@ -75,7 +75,8 @@ public struct WebhookService: Sendable {
         let endpoint = WebhookEndpointRecord(id: ids.make("whe"), url: url, events: events, secret: Secrets.token(prefix: "whsec_"),
                                              enabled: true, description: description, createdBy: actor, createdAtMicros: now)
         let audit = AuditRecord(id: ids.make("aud"), accountId: nil, actor: actor, action: "webhook.endpoint_created",
-                                detail: "\(endpoint.id): \(url) for \(events.joined(separator: ","))", createdAtMicros: now)
+                                detail: "\(endpoint.id): \(url) for \(events.joined(separator: ","))", createdAtMicros: now,
+                                after: ["endpoint": endpoint.id, "url": url, "events": events.joined(separator: ","), "enabled": "true"])
         let (answer, replayed) = try await Idempotent.write(store, ctx, EndpointAnswer(endpoint), at: now) { tx in
             try await tx.insertWebhookEndpoint(endpoint)
             try await tx.insertAudit(audit)

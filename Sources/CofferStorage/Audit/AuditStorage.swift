@@ -21,6 +21,10 @@ enum AuditStorage {
                             origin: nil)
         (a.ip, a.userAgent, a.requestId) = (try r.optionalText("ip"), try r.optionalText("user_agent"), try r.optionalText("request_id"))
         (a.seq, a.hash) = (try r.optionalInt("seq"), try r.optionalText("hash"))
+        // Rows read by migration 18's data step predate the columns of migration 22.
+        if row.allColumns.contains("before_state") {
+            (a.before, a.after) = (AuditChain.state(try r.optionalText("before_state")), AuditChain.state(try r.optionalText("after_state")))
+        }
         return a
     }
 
@@ -35,9 +39,11 @@ enum AuditStorage {
             seq += 1
             hash = AuditChain.hash(previous: hash, seq: seq, r)
             _ = try await db.raw("""
-                INSERT INTO audit_log (id, account_id, actor, action, detail, created_at, ip, user_agent, request_id, seq, hash)
+                INSERT INTO audit_log (id, account_id, actor, action, detail, created_at, ip, user_agent, request_id, seq, hash,
+                                       before_state, after_state)
                 VALUES (\(bind: r.id), \(bind: r.accountId), \(bind: r.actor), \(bind: r.action), \(bind: r.detail), \(bind: r.createdAtMicros),
-                        \(bind: r.ip), \(bind: r.userAgent), \(bind: r.requestId), \(bind: seq), \(bind: hash))
+                        \(bind: r.ip), \(bind: r.userAgent), \(bind: r.requestId), \(bind: seq), \(bind: hash),
+                        \(bind: AuditChain.stateText(r.before)), \(bind: AuditChain.stateText(r.after)))
                 """).all()
         }
         _ = try await db.raw("UPDATE audit_chain SET seq = \(bind: seq), hash = \(bind: hash) WHERE id = 1").all()

@@ -151,10 +151,12 @@ extension SQLTransaction {
         guard rows.count == 1 else { throw StoreError("no \(subject.rawValue) \(subjectId) to change the password of") }
     }
 
-    func updateUserRole(accountId: String, userId: String, role: UserRole) async throws -> Bool {
-        try await db.raw("""
-            UPDATE users SET role = \(bind: role.rawValue)
-            WHERE id = \(bind: userId) AND account_id = \(bind: accountId) AND role <> 'owner' RETURNING id
-            """).all().count == 1
+    func updateUserRole(accountId: String, userId: String, role: UserRole) async throws -> UserRole? {
+        guard let row = try await db.raw("""
+                SELECT role FROM users WHERE account_id = \(bind: accountId) AND id = \(bind: userId) AND role <> 'owner'\(unsafeRaw: postgres ? " FOR UPDATE" : "")
+                """).first(),
+              let previous = UserRole(rawValue: try row.decode(column: "role", as: String.self)) else { return nil }
+        _ = try await db.raw("UPDATE users SET role = \(bind: role.rawValue) WHERE account_id = \(bind: accountId) AND id = \(bind: userId)").all()
+        return previous
     }
 }

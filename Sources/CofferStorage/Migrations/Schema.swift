@@ -1222,6 +1222,11 @@ enum Schema {
         .sql([
             "ALTER TABLE accounts ADD COLUMN language TEXT NOT NULL DEFAULT 'zh' CHECK (language IN ('zh', 'en'))",
         ]),
+        // 22: what an audited action changed, before and after (Z3), as JSON objects; in the record's hash when present.
+        .sql([
+            "ALTER TABLE audit_log ADD COLUMN before_state TEXT",
+            "ALTER TABLE audit_log ADD COLUMN after_state TEXT",
+        ]),
     ]
 }
 
