@@ -44,16 +44,23 @@ for i, port in enumerate(ports):
                              "--job-interval-seconds", "1", "--job-lease-seconds", str(lease_seconds), "--trusted-proxy", "127.0.0.1",
                              "--log-format", "json", "--no-console"], stdout=log, stderr=log)
     instances.append(proc)
-for i, (proc, port) in enumerate(zip(instances, ports)):
-    deadline = time.time() + 60
+
+
+def wait_for_port(port, proc, seconds, failure):
+    """Until something listens on the port; `failure()` says why not when the process ends or time runs out."""
+    deadline = time.time() + seconds
     while True:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
+            return
         except OSError:
             if proc.poll() is not None or time.time() > deadline:
-                sys.exit(f"instance {i + 1} did not start:\n" + open(os.path.join(log_dir, f"cluster-{i + 1}.log")).read())
+                sys.exit(failure())
             time.sleep(0.1)
+
+
+for i, (proc, port) in enumerate(zip(instances, ports)):
+    wait_for_port(port, proc, 60, lambda: f"instance {i + 1} did not start:\n" + open(os.path.join(log_dir, f"cluster-{i + 1}.log")).read())
 
 # nginx in front, with the locations the README's production set-up uses.
 nginx_port = free_port()
@@ -86,16 +93,10 @@ http {{
 """)
 nginx_bin = shutil.which("nginx") or "/usr/sbin/nginx"
 nginx = subprocess.Popen([nginx_bin, "-e", os.path.join(work, "nginx-error.log"), "-c", conf, "-g", "daemon off;"],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-deadline = time.time() + 20
-while True:
-    try:
-        socket.create_connection(("127.0.0.1", nginx_port), timeout=1).close()
-        break
-    except OSError:
-        if nginx.poll() is not None or time.time() > deadline:
-            sys.exit("nginx did not start: " + nginx.stderr.read().decode() + open(os.path.join(work, "nginx-error.log")).read())
-        time.sleep(0.1)
+                         stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "nginx-stderr.log"), "w"))
+wait_for_port(nginx_port, nginx, 20,
+              lambda: "nginx did not start: " + open(os.path.join(work, "nginx-stderr.log")).read()
+              + open(os.path.join(work, "nginx-error.log")).read())
 
 
 def call(conn, method, path, body=None, idem=None):
