@@ -34,6 +34,7 @@ struct CustomerPages: Sendable {
         web.post("/users/:userId/role", use: setRole)
         web.post("/keys", use: createKey)
         web.post("/keys/:keyId/revoke", use: revokeKey)
+        web.post("/account/language", use: setNoticeLanguage)
     }
 
 
@@ -377,7 +378,11 @@ struct CustomerPages: Sendable {
         let users = try await engine.store.users(accountId: accountId)
         let names = Dictionary(users.map { ($0.id, $0.name) }, uniquingKeysWith: { a, _ in a })
         let keys = try await engine.store.apiKeys(accountId: accountId)
+        let language = try await engine.store.account(id: accountId)?.language ?? .zh
         return console.page("users", v, title: console.t(v, "users_title"), model: [
+            "noticeLanguages": AccountLanguage.allCases.map { l -> [String: Any] in
+                ["value": l.rawValue, "label": console.t(v, "lang_name_" + l.rawValue), "selected": l == language]
+            },
             "users": users.map { u -> [String: Any] in
                 ["id": u.id, "name": u.name, "email": u.email, "role": console.t(v, "role_" + u.role.rawValue),
                  "owner": u.role == .owner, "finance": u.role == .finance, "time": Display.time(u.createdAtMicros, timeZone: tz)]
@@ -435,6 +440,19 @@ struct CustomerPages: Sendable {
                                                                              actor: v.session!.principal.actor)
             if replayed { throw WebFlow.redirect("/users") }
             return try await usersPageWith(v, accountId, createdKey: key)
+        }
+    }
+
+    /// The language of the account's e-mail notices (the console itself follows each reader's own choice).
+    @Sendable func setNoticeLanguage(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let (v, accountId) = try await console.customer(request, context, needs: .owner)
+        let f = try await console.form(request, v)
+        return try await console.orShow(v, { e, s in try await usersPageWith(v, accountId, error: e, status: s) }) {
+            guard let language = AccountLanguage(rawValue: f["language"] ?? "") else {
+                throw CofferError.invalidField("language", "zh or en")
+            }
+            _ = try await engine.accounts.setLanguage(accountId: accountId, language: language, actor: v.session!.principal.actor)
+            throw WebFlow.redirect("/users?notice=notice_language_saved")
         }
     }
 

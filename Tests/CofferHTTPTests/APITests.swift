@@ -477,6 +477,20 @@ struct AccountLanguageTests {
             let refused = try await api.post("/v1/accounts", key: api.platformKey, body("lang-fr@example.com", "fr"))
             #expect(refused.status == 400 && refused.code == "invalid_field")
             #expect(try await api.env.store.user(email: "lang-fr@example.com") == nil)
+            // The owner changes it later; audited with before and after, once; finance may not; a bad value writes nothing.
+            let a = api.accountId
+            for _ in 0..<2 {
+                let changed = try await api.call(.patch, "/v1/accounts/\(a)", key: api.ownerKey, body: #"{"language":"en"}"#)
+                #expect(changed.status == 200 && changed.string("language") == "en")
+            }
+            var q = AuditQuery()
+            (q.accountId, q.actionPrefix) = (a, "account.language")
+            let audits = try await api.env.store.auditEvents(q)
+            #expect(audits.count == 1 && audits.first?.before == ["language": "zh"] && audits.first?.after == ["language": "en"])
+            #expect(try await api.call(.patch, "/v1/accounts/\(a)", key: api.financeKey, body: #"{"language":"zh"}"#).status == 403)
+            let bad = try await api.call(.patch, "/v1/accounts/\(a)", key: api.ownerKey, body: #"{"language":"de"}"#)
+            let after = try await api.env.store.account(id: a)
+            #expect(bad.status == 400 && bad.code == "invalid_field" && after?.language == .en)
         }
     }
 }

@@ -24,6 +24,7 @@ struct AuthorizationMatrixTests {
         "GET /metrics": "UUUUUUU",
         "POST /v1/accounts": "UUFFFFA",
         "GET /v1/accounts/{accountId}": "UUAAAHA",
+        "PATCH /v1/accounts/{accountId}": "UUAFFHA",
         "POST /v1/accounts/{accountId}/users": "UUAFFHA",
         "POST /v1/accounts/{accountId}/api-keys": "UUAFFHA",
         "POST /v1/accounts/{accountId}/api-keys/{keyId}/revoke": "UUAFFHA",

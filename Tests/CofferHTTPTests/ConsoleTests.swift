@@ -682,6 +682,14 @@ struct AuditConsoleTests {
             let revoked = try await owner.request(.post, "/keys/\(key.id)/revoke", form: ["csrf": owner.csrf])
             #expect(revoked.status == 303 && revoked.headers[.location] == "/users?notice=notice_key_revoked")
             #expect(try await f.env.store.apiKeys(accountId: f.accountId).isEmpty)
+            // The owner chooses the language of the account's e-mail notices.
+            _ = try await owner.request(.get, "/users")
+            let saved = try await owner.request(.post, "/account/language", form: ["csrf": owner.csrf, "language": "en"])
+            #expect(saved.status == 303 && saved.headers[.location] == "/users?notice=notice_language_saved")
+            #expect(try await f.env.store.account(id: f.accountId)?.language == .en)
+            let page = try await owner.request(.get, "/users?notice=notice_language_saved")
+            #expect(page.text.contains("通知语言已保存") && page.text.contains(#"<option value="en" selected>"#))
+            #expect(try await owner.request(.post, "/account/language", form: ["csrf": owner.csrf, "language": "fr"]).status == 400)
             let out = try await owner.request(.post, "/logout", form: ["csrf": owner.csrf])
             #expect(out.headers[.location] == "/login?notice=notice_signed_out")
 

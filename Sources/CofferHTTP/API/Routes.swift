@@ -168,6 +168,7 @@ struct Routes: Sendable {
         let v1 = router.group("v1")
         v1.post("accounts", use: createAccount)
         v1.get("accounts/:accountId", use: getAccount)
+        v1.patch("accounts/:accountId", use: updateAccount)
         v1.post("accounts/:accountId/users", use: createUser)
         v1.post("accounts/:accountId/api-keys", use: createApiKey)
         v1.post("accounts/:accountId/api-keys/:keyId/revoke", use: revokeApiKey)
@@ -248,6 +249,15 @@ struct Routes: Sendable {
         struct Out: Encodable { let account: AccountView; let owner: UserJSON }
         return try JSON.response(Out(account: AccountView(created.account), owner: UserJSON(created.owner)),
                                  status: .created, replayed: replayed)
+    }
+
+    /// The account's settings its owner may change: the language of its e-mail notices.
+    @Sendable func updateAccount(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let (principal, accountId) = try await authorize(request, context, .owner)
+        struct Body: Decodable { let language: String }
+        let body = try await JSON.decode(Body.self, from: request)
+        let language = try parseEnum(AccountLanguage.self, body.language, field: "language")
+        return try JSON.response(AccountView(try await engine.accounts.setLanguage(accountId: accountId, language: language, actor: principal.actor)))
     }
 
     @Sendable func getAccount(_ request: Request, _ context: CofferContext) async throws -> Response {

@@ -143,6 +143,24 @@ public struct AccountService: Sendable {
         }
     }
 
+    /// The language of the account's e-mail notices (its owner or the provider). Setting the same one again changes and
+    /// audits nothing.
+    public func setLanguage(accountId: String, language: AccountLanguage, actor: String) async throws -> AccountRecord {
+        let now = clock.nowMicros()
+        let audit = ids.make("aud")
+        try await store.transaction { tx in
+            guard let previous = try await tx.updateAccountLanguage(accountId: accountId, language: language) else {
+                throw CofferError.notFound(.accountNotFound, accountId)
+            }
+            guard previous != language else { return }
+            try await tx.insertAudit(AuditRecord(id: audit, accountId: accountId, actor: actor, action: "account.language",
+                                                 detail: "notices in \(language.rawValue)", createdAtMicros: now,
+                                                 before: ["language": previous.rawValue], after: ["language": language.rawValue]))
+        }
+        guard let account = try await store.account(id: accountId) else { throw CofferError.notFound(.accountNotFound, accountId) }
+        return account
+    }
+
     public func createAccountKey(accountId: String, userId: String, name: String, idempotencyKey: String,
                                  actor: String) async throws -> (CreatedApiKey, replayed: Bool) {
         guard let user = try await store.user(accountId: accountId, id: userId) else {

@@ -61,6 +61,8 @@ public protocol ConsoleReads: Sendable {
 }
 
 public protocol ConsoleWrites: Sendable {
+    /// The language the account had; nil when there is no such account.
+    func updateAccountLanguage(accountId: String, language: AccountLanguage) async throws -> AccountLanguage?
     func insertOperator(_ op: OperatorRecord) async throws
     func operatorExists(email: String) async throws -> Bool
     func insertWebSession(_ s: WebSessionRecord) async throws

@@ -151,6 +151,17 @@ extension SQLTransaction {
         guard rows.count == 1 else { throw StoreError("no \(subject.rawValue) \(subjectId) to change the password of") }
     }
 
+    func updateAccountLanguage(accountId: String, language: AccountLanguage) async throws -> AccountLanguage? {
+        guard let row = try await db.raw("""
+                SELECT language FROM accounts WHERE id = \(bind: accountId)\(unsafeRaw: postgres ? " FOR UPDATE" : "")
+                """).first() else { return nil }
+        let previous = AccountLanguage(rawValue: try row.decode(column: "language", as: String.self)) ?? .zh
+        if previous != language {
+            _ = try await db.raw("UPDATE accounts SET language = \(bind: language.rawValue) WHERE id = \(bind: accountId)").all()
+        }
+        return previous
+    }
+
     func updateUserRole(accountId: String, userId: String, role: UserRole) async throws -> UserRole? {
         guard let row = try await db.raw("""
                 SELECT role FROM users WHERE account_id = \(bind: accountId) AND id = \(bind: userId) AND role <> 'owner'\(unsafeRaw: postgres ? " FOR UPDATE" : "")
