@@ -8,7 +8,7 @@ import json, os, re, sys
 directory = sys.argv[1]
 secret_patterns = [re.compile(p) for p in [r"\bcpk_[0-9a-f]{16,}", r"\bcak_[0-9a-f]{16,}", r"\bcs_[A-Za-z0-9]{16,}",
                                            r"(?<![0-9A-Za-z_])[0-9]{13,25}(?![0-9A-Za-z_])", r'"password"\s*:']]
-banner = re.compile(r"^(Coffer is running|console:|database:|e-mail:|sandbox |demo |platform key:|channels?:|metrics:|libqrencode|QR codes|warning:)")
+banner = re.compile(r"^(Coffer is running|console:|database:|e-mail:|sandbox |demo |platform key:|payment channel:|channels?:|metrics:|libqrencode|QR codes|warning:)")
 failures, lines_checked, files = [], 0, 0
 for name in sorted(os.listdir(directory)):
     path = os.path.join(directory, name)
