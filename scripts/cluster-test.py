@@ -37,7 +37,18 @@ key = re.search(r"platform key: (\S+)", run(["platform-key", "--name", "cluster-
 
 # Three instances, one database; jobs every second with five-second leases, so that a dead instance's jobs move soon.
 ports = [free_port() for _ in range(3)]
-instances = []
+instances, nginx = [], None
+
+
+def cleanup():
+    """Whatever happens to the test, it leaves no server or nginx behind."""
+    for p in instances + ([nginx] if nginx else []):
+        if p.poll() is None:
+            p.kill()
+
+
+import atexit
+atexit.register(cleanup)
 for i, port in enumerate(ports):
     log = open(os.path.join(log_dir, f"cluster-{i + 1}.log"), "w")
     proc = subprocess.Popen([bin_path, "serve", "--database", database, "--port", str(port), "--data-dir", os.path.join(work, f"data-{i}"),
@@ -64,6 +75,7 @@ for i, (proc, port) in enumerate(zip(instances, ports)):
 
 # nginx in front, with the locations the README's production set-up uses.
 nginx_port = free_port()
+os.chmod(work, 0o755)  # nginx's workers (nobody, when started by root) keep large request bodies under it
 for d in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
     os.makedirs(os.path.join(work, "nginx", d), exist_ok=True)
     os.chmod(os.path.join(work, "nginx", d), 0o777)
@@ -113,6 +125,10 @@ def lb():
     return http.client.HTTPConnection("127.0.0.1", nginx_port, timeout=30)
 
 
+def micros(text):
+    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1_000_000)
+
+
 conn = lb()
 email = f"cluster-{os.urandom(4).hex()}@example.com"
 status, _, body = call(conn, "POST", "/v1/accounts", {"type": "personal", "entityName": "cluster", "contactEmail": email,
@@ -122,6 +138,45 @@ account = body["account"]["id"]
 status, _, body = call(conn, "POST", f"/v1/accounts/{account}/adjustments",
                        {"amount": "100000.00", "bucket": "cash", "reason": "cluster test funding"}, "cluster-fund-" + account)
 assert status == 201, (status, body)
+
+# B2 across instances: a metered account whose usage the settlement job of one instance is settling when it is killed.
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal, ROUND_HALF_UP
+status, _, body = call(conn, "PUT", "/v1/operator/products/cluster-meter",
+                       {"name": {"zh": "计量", "en": "Meter"}, "settlementCycle": "hourly", "taxCategory": "cloud_service"})
+assert status in (200, 201), (status, body)
+meter_email = f"cluster-meter-{os.urandom(4).hex()}@example.com"
+status, _, body = call(conn, "POST", "/v1/accounts", {"type": "personal", "entityName": "cluster meter", "contactEmail": meter_email,
+                       "owner": {"email": meter_email, "name": "meter", "password": "correct horse battery"}}, "cluster-account-" + meter_email)
+assert status == 201, (status, body)
+meter = body["account"]["id"]
+status, _, _ = call(conn, "POST", f"/v1/accounts/{meter}/adjustments", {"amount": "1000000.00", "bucket": "cash", "reason": "meter"},
+                    "cluster-fund-" + meter)
+assert status == 201, status
+RESOURCES, HOURS, HOUR = 500, 10, 3600
+
+
+def put_resource(r):
+    status, _, body = call(lb(), "PUT", f"/v1/accounts/{meter}/resources/res-{r}", {"productId": "cluster-meter", "name": f"res-{r}"})
+    assert status in (200, 201), (status, body)
+
+
+with ThreadPoolExecutor(8) as pool:
+    list(pool.map(put_resource, range(RESOURCES)))
+top = int(time.time()) // HOUR * HOUR
+usage, expected_cycles = [], {}
+for r in range(RESOURCES):
+    for h in range(1, HOURS + 1):
+        start_at, exact = top - h * HOUR, Decimal(0)
+        for component, price in (("cpu", "0.01234567"), ("disk", "0.00033333")):
+            quantity = Decimal(r % 7 + h)
+            exact += quantity * Decimal(price)
+            usage.append({"id": f"cl-{r}-{h}-{component}", "accountId": meter, "resourceId": f"res-{r}", "component": component,
+                          "quantity": str(quantity), "unit": "h", "unitPrice": price,
+                          "periodStart": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start_at)),
+                          "periodEnd": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start_at + HOUR))})
+        expected_cycles[(r, h)] = exact.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+expected_total = sum(expected_cycles.values())
 
 writes = {"charge": ("/charges", {"amount": "0.01", "mode": "prepaid", "reference": "cluster"}),
           "freeze": ("/freezes", {"amount": "0.01", "reference": "cluster", "expiresInSeconds": 2})}
@@ -150,16 +205,33 @@ def load(worker):
         n += 1
 
 
-threads = [threading.Thread(target=load, args=(w,)) for w in range(12)]
+threads = [threading.Thread(target=load, args=(w,), daemon=True) for w in range(12)]
 for t in threads:
     t.start()
-time.sleep(4)
-# The victim: the instance holding a job's lease right now if there is one, else the one that ran a job last.
-status, _, recent = call(lb(), "GET", "/v1/operator/job-runs?limit=50")
-assert status == 200, (status, recent)
+time.sleep(2)
+# The usage goes in; the settlement job of whichever instance claims it next settles 5,000 cycles. The victim is that
+# instance, killed while its run is unfinished; when the run is too quick to catch, the instance that ran a job last.
+ingested_at = time.time()
+for part in range(0, len(usage), 5000):
+    status, _, body = call(conn, "POST", "/v1/usage-records", {"records": usage[part:part + 5000]})
+    assert status == 200 and body["accepted"] == len(usage[part:part + 5000]), (status, body.get("refused"))
 by_pid = {str(p.pid): p for p in instances}
-holders = [r["holder"].split(":")[-2] for r in sorted(recent["items"], key=lambda r: r.get("finishedAt") is not None)]
-victim = next((by_pid[h] for h in holders if h in by_pid), instances[1])
+victim, caught_settlement, deadline = None, False, time.time() + 30
+while victim is None and time.time() < deadline:
+    status, _, recent = call(conn, "GET", "/v1/operator/job-runs?job=settlement&limit=3")
+    assert status == 200, (status, recent)
+    for r in recent["items"]:
+        pid = r["holder"].split(":")[-2]
+        if r.get("finishedAt") is None and pid in by_pid and micros(r["startedAt"]) >= ingested_at * 1_000_000 - 2_000_000:
+            victim, caught_settlement = by_pid[pid], True
+            break
+        if r.get("finishedAt") and (r.get("items") or 0) > 0 and micros(r["startedAt"]) >= ingested_at * 1_000_000 - 2_000_000:
+            deadline = 0  # it finished before a kill could land
+    time.sleep(0.05)
+if victim is None:
+    status, _, recent = call(conn, "GET", "/v1/operator/job-runs?limit=50")
+    holders = [r["holder"].split(":")[-2] for r in sorted(recent["items"], key=lambda r: r.get("finishedAt") is not None)]
+    victim = next((by_pid[h] for h in holders if h in by_pid), instances[1])
 victim_pid = victim.pid
 killed_at = time.time()
 victim.send_signal(signal.SIGKILL)  # mid-load, possibly mid-job: no chance to finish or release anything
@@ -194,17 +266,44 @@ expected_cash = 10_000_000 - charges
 if int(wallet["cash"].replace(".", "")) != expected_cash:
     failures.append(f"cash {wallet['cash']}, expected {expected_cash / 100:.2f}: a charge was lost or applied twice, or a freeze captured")
 
+# Every cycle deducted exactly once, whichever instance settled it (the survivors take the dead run's job over).
+month = time.strftime("%Y-%m", time.gmtime(time.time() + 8 * HOUR))  # deduction month in Asia/Shanghai
+deadline = time.time() + 120
+while True:
+    status, _, bill = call(conn, "GET", f"/v1/accounts/{meter}/bills/{month}")
+    assert status == 200, (status, bill)
+    if bill["postpaid"]["cycles"] >= len(expected_cycles) or time.time() > deadline:
+        break
+    time.sleep(1)
+lines, cursor = 0, None
+while True:
+    status, _, page = call(conn, "GET", f"/v1/accounts/{meter}/bills/{month}/lines?limit=200" + (f"&cursor={cursor}" if cursor else ""))
+    assert status == 200, (status, page)
+    lines += len(page["items"])
+    cursor = page.get("nextCursor")
+    if not cursor:
+        break
+status, _, meter_wallet = call(conn, "GET", f"/v1/accounts/{meter}/wallet")
+if bill["postpaid"]["cycles"] != len(expected_cycles):
+    failures.append(f"{bill['postpaid']['cycles']} cycles settled, expected {len(expected_cycles)}")
+if lines != 2 * len(expected_cycles):
+    failures.append(f"{lines} bill lines, expected {2 * len(expected_cycles)}: a cycle settled twice or not at all")
+if Decimal(bill["total"]) != expected_total or Decimal(meter_wallet["cash"]) != Decimal("1000000.00") - expected_total:
+    failures.append(f"bill total {bill['total']}, cash {meter_wallet['cash']}, expected {expected_total} deducted once")
+
 # No job ran on two instances at once.
-status, _, page = call(conn, "GET", "/v1/operator/job-runs?limit=1000")
-assert status == 200, (status, page)
+jobs = ["freeze_expiry", "channel_credentials", "recharge_expiry", "channel_refunds", "settlement", "order_expiry", "prepaid_terms",
+        "notices", "webhooks"]
+all_runs = []
+for job in jobs:  # the last thousand runs of each job are kept
+    status, _, page = call(conn, "GET", f"/v1/operator/job-runs?job={job}&limit=1000")
+    assert status == 200, (status, page)
+    all_runs += page["items"]
 
-
-def micros(text):
-    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1_000_000)
 
 
 runs_by_job = {}
-for r in page["items"]:
+for r in all_runs:
     runs_by_job.setdefault(r["job"], []).append(r)
 overlaps, takeovers, victim_runs, after_kill = [], 0, 0, 0
 for job, runs in runs_by_job.items():
@@ -230,6 +329,8 @@ if victim_runs == 0:
     failures.append("the killed instance never ran a job: the test shows nothing about taking over")
 if after_kill == 0:
     failures.append("no job ran on the surviving instances after the kill")
+if caught_settlement and takeovers == 0:
+    failures.append("the killed instance's settlement run was not taken over by a survivor")
 
 for proc in instances:
     if proc.poll() is None:
@@ -249,6 +350,8 @@ print(f"cluster test: 3 instances behind nginx, instance pid {victim_pid} killed
       f"each applied exactly once; every freeze expired")
 print(f"cluster test: {total_runs} job runs, {victim_runs} by the killed instance, {after_kill} on the survivors after the kill, "
       f"{takeovers} unfinished run(s) taken over after the lease ran out, none overlapping")
+print(f"cluster test: {len(expected_cycles)} cycles of usage, " + ("the instance settling them killed mid-run, " if caught_settlement else
+      "settled before a kill could land, ") + f"each deducted exactly once ({bill['total']})")
 for f in failures[:20]:
     print("FAIL", f)
 print(f"cluster: {0 if failures else 1} passed, {1 if failures else 0} failed")
