@@ -120,7 +120,9 @@ public struct BackgroundJobs: Sendable {
             var items = 0
             var failure: (any Error)?
             do { items = try await run(job, limit: limit, into: &report) } catch { failure = error }
+            // Stopped before the finish, so that a renewal in flight cannot come after it.
             heartbeat.cancel()
+            await heartbeat.value
             let end = settings.leaseClock.nowMicros()
             let kept = try await store.finishJob(lease, nowMicros: end, nextRunAtMicros: end + Int64(settings.intervalSeconds) * 1_000_000,
                                                   items: items, error: failure.map { String(String(describing: $0).prefix(500)) })
