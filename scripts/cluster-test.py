@@ -141,7 +141,7 @@ assert status == 201, (status, body)
 
 # B2 across instances: a metered account whose usage the settlement job of one instance is settling when it is killed.
 from concurrent.futures import ThreadPoolExecutor
-from decimal import Decimal, ROUND_HALF_UP
+from decimal import Decimal
 status, _, body = call(conn, "PUT", "/v1/operator/products/cluster-meter",
                        {"name": {"zh": "计量", "en": "Meter"}, "settlementCycle": "hourly", "taxCategory": "cloud_service"})
 assert status in (200, 201), (status, body)
@@ -163,19 +163,8 @@ def put_resource(r):
 
 with ThreadPoolExecutor(8) as pool:
     list(pool.map(put_resource, range(RESOURCES)))
-top = int(time.time()) // HOUR * HOUR
-usage, expected_cycles = [], {}
-for r in range(RESOURCES):
-    for h in range(1, HOURS + 1):
-        start_at, exact = top - h * HOUR, Decimal(0)
-        for component, price in (("cpu", "0.01234567"), ("disk", "0.00033333")):
-            quantity = Decimal(r % 7 + h)
-            exact += quantity * Decimal(price)
-            usage.append({"id": f"cl-{r}-{h}-{component}", "accountId": meter, "resourceId": f"res-{r}", "component": component,
-                          "quantity": str(quantity), "unit": "h", "unitPrice": price,
-                          "periodStart": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start_at)),
-                          "periodEnd": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start_at + HOUR))})
-        expected_cycles[(r, h)] = exact.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+import meter_usage
+usage, expected_cycles = meter_usage.records(meter, resources=RESOURCES, hours=HOURS, id_prefix="cl")
 expected_total = sum(expected_cycles.values())
 
 writes = {"charge": ("/charges", {"amount": "0.01", "mode": "prepaid", "reference": "cluster"}),

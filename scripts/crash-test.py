@@ -131,7 +131,7 @@ ledger_summary = (f"{len(acknowledged)} charges acknowledged before SIGKILL, {le
                   "after restart and retries every one is applied exactly once")
 
 # Settlement (B2): 1,000 cycles (100 resources × 10 hours, two components each), a run killed in the middle, a rerun.
-from decimal import Decimal, ROUND_HALF_UP
+from decimal import Decimal
 status, _ = request(conn, key, "PUT", "/v1/operator/products/crash-meter",
                     {"name": {"zh": "计量", "en": "Meter"}, "settlementCycle": "hourly", "taxCategory": "cloud_service"})
 assert status in (200, 201), status
@@ -139,24 +139,13 @@ meter = new_account(conn, key, "crash-settlement")
 status, _, _ = post(conn, key, f"/v1/accounts/{meter}/adjustments", {"amount": "100000.00", "bucket": "cash", "reason": "fund"},
                     "crash-meter-fund")
 assert status == 201, status
-hour = 3600
+import meter_usage
+hour = meter_usage.HOUR
 now = int(time.time())
-top = now - now % hour
-records, expected_cycles = [], {}
 for r in range(100):
     status, _ = request(conn, key, "PUT", f"/v1/accounts/{meter}/resources/res-{r}", {"productId": "crash-meter", "name": f"res-{r}"})
     assert status in (200, 201), status
-    for h in range(1, 11):
-        start_at = top - h * hour
-        exact = Decimal(0)
-        for component, price in (("cpu", "0.01234567"), ("disk", "0.00033333")):
-            quantity = Decimal(r % 7 + h)
-            exact += quantity * Decimal(price)
-            records.append({"id": f"m-{r}-{h}-{component}", "accountId": meter, "resourceId": f"res-{r}", "component": component,
-                            "quantity": str(quantity), "unit": "h", "unitPrice": price,
-                            "periodStart": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start_at)),
-                            "periodEnd": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start_at + hour))})
-        expected_cycles[(r, h)] = exact.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+records, expected_cycles = meter_usage.records(meter, resources=100, hours=10, id_prefix="m")
 status, body = request(conn, key, "POST", "/v1/usage-records", {"records": records})
 assert status == 200 and body["accepted"] == len(records), (status, body.get("refused"))
 expected_total = sum(expected_cycles.values())
