@@ -31,12 +31,13 @@ public struct SMTPSettings: Sendable, Equatable {
         default: throw CofferError.invalidField("smtp-url", "the scheme is smtp (STARTTLS required) or smtp+plain")
         }
         guard SMTPMessage.isAddress(from) else { throw CofferError.invalidField("smtp-from", "an e-mail address such as billing@example.com") }
-        let username = c.user?.removingPercentEncoding
+        // URLComponents gives user and password percent-decoded already (decoding again would break a password with a %).
+        let username = c.user
         if username != nil, security == .plain {
             throw CofferError.invalidField("smtp-url", "a password is sent over STARTTLS only (smtp://, not smtp+plain://)")
         }
         return SMTPSettings(host: host, port: c.port ?? (security == .starttls ? 587 : 25), username: username,
-                            password: c.password?.removingPercentEncoding, from: from, security: security, caFile: caFile)
+                            password: c.password, from: from, security: security, caFile: caFile)
     }
 }
 
