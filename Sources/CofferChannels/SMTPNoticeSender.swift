@@ -188,9 +188,10 @@ struct SMTPSession {
 
 /// The message itself (RFC 5322, MIME): UTF-8 subject as an encoded word, the body in base64.
 enum SMTPMessage {
-    /// Plain addresses only: nothing that could end a header line or an SMTP command.
+    /// An address as Coffer accepts one (`TextRules.email`), in plain ASCII without the characters that could end a
+    /// header line or an SMTP command.
     static func isAddress(_ s: String) -> Bool {
-        (3...254).contains(s.utf8.count) && s.filter({ $0 == "@" }).count == 1
+        (try? TextRules.email(s)) != nil
             && s.unicodeScalars.allSatisfy { $0.value > 0x20 && $0.value < 0x7F && !"<>()[]\\,;:\"".unicodeScalars.contains($0) }
     }
 

@@ -16,6 +16,23 @@ struct AuditPages: Sendable {
         web.get("/desk/audit", use: desk)
         web.get("/desk/audit.csv", use: deskCSV)
         web.get("/audit", use: own)
+        web.get("/desk/jobs", use: jobs)
+    }
+
+    /// N1: the latest runs of the scheduled jobs — which instance ran each, when, with what result (as
+    /// `GET /v1/operator/job-runs`).
+    @Sendable func jobs(_ request: Request, _ context: CofferContext) async throws -> Response {
+        let v = try await console.staff(request, context)
+        let runs = try await engine.store.jobRuns(job: nil, limit: 100)
+        return console.page("desk/jobs", v, title: console.t(v, "desk_jobs_title"), model: [
+            "runs": runs.map { r -> [String: Any] in
+                ["job": console.t(v, "job_name_" + r.job), "run": r.run, "holder": r.holder,
+                 "started": Display.time(r.startedAtMicros, timeZone: "Asia/Shanghai", withSeconds: true),
+                 "finished": r.finishedAtMicros.map { Display.time($0, timeZone: "Asia/Shanghai", withSeconds: true) } ?? console.t(v, "desk_job_unfinished"),
+                 "items": r.items.map(String.init) ?? "", "error": r.error ?? "", "failed": r.error != nil]
+            },
+            "hasRuns": !runs.isEmpty,
+        ])
     }
 
     /// The filters a page or its download was asked for, checked by the API's own parser (a form's empty fields are

@@ -633,7 +633,8 @@ try:
             sign_in(op, *server.operator, desk=True)
             account = "/desk/accounts/" + server.demo_account
             problems = layout_problems(op, "/desk", ["/desk", account, account + "/orders", "/desk/remittances", "/desk/statements",
-                                                     "/desk/codes", "/desk/refunds", "/desk/settlements", "/desk/webhooks", "/desk/audit"])
+                                                     "/desk/codes", "/desk/refunds", "/desk/settlements", "/desk/webhooks", "/desk/audit",
+                                                     "/desk/jobs"])
             assert not problems, "\n".join(problems[:40])
         finally:
             op.quit()

@@ -575,6 +575,7 @@ struct ConsoleTests {
         for c in BillExports.columns { used.insert("csv_bill_" + c) }
         for c in BillExports.codes { used.insert("csv_bill_code_" + c) }
         for c in Exports.codeColumns { used.insert("csv_code_" + c) }
+        for j in ScheduledJob.allCases { used.insert("job_name_" + j.rawValue) }
         for c in ["cash", "gift", "unused", "redeemed", "voided"] { used.insert("csv_code_value_" + c) }
         for c in ChannelCatalog.entries(enabled: []) { used.insert("channel_name_" + c.name) }
         for c in ["wechatpay", "alipay", "sandbox"] { used.insert("channel_name_" + c) }
@@ -707,6 +708,11 @@ struct AuditConsoleTests {
             let csv = try await desk.request(.get, "/desk/audit.csv?account=\(f.accountId)")
             #expect(csv.status == 200 && csv.text.hasPrefix("\u{FEFF}序号,时间,账户,操作人,操作,内容") && csv.text.contains("wallet.gift_grant"))
             #expect(try await desk.request(.get, "/desk/audit?cursor=abc").status == 400)
+            // N1: the desk lists the scheduled jobs' runs, named in its language.
+            _ = try await f.env.engine.jobs.runOnce()
+            let jobs = try await desk.request(.get, "/desk/jobs")
+            #expect(jobs.status == 200 && jobs.text.contains("后付费结算") && jobs.text.contains(f.env.engine.jobs.holder))
+            #expect(try await owner.request(.get, "/desk/jobs").status != 200)
             // A customer cannot open the desk's log.
             #expect(try await owner.request(.get, "/desk/audit").status != 200)
         }

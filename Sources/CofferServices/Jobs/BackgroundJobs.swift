@@ -80,8 +80,6 @@ public struct BackgroundJobs: Sendable {
         public var webhooksDelivered: Int = 0
         /// O4–O6.
         public var prepaid = PrepaidService.RunReport()
-        /// The jobs this instance ran (held the lease of) in this pass.
-        public var jobsRun: [ScheduledJob] = []
 
         public init(freezesExpired: Int = 0, rechargesExpired: Int = 0, noticesDelivered: Int = 0) {
             self.freezesExpired = freezesExpired
@@ -115,7 +113,6 @@ public struct BackgroundJobs: Sendable {
             guard let (lease, now) = try await store.claimJob(job.rawValue, holder: settings.holder, clock: settings.leaseClock,
                                                                leaseMicros: leaseMicros, ignoringSchedule: ignoringSchedule)
             else { continue }
-            report.jobsRun.append(job)
             let heartbeat = renewing(lease, leaseMicros: leaseMicros)
             var items = 0
             var failure: (any Error)?
